@@ -1,0 +1,124 @@
+#include "apps/admin_client.h"
+
+#include <chrono>
+
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+
+#include "absl/strings/str_format.h"
+#include "common/crc32c.h"
+#include "common/sha256.h"
+#include "protos/status_conversion.h"
+
+namespace qfleet::apps {
+
+namespace av1 = qfleet::admin::v1;
+
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target) {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  args.SetMaxReceiveMessageSize(8 << 20);
+  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+}
+
+AdminClient::AdminClient(std::shared_ptr<grpc::Channel> channel, int64_t timeout_ms)
+    : channel_(channel), stub_(av1::AdminService::NewStub(channel)), timeout_ms_(timeout_ms) {}
+
+absl::Status AdminClient::WaitConnected(const std::string& target) {
+  auto deadline = std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms_);
+  if (!channel_->WaitForConnected(deadline)) {
+    return absl::UnavailableError(
+        absl::StrFormat("cannot reach the coordinator at %s within %d ms", target, timeout_ms_));
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+
+template <typename Resp, typename Call>
+absl::StatusOr<Resp> Unary(int64_t timeout_ms, Call call) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
+  Resp resp;
+  absl::Status s = FromGrpcStatus(call(&ctx, &resp));
+  if (!s.ok()) return s;
+  return resp;
+}
+
+}  // namespace
+
+absl::StatusOr<av1::ListDevicesResponse> AdminClient::ListDevices() {
+  return Unary<av1::ListDevicesResponse>(timeout_ms_, [&](auto* ctx, auto* resp) {
+    return stub_->ListDevices(ctx, av1::ListDevicesRequest(), resp);
+  });
+}
+
+absl::StatusOr<av1::GetDeviceResponse> AdminClient::GetDevice(uint64_t id) {
+  av1::GetDeviceRequest req;
+  req.set_device_id(id);
+  return Unary<av1::GetDeviceResponse>(
+      timeout_ms_, [&](auto* ctx, auto* resp) { return stub_->GetDevice(ctx, req, resp); });
+}
+
+absl::StatusOr<av1::ListRoundsResponse> AdminClient::ListRounds() {
+  return Unary<av1::ListRoundsResponse>(timeout_ms_, [&](auto* ctx, auto* resp) {
+    return stub_->ListRounds(ctx, av1::ListRoundsRequest(), resp);
+  });
+}
+
+absl::StatusOr<av1::GetRoundResponse> AdminClient::GetRound(uint64_t round) {
+  av1::GetRoundRequest req;
+  req.set_round(round);
+  return Unary<av1::GetRoundResponse>(
+      timeout_ms_, [&](auto* ctx, auto* resp) { return stub_->GetRound(ctx, req, resp); });
+}
+
+absl::StatusOr<av1::GetPlanResponse> AdminClient::GetPlan(uint64_t device_id) {
+  av1::GetPlanRequest req;
+  req.set_device_id(device_id);
+  return Unary<av1::GetPlanResponse>(
+      timeout_ms_, [&](auto* ctx, auto* resp) { return stub_->GetPlan(ctx, req, resp); });
+}
+
+absl::StatusOr<av1::StartRoundsResponse> AdminClient::StartRounds(const av1::CampaignConfig& c) {
+  av1::StartRoundsRequest req;
+  *req.mutable_config() = c;
+  return Unary<av1::StartRoundsResponse>(
+      timeout_ms_, [&](auto* ctx, auto* resp) { return stub_->StartRounds(ctx, req, resp); });
+}
+
+absl::StatusOr<av1::StatusResponse> AdminClient::GetStatus() {
+  return Unary<av1::StatusResponse>(timeout_ms_, [&](auto* ctx, auto* resp) {
+    return stub_->GetStatus(ctx, av1::StatusRequest(), resp);
+  });
+}
+
+absl::StatusOr<std::string> AdminClient::ExportModel(uint64_t version, uint64_t* actual_version) {
+  av1::ExportModelRequest req;
+  req.set_version(version);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms_ * 12));
+  auto reader = stub_->ExportModel(&ctx, req);
+  av1::ExportModelChunk chunk;
+  std::string bytes, sha;
+  uint64_t total = 0;
+  while (reader->Read(&chunk)) {
+    if (chunk.offset() != bytes.size() ||
+        Crc32c(chunk.data().data(), chunk.data().size()) != chunk.crc32c()) {
+      ctx.TryCancel();
+      return absl::DataLossError(absl::StrFormat("bad export chunk at offset %d", chunk.offset()));
+    }
+    total = chunk.total_bytes();
+    sha = chunk.sha256();
+    if (actual_version != nullptr) *actual_version = chunk.version();
+    bytes.append(chunk.data());
+  }
+  absl::Status s = FromGrpcStatus(reader->Finish());
+  if (!s.ok()) return s;
+  if (bytes.size() != total || Sha256Hex(bytes) != sha) {
+    return absl::DataLossError("exported model fails its size or SHA-256 check");
+  }
+  return bytes;
+}
+
+}  // namespace qfleet::apps

@@ -1,0 +1,49 @@
+#ifndef QFLEET_APPS_ADMIN_CLIENT_H_
+#define QFLEET_APPS_ADMIN_CLIENT_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <grpcpp/channel.h>
+
+#include "absl/status/statusor.h"
+#include "qfleet/admin/v1/admin.grpc.pb.h"
+
+namespace qfleet::apps {
+
+// Client of AdminService used by qfleetctl and qfleet-sim. Every call has a
+// deadline (`timeout_ms`); an unreachable coordinator yields Unavailable or
+// DeadlineExceeded. Thread-safe.
+class AdminClient {
+ public:
+  AdminClient(std::shared_ptr<grpc::Channel> channel, int64_t timeout_ms = 5000);
+
+  // Waits up to timeout_ms for the channel to connect; Unavailable naming
+  // `target` otherwise.
+  absl::Status WaitConnected(const std::string& target);
+  absl::StatusOr<admin::v1::ListDevicesResponse> ListDevices();
+  absl::StatusOr<admin::v1::GetDeviceResponse> GetDevice(uint64_t id);
+  absl::StatusOr<admin::v1::ListRoundsResponse> ListRounds();
+  absl::StatusOr<admin::v1::GetRoundResponse> GetRound(uint64_t round);
+  absl::StatusOr<admin::v1::GetPlanResponse> GetPlan(uint64_t device_id);
+  absl::StatusOr<admin::v1::StartRoundsResponse> StartRounds(const admin::v1::CampaignConfig& c);
+  absl::StatusOr<admin::v1::StatusResponse> GetStatus();
+  // Downloads a model version (0 = latest), verifying chunk CRCs and the
+  // SHA-256 of the whole. DataLoss on a mismatch.
+  absl::StatusOr<std::string> ExportModel(uint64_t version, uint64_t* actual_version);
+
+ private:
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<admin::v1::AdminService::Stub> stub_;
+  int64_t timeout_ms_;
+};
+
+// A channel to `target` (host:port), insecure for now. Each call makes a
+// new connection (no subchannel sharing), so simulated devices are distinct
+// clients.
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target);
+
+}  // namespace qfleet::apps
+
+#endif  // QFLEET_APPS_ADMIN_CLIENT_H_

@@ -1,0 +1,235 @@
+#include "apps/fleet_sim.h"
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "absl/strings/str_format.h"
+#include "apps/admin_client.h"
+#include "cloud/coordinator.h"
+#include "cloud/fmnist_backend.h"
+#include "cloud/service/coordinator_server.h"
+#include "common/idx_dataset.h"
+#include "common/partition.h"
+#include "common/status_macros.h"
+#include "device/agent.h"
+#include "device/profile_probe.h"
+
+namespace qfleet::apps {
+namespace {
+
+// An in-process coordinator and its server, torn down in order.
+struct LocalCoordinator {
+  std::unique_ptr<cloud::Coordinator> coordinator;
+  std::unique_ptr<cloud::CoordinatorServer> server;
+  std::filesystem::path temp_dir;
+  ~LocalCoordinator() {
+    if (server) server->Shutdown(1000);
+    if (coordinator) coordinator->StopEngine();
+    server.reset();
+    coordinator.reset();
+    if (!temp_dir.empty()) {
+      std::error_code ec;
+      std::filesystem::remove_all(temp_dir, ec);
+    }
+  }
+};
+
+absl::StatusOr<std::unique_ptr<LocalCoordinator>> StartLocal(const FlSimOptions& o) {
+  auto local = std::make_unique<LocalCoordinator>();
+  cloud::CoordinatorOptions copts;
+  copts.db_path = o.db;
+  if (copts.db_path.empty()) {
+    local->temp_dir = std::filesystem::temp_directory_path() /
+                      absl::StrFormat("qfleet-sim-%d-%d", ::getpid(),
+                                      std::chrono::steady_clock::now().time_since_epoch().count());
+    std::filesystem::create_directories(local->temp_dir);
+    copts.db_path = (local->temp_dir / "coordinator.db").string();
+  }
+  copts.model_seed = o.seed;
+  copts.poll_interval_ms = 100;
+  ASSIGN_OR_RETURN(auto backend, cloud::FmnistBackend::Create(o.data_dir, o.test_limit));
+  ASSIGN_OR_RETURN(local->coordinator, cloud::Coordinator::Open(copts, std::move(backend)));
+  local->coordinator->StartEngine(20);
+  cloud::ServerOptions sopts;
+  sopts.listen = "127.0.0.1:0";
+  ASSIGN_OR_RETURN(local->server, cloud::CoordinatorServer::Start(local->coordinator.get(), sopts));
+  return local;
+}
+
+// Stops and joins agent threads on every exit path.
+struct AgentFleet {
+  std::atomic<bool> stop{false};
+  std::vector<std::unique_ptr<device::FleetClient>> clients;
+  std::vector<std::unique_ptr<device::Agent>> agents;
+  std::vector<std::thread> threads;
+  std::vector<absl::Status> results;
+  std::atomic<int> finished{0};
+  ~AgentFleet() {
+    stop = true;
+    for (auto& t : threads) t.join();
+  }
+};
+
+}  // namespace
+
+absl::StatusOr<FlSimResult> RunFlSim(const FlSimOptions& o, std::ostream& progress) {
+  if (o.devices < 1) return absl::InvalidArgumentError("--devices must be >= 1");
+  if (o.rounds < 1) return absl::InvalidArgumentError("--rounds must be >= 1");
+  if (o.alpha.has_value() && !(*o.alpha > 0)) {
+    return absl::InvalidArgumentError("--alpha must be > 0");
+  }
+  // One intra-op thread per agent keeps local training deterministic; the
+  // agents themselves run in parallel.
+  torch::set_num_threads(1);
+
+  ASSIGN_OR_RETURN(ImageDataset train, LoadFashionMnist(o.data_dir, /*train=*/true));
+  if (o.train_limit > 0 && o.train_limit < train.count) {
+    train.count = o.train_limit;
+    train.pixels.resize(train.count * train.rows * train.cols);
+    train.labels.resize(train.count);
+  }
+  ShardSpec spec;
+  spec.kind = o.alpha.has_value() ? PartitionKind::kDirichlet : PartitionKind::kIid;
+  spec.alpha = o.alpha.value_or(1.0);
+  spec.num_clients = o.devices;
+  spec.seed = o.seed;
+  ASSIGN_OR_RETURN(auto shards, PartitionIndices(train.labels, train.num_classes, spec));
+
+  std::unique_ptr<LocalCoordinator> local;
+  FlSimResult result;
+  result.coordinator = o.coordinator;
+  if (o.coordinator.empty()) {
+    ASSIGN_OR_RETURN(local, StartLocal(o));
+    result.coordinator = local->server->address();
+  }
+  AdminClient admin(MakeChannel(result.coordinator), 10000);
+  RETURN_IF_ERROR(admin.WaitConnected(result.coordinator));
+
+  admin::v1::CampaignConfig campaign;
+  campaign.set_rounds(o.rounds);
+  campaign.set_min_devices(o.devices);
+  campaign.set_round_deadline_s(o.round_deadline_s);
+  campaign.set_strategy(o.strategy);
+  campaign.set_weight_bits(o.weight_bits);
+  campaign.set_local_epochs(o.local_epochs);
+  campaign.set_batch_size(o.batch_size);
+  campaign.set_learning_rate(o.learning_rate);
+  campaign.set_max_steps(o.max_steps);
+  campaign.set_seed(o.seed);
+  ASSIGN_OR_RETURN(auto started, admin.StartRounds(campaign));
+
+  // All virtual devices measure alike on one machine: probe once.
+  device::DeviceProfile profile;
+  profile.compute_gflops = device::MeasureMatmulGflops(100);
+  profile.memory_mib = device::AvailableMemoryMib() / std::max(1, o.devices);
+
+  AgentFleet fleet;
+  for (int i = 0; i < o.devices; ++i) {
+    fleet.clients.push_back(std::make_unique<device::FleetClient>(MakeChannel(result.coordinator)));
+    device::AgentOptions aopts;
+    aopts.device_name = absl::StrFormat("sim-%04d", i);
+    aopts.profile = profile;
+    aopts.train = &train;
+    aopts.indices = shards[i];
+    fleet.agents.push_back(std::make_unique<device::Agent>(fleet.clients.back().get(), aopts));
+    // Register in index order so device ids follow shard order (determinism).
+    RETURN_IF_ERROR(fleet.agents.back()->Register());
+  }
+  fleet.results.resize(o.devices);
+  for (int i = 0; i < o.devices; ++i) {
+    fleet.threads.emplace_back([&fleet, i] { 
+      fleet.results[i] = fleet.agents[i]->Run(fleet.stop);
+      ++fleet.finished;
+    });
+  }
+
+  if (o.progress) {
+    progress << absl::StrFormat("qfleet-sim: %d devices, rounds %d..%d, coordinator %s\n", o.devices,
+                                started.first_round(), started.last_round(), result.coordinator);
+  }
+  size_t reported = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  while (reported < static_cast<size_t>(o.rounds)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    ASSIGN_OR_RETURN(auto rounds, admin.ListRounds());
+    for (const auto& r : rounds.rounds()) {
+      if (r.round() < started.first_round() + reported || r.round() > started.last_round()) continue;
+      if (r.round() != started.first_round() + reported) continue;
+      if (r.state() != "done" && r.state() != "failed") break;
+      RoundRow row;
+      row.round = r.round();
+      row.state = r.state();
+      row.participants = r.participants();
+      row.updates = r.updates_accepted();
+      row.acc_fp32 = r.acc_fp32();
+      row.acc_q8 = r.acc_q8();
+      row.bytes_down = r.bytes_down();
+      row.bytes_up = r.bytes_up();
+      row.seconds = (r.finished_ms() - r.started_ms()) / 1000.0;
+      result.rounds.push_back(row);
+      ++reported;
+      if (o.progress) {
+        progress << absl::StrFormat(
+            "[%3d/%d] round %d %s: %d participants, acc fp32 %.4f q8 %.4f (%.1fs, elapsed %.0fs)\n",
+            reported, o.rounds, row.round, row.state, row.participants, row.acc_fp32, row.acc_q8,
+            row.seconds,
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        progress.flush();
+      }
+    }
+    if (fleet.finished.load() == o.devices && reported < static_cast<size_t>(o.rounds)) {
+      for (int i = 0; i < o.devices; ++i) {
+        if (!fleet.results[i].ok()) {
+          return absl::AbortedError(absl::StrFormat("every agent stopped; agent %d: %s", i,
+                                                    fleet.results[i].ToString()));
+        }
+      }
+      return absl::AbortedError("every agent stopped before the campaign finished");
+    }
+  }
+  fleet.stop = true;
+  for (auto& t : fleet.threads) t.join();
+  fleet.threads.clear();
+  for (int i = 0; i < o.devices; ++i) {
+    if (!fleet.results[i].ok()) {
+      progress << "warning: agent " << i << " ended with " << fleet.results[i] << "\n";
+    }
+  }
+  return result;
+}
+
+std::string FormatRoundTable(const FlSimResult& result) {
+  std::string out = absl::StrFormat("%-6s %-7s %-13s %-9s %-9s %-12s %-12s %-8s\n", "round", "state",
+                                    "participants", "acc_fp32", "acc_q8", "bytes_down", "bytes_up",
+                                    "seconds");
+  for (const RoundRow& r : result.rounds) {
+    out += absl::StrFormat("%-6d %-7s %-13d %-9.4f %-9.4f %-12d %-12d %-8.1f\n", r.round, r.state,
+                           r.participants, r.acc_fp32, r.acc_q8, r.bytes_down, r.bytes_up,
+                           r.seconds);
+  }
+  return out;
+}
+
+std::string RoundsToJson(const FlSimResult& result) {
+  nlohmann::json rounds = nlohmann::json::array();
+  for (const RoundRow& r : result.rounds) {
+    rounds.push_back({{"round", r.round},
+                      {"state", r.state},
+                      {"participants", r.participants},
+                      {"updates", r.updates},
+                      {"acc_fp32", r.acc_fp32},
+                      {"acc_q8", r.acc_q8},
+                      {"bytes_down", r.bytes_down},
+                      {"bytes_up", r.bytes_up},
+                      {"seconds", r.seconds}});
+  }
+  return nlohmann::json{{"rounds", rounds}}.dump(2) + "\n";
+}
+
+}  // namespace qfleet::apps

@@ -1,0 +1,230 @@
+// qfleetctl: the qfleet admin CLI.
+#include <fstream>
+#include <iostream>
+
+#include <google/protobuf/util/json_util.h>
+
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+#include "apps/admin_client.h"
+#include "apps/cli_util.h"
+
+namespace av1 = qfleet::admin::v1;
+
+namespace {
+
+std::string Json(const google::protobuf::Message& m) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions opts;
+  opts.add_whitespace = true;
+  opts.always_print_primitive_fields = true;
+  opts.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(m, &out, opts);
+  return out;
+}
+
+std::string Time(int64_t ms) {
+  if (ms <= 0) return "-";
+  return absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixMillis(ms), absl::UTCTimeZone());
+}
+
+int Fail(const absl::Status& s) {
+  std::cerr << "qfleetctl: " << s.message() << "\n";
+  return absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s) ? 3 : 1;
+}
+
+void PrintDevice(const av1::DeviceInfo& d) {
+  std::cout << absl::StrFormat(
+      "device %d (%s)\n  state        %s\n  compute      %.2f GFLOP/s\n  memory       %d MiB\n"
+      "  low-bit      %s\n  link         up %d kbps, down %d kbps\n  samples      %d\n"
+      "  labels       [%s]\n  registered   %s\n  last seen    %s\n",
+      d.device_id(), d.name(), d.state(), d.compute_gflops(), d.memory_mib(),
+      d.lowbit_support().empty() ? "none" : absl::StrJoin(d.lowbit_support(), ","), d.uplink_kbps(),
+      d.downlink_kbps(), d.sample_count(), absl::StrJoin(d.label_histogram(), ","),
+      Time(d.registered_ms()), Time(d.last_seen_ms()));
+}
+
+void PrintRoundRow(const av1::RoundInfo& r) {
+  std::cout << absl::StrFormat("%-6d %-12s %-6d %-8d %-8d %-9.4f %-9.4f %-12d %-12d %s\n", r.round(),
+                               r.state(), r.participants(), r.updates_accepted(), r.reports(),
+                               r.acc_fp32(), r.acc_q8(), r.bytes_down(), r.bytes_up(), r.detail());
+}
+
+const char kRoundHeader[] =
+    "round  state        parts  updates  reports  acc_fp32  acc_q8    bytes_down   bytes_up     "
+    "detail\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"qfleetctl: administer a qfleet coordinator", "qfleetctl"};
+  std::string target = "127.0.0.1:7070";
+  bool json = false;
+  int64_t timeout_ms = 5000;
+  app.add_option("--coordinator", target, "HOST:PORT of the coordinator");
+  app.add_flag("--json", json, "machine-readable JSON output");
+  app.add_option("--timeout-ms", timeout_ms, "deadline of each call")->check(CLI::PositiveNumber);
+  app.require_subcommand(1);
+
+  auto* devices = app.add_subcommand("devices", "list or show devices");
+  devices->require_subcommand(1);
+  devices->add_subcommand("list", "list devices");
+  uint64_t device_id = 0;
+  devices->add_subcommand("show", "show one device")->add_option("ID", device_id)->required();
+
+  auto* rounds = app.add_subcommand("rounds", "list, show or start rounds");
+  rounds->require_subcommand(1);
+  rounds->add_subcommand("list", "list rounds");
+  uint64_t round = 0;
+  rounds->add_subcommand("show", "show one round")->add_option("N", round)->required();
+  auto* start = rounds->add_subcommand("start", "start a campaign of rounds");
+  av1::CampaignConfig campaign;
+  uint32_t n_rounds = 1, clients = 0, min_devices = 1, wbits = 8, epochs = 1;
+  double deadline_s = 600;
+  std::string strategy = "ptq";
+  start->add_option("--rounds", n_rounds)->check(CLI::Range(1, 100000));
+  start->add_option("--clients-per-round", clients, "0 = all online devices");
+  start->add_option("--min-devices", min_devices)->check(CLI::Range(1, 10000000));
+  start->add_option("--deadline-s", deadline_s)->check(CLI::PositiveNumber);
+  start->add_option("--strategy", strategy)->check(CLI::IsMember({"fp32", "ptq"}));
+  start->add_option("--wbits", wbits)->check(CLI::Range(1, 8));
+  start->add_option("--local-epochs", epochs)->check(CLI::Range(1, 100));
+
+  auto* plans = app.add_subcommand("plans", "precision plans");
+  plans->require_subcommand(1);
+  uint64_t plan_device = 0;
+  plans->add_subcommand("show", "show a device's latest plan")
+      ->add_option("DEVICE", plan_device)
+      ->required();
+
+  auto* models = app.add_subcommand("models", "model versions");
+  models->require_subcommand(1);
+  auto* exp = models->add_subcommand("export", "write a model version's container to a file");
+  uint64_t version = 0;
+  std::string out_path;
+  exp->add_option("VERSION", version, "model version (0 = latest)")->required();
+  exp->add_option("--out", out_path, "output file")->required();
+
+  app.add_subcommand("status", "coordinator overview");
+
+  if (int rc = qfleet::apps::ParseOrExit(app, argc, argv); rc >= 0) return rc;
+
+  qfleet::apps::AdminClient admin(qfleet::apps::MakeChannel(target), timeout_ms);
+  if (absl::Status s = admin.WaitConnected(target); !s.ok()) return Fail(s);
+
+  if (devices->parsed()) {
+    if (devices->got_subcommand("list")) {
+      auto r = admin.ListDevices();
+      if (!r.ok()) return Fail(r.status());
+      if (json) {
+        std::cout << Json(*r) << "\n";
+        return 0;
+      }
+      std::cout << absl::StrFormat("%-6s %-24s %-8s %-10s %-8s %s\n", "id", "name", "state",
+                                   "gflops", "samples", "last_seen");
+      for (const auto& d : r->devices()) {
+        std::cout << absl::StrFormat("%-6d %-24s %-8s %-10.2f %-8d %s\n", d.device_id(), d.name(),
+                                     d.state(), d.compute_gflops(), d.sample_count(),
+                                     Time(d.last_seen_ms()));
+      }
+      return 0;
+    }
+    auto r = admin.GetDevice(device_id);
+    if (!r.ok()) return Fail(r.status());
+    if (json) {
+      std::cout << Json(*r) << "\n";
+    } else {
+      PrintDevice(r->device());
+    }
+    return 0;
+  }
+  if (rounds->parsed()) {
+    if (rounds->got_subcommand("list")) {
+      auto r = admin.ListRounds();
+      if (!r.ok()) return Fail(r.status());
+      if (json) {
+        std::cout << Json(*r) << "\n";
+        return 0;
+      }
+      std::cout << kRoundHeader;
+      for (const auto& info : r->rounds()) PrintRoundRow(info);
+      return 0;
+    }
+    if (rounds->got_subcommand("show")) {
+      auto r = admin.GetRound(round);
+      if (!r.ok()) return Fail(r.status());
+      if (json) {
+        std::cout << Json(*r) << "\n";
+        return 0;
+      }
+      std::cout << kRoundHeader;
+      PrintRoundRow(r->round());
+      std::cout << "\ndevice  status     strategy  wbits  loss     train_acc  compute_s  detail\n";
+      std::map<uint64_t, const av1::ReportInfo*> reports;
+      for (const auto& rep : r->reports()) reports[rep.device_id()] = &rep;
+      for (const auto& p : r->participants()) {
+        const av1::ReportInfo* rep = reports.count(p.device_id()) ? reports[p.device_id()] : nullptr;
+        std::cout << absl::StrFormat("%-7d %-10s %-9s %-6d %-8.4f %-10.4f %-10.2f %s\n",
+                                     p.device_id(), p.status(), p.strategy(), p.weight_bits(),
+                                     rep ? rep->train_loss() : 0.0,
+                                     rep ? rep->train_accuracy() : 0.0,
+                                     rep ? rep->compute_seconds() : 0.0, p.detail());
+      }
+      return 0;
+    }
+    campaign.set_rounds(n_rounds);
+    campaign.set_clients_per_round(clients);
+    campaign.set_min_devices(min_devices);
+    campaign.set_round_deadline_s(deadline_s);
+    campaign.set_strategy(strategy);
+    campaign.set_weight_bits(wbits);
+    campaign.set_local_epochs(epochs);
+    auto r = admin.StartRounds(campaign);
+    if (!r.ok()) return Fail(r.status());
+    if (json) {
+      std::cout << Json(*r) << "\n";
+    } else {
+      std::cout << absl::StrFormat("planned rounds %d..%d\n", r->first_round(), r->last_round());
+    }
+    return 0;
+  }
+  if (plans->parsed()) {
+    auto r = admin.GetPlan(plan_device);
+    if (!r.ok()) return Fail(r.status());
+    if (json) {
+      std::cout << Json(*r) << "\n";
+    } else if (r->plan().empty()) {
+      std::cout << absl::StrFormat("device %d has no precision plan\n", plan_device);
+    } else {
+      std::cout << absl::StrFormat("device %d plan v%d: %d bytes, created %s\n", plan_device,
+                                   r->plan_version(), r->plan().size(), Time(r->created_ms()));
+    }
+    return 0;
+  }
+  if (models->parsed()) {
+    uint64_t actual = 0;
+    auto bytes = admin.ExportModel(version, &actual);
+    if (!bytes.ok()) return Fail(bytes.status());
+    std::ofstream out(out_path, std::ios::binary);
+    out.write(bytes->data(), bytes->size());
+    out.close();
+    if (!out) return Fail(absl::UnavailableError("cannot write " + out_path));
+    std::cout << absl::StrFormat("model version %d: %d bytes written to %s\n", actual, bytes->size(),
+                                 out_path);
+    return 0;
+  }
+  auto r = admin.GetStatus();
+  if (!r.ok()) return Fail(r.status());
+  if (json) {
+    std::cout << Json(*r) << "\n";
+    return 0;
+  }
+  std::cout << absl::StrFormat(
+      "devices       %d (%d online)\nrounds done   %d (planned through %d)\n"
+      "current round %d (%s)\nmodel         v%d, acc fp32 %.4f, q8 %.4f\nuptime        %ds\n",
+      r->devices(), r->devices_online(), r->rounds_done(), r->rounds_planned(), r->current_round(),
+      r->current_round_state().empty() ? "-" : r->current_round_state(), r->latest_model_version(),
+      r->latest_acc_fp32(), r->latest_acc_q8(), r->uptime_s());
+  return 0;
+}

@@ -1,0 +1,80 @@
+#include "cloud/campaign_config.h"
+
+#include <cmath>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_format.h"
+
+namespace qfleet::cloud {
+
+absl::Status CampaignConfig::Validate() const {
+  auto bad = [](const std::string& what) { return absl::InvalidArgumentError("campaign: " + what); };
+  if (rounds < 1 || rounds > 100000) return bad(absl::StrFormat("rounds=%d not in [1,100000]", rounds));
+  if (min_devices < 1) return bad("min_devices must be >= 1");
+  if (!(round_deadline_s > 0) || !std::isfinite(round_deadline_s)) {
+    return bad(absl::StrFormat("round_deadline_s=%g must be > 0", round_deadline_s));
+  }
+  if (strategy != "fp32" && strategy != "ptq" && strategy != "qat") {
+    return bad("strategy '" + strategy + "' is not one of fp32, ptq, qat");
+  }
+  if (strategy != "fp32" && (weight_bits < 1 || weight_bits > 8)) {
+    return bad(absl::StrFormat("weight_bits=%d not in [1,8]", weight_bits));
+  }
+  if (activation_bits > 8) return bad(absl::StrFormat("activation_bits=%d > 8", activation_bits));
+  if (local_epochs < 1 || local_epochs > 1000) return bad("local_epochs not in [1,1000]");
+  if (batch_size < 1 || batch_size > 65536) return bad("batch_size not in [1,65536]");
+  if (!(learning_rate > 0) || !std::isfinite(learning_rate) || learning_rate > 100) {
+    return bad(absl::StrFormat("learning_rate=%g not in (0,100]", learning_rate));
+  }
+  if (min_updates < 1) return bad("min_updates must be >= 1");
+  return absl::OkStatus();
+}
+
+std::string CampaignConfig::ToJson() const {
+  nlohmann::json j = {{"rounds", rounds},
+                      {"clients_per_round", clients_per_round},
+                      {"min_devices", min_devices},
+                      {"round_deadline_s", round_deadline_s},
+                      {"strategy", strategy},
+                      {"weight_bits", weight_bits},
+                      {"activation_bits", activation_bits},
+                      {"local_epochs", local_epochs},
+                      {"batch_size", batch_size},
+                      {"learning_rate", learning_rate},
+                      {"max_steps", max_steps},
+                      {"seed", seed},
+                      {"min_updates", min_updates}};
+  return j.dump();
+}
+
+absl::StatusOr<CampaignConfig> CampaignConfig::FromJson(absl::string_view json) {
+  nlohmann::json j = nlohmann::json::parse(json.begin(), json.end(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) {
+    return absl::InvalidArgumentError("campaign config is not a JSON object");
+  }
+  CampaignConfig c;
+  try {
+    auto get = [&j](const char* key, auto& field) {
+      if (j.contains(key)) j.at(key).get_to(field);
+    };
+    get("rounds", c.rounds);
+    get("clients_per_round", c.clients_per_round);
+    get("min_devices", c.min_devices);
+    get("round_deadline_s", c.round_deadline_s);
+    get("strategy", c.strategy);
+    get("weight_bits", c.weight_bits);
+    get("activation_bits", c.activation_bits);
+    get("local_epochs", c.local_epochs);
+    get("batch_size", c.batch_size);
+    get("learning_rate", c.learning_rate);
+    get("max_steps", c.max_steps);
+    get("seed", c.seed);
+    get("min_updates", c.min_updates);
+  } catch (const nlohmann::json::exception& e) {
+    return absl::InvalidArgumentError(std::string("campaign config: ") + e.what());
+  }
+  return c;
+}
+
+}  // namespace qfleet::cloud

@@ -1,0 +1,40 @@
+#ifndef QFLEET_CLOUD_CAMPAIGN_CONFIG_H_
+#define QFLEET_CLOUD_CAMPAIGN_CONFIG_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace qfleet::cloud {
+
+// Settings of a training campaign: `rounds` synchronous rounds that all use
+// the same selection, deadline and local-training settings.
+struct CampaignConfig {
+  uint32_t rounds = 5;
+  uint32_t clients_per_round = 0;  // 0 = every eligible device
+  uint32_t min_devices = 1;        // a round waits until this many are online
+  double round_deadline_s = 600;
+  std::string strategy = "ptq";  // fp32 | ptq | qat
+  uint32_t weight_bits = 8;
+  uint32_t activation_bits = 0;
+  uint32_t local_epochs = 1;
+  uint32_t batch_size = 32;
+  float learning_rate = 0.05f;
+  uint32_t max_steps = 0;
+  uint64_t seed = 1;
+  uint32_t min_updates = 1;  // fewer accepted updates fail the round
+
+  // InvalidArgument naming the first out-of-range field.
+  absl::Status Validate() const;
+  std::string ToJson() const;
+  // InvalidArgument on malformed JSON or wrong field types; missing fields
+  // keep their defaults.
+  static absl::StatusOr<CampaignConfig> FromJson(absl::string_view json);
+};
+
+}  // namespace qfleet::cloud
+
+#endif  // QFLEET_CLOUD_CAMPAIGN_CONFIG_H_

@@ -1,0 +1,513 @@
+#include "cloud/coordinator.h"
+
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <random>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/time.h"
+#include "cloud/aggregator.h"
+#include "common/sha256.h"
+#include "common/status_macros.h"
+
+namespace qfleet::cloud {
+namespace {
+
+bool ValidDeviceName(absl::string_view name) {
+  if (name.empty() || name.size() > 128) return false;
+  for (char c : name) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+absl::StatusOr<std::string> NewToken() {
+  unsigned char raw[32];
+  if (RAND_bytes(raw, sizeof(raw)) != 1) return absl::InternalError("RAND_bytes failed");
+  return absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(raw), sizeof(raw)));
+}
+
+// splitmix64: a stable mix of (seed, round, device) for per-task seeds.
+uint64_t Mix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+bool Terminal(absl::string_view status) {
+  return status == "reported" || status == "rejected" || status == "dropped";
+}
+
+}  // namespace
+
+Coordinator::Coordinator(CoordinatorOptions options, std::unique_ptr<CoordinatorStore> store,
+                         std::unique_ptr<BlobStore> blobs, std::unique_ptr<ModelBackend> backend)
+    : options_(std::move(options)),
+      clock_(options_.clock != nullptr ? options_.clock : Clock::Real()),
+      store_(std::move(store)),
+      blobs_(std::move(blobs)),
+      backend_(std::move(backend)) {
+  started_ms_ = clock_->NowMs();
+}
+
+Coordinator::~Coordinator() { StopEngine(); }
+
+absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Open(
+    const CoordinatorOptions& options, std::unique_ptr<ModelBackend> backend) {
+  if (backend == nullptr) return absl::InvalidArgumentError("coordinator needs a model backend");
+  if (options.db_path.empty()) return absl::InvalidArgumentError("coordinator needs --db");
+  std::string blob_dir = options.blob_dir;
+  if (blob_dir.empty()) {
+    if (options.db_path == ":memory:") {
+      blob_dir = (std::filesystem::temp_directory_path() /
+                  absl::StrFormat("qfleet-blobs-%d-%p", ::getpid(), &options))
+                     .string();
+    } else {
+      blob_dir = options.db_path + ".blobs";
+    }
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<CoordinatorStore> store, CoordinatorStore::Open(options.db_path));
+  ASSIGN_OR_RETURN(std::unique_ptr<BlobStore> blobs, BlobStore::Open(blob_dir));
+  std::unique_ptr<Coordinator> c(
+      new Coordinator(options, std::move(store), std::move(blobs), std::move(backend)));
+  RETURN_IF_ERROR(c->LoadOrCreateModel());
+  return c;
+}
+
+absl::Status Coordinator::LoadOrCreateModel() {
+  ASSIGN_OR_RETURN(std::optional<ModelVersionRecord> latest, store_->LatestModelVersion());
+  std::string bytes;
+  ModelVersionRecord rec;
+  if (latest.has_value()) {
+    rec = *latest;
+    ASSIGN_OR_RETURN(bytes, blobs_->Get(rec.blob_hash));
+  } else {
+    ASSIGN_OR_RETURN(TensorContainer initial, backend_->InitialModel(options_.model_seed));
+    ASSIGN_OR_RETURN(bytes, EncodeContainer(initial));
+    ASSIGN_OR_RETURN(rec.blob_hash, blobs_->Put(bytes));
+    rec.version = 1;
+    rec.bytes = bytes.size();
+    rec.round = 0;
+    rec.created_ms = clock_->NowMs();
+    ASSIGN_OR_RETURN(Evaluation eval, backend_->Evaluate(initial));
+    rec.acc_fp32 = eval.acc_fp32;
+    rec.acc_q8 = eval.acc_q8;
+    RETURN_IF_ERROR(store_->InsertModelVersion(rec));
+  }
+  ASSIGN_OR_RETURN(TensorContainer container, DecodeContainer(bytes));
+  absl::MutexLock lock(&model_mu_);
+  latest_.version = rec.version;
+  latest_.sha256 = rec.blob_hash;
+  latest_.bytes = std::make_shared<const std::string>(std::move(bytes));
+  latest_container_ = std::make_shared<const TensorContainer>(std::move(container));
+  return absl::OkStatus();
+}
+
+std::shared_ptr<const TensorContainer> Coordinator::current_model() const {
+  absl::MutexLock lock(&model_mu_);
+  return latest_container_;
+}
+
+// --- Device API ---------------------------------------------------------------
+
+absl::StatusOr<Registration> Coordinator::Register(DeviceRecord device,
+                                                   absl::string_view join_secret) {
+  if (!options_.join_secret.empty() && join_secret != options_.join_secret) {
+    return absl::PermissionDeniedError("wrong join secret");
+  }
+  if (!ValidDeviceName(device.name)) {
+    return absl::InvalidArgumentError(
+        "device name must be 1..128 characters of [A-Za-z0-9._-], got '" +
+        device.name.substr(0, 140) + "'");
+  }
+  if (!std::isfinite(device.compute_gflops) || device.compute_gflops < 0 ||
+      !std::isfinite(device.availability) || device.availability < 0 || device.availability > 1) {
+    return absl::InvalidArgumentError("device profile holds out-of-range values");
+  }
+  if (device.label_histogram.size() > 100000) {
+    return absl::InvalidArgumentError("label histogram too long");
+  }
+  ASSIGN_OR_RETURN(std::string token, NewToken());
+  const int64_t now = clock_->NowMs();
+  device.token_hash = Sha256Hex(token);
+  device.state = "active";
+  device.last_seen_ms = now;
+  absl::StatusOr<DeviceRecord> existing = store_->GetDeviceByName(device.name);
+  Registration reg;
+  if (existing.ok()) {
+    device.id = existing->id;
+    device.registered_ms = existing->registered_ms;
+    RETURN_IF_ERROR(store_->UpdateDevice(device));
+    reg.device_id = device.id;
+  } else if (absl::IsNotFound(existing.status())) {
+    device.registered_ms = now;
+    ASSIGN_OR_RETURN(reg.device_id, store_->InsertDevice(device));
+  } else {
+    return existing.status();
+  }
+  reg.token = std::move(token);
+  reg.heartbeat_interval_ms = options_.heartbeat_interval_ms;
+  return reg;
+}
+
+absl::Status Coordinator::Authenticate(uint64_t device_id, absl::string_view token) {
+  absl::StatusOr<DeviceRecord> device = store_->GetDevice(device_id);
+  if (!device.ok()) {
+    if (absl::IsNotFound(device.status())) return absl::UnauthenticatedError("unknown device or bad token");
+    return device.status();
+  }
+  if (token.empty() || Sha256Hex(token) != device->token_hash) {
+    return absl::UnauthenticatedError("unknown device or bad token");
+  }
+  if (device->state == "revoked") return absl::UnauthenticatedError("device token revoked");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> Coordinator::Heartbeat(uint64_t device_id) {
+  const int64_t now = clock_->NowMs();
+  RETURN_IF_ERROR(store_->TouchDevice(device_id, now));
+  return now + options_.lease_ms;
+}
+
+absl::StatusOr<PulledTask> Coordinator::PullTask(uint64_t device_id) {
+  RETURN_IF_ERROR(store_->TouchDevice(device_id, clock_->NowMs()));
+  PulledTask out;
+  out.retry_after_ms = options_.poll_interval_ms;
+  ASSIGN_OR_RETURN(std::optional<TaskRecord> task, store_->OpenTaskForDevice(device_id));
+  if (!task.has_value()) {
+    ASSIGN_OR_RETURN(std::optional<CampaignRecord> campaign, store_->ActiveCampaign());
+    out.fleet_idle = !campaign.has_value();
+    if (out.fleet_idle) out.retry_after_ms = std::max<uint32_t>(out.retry_after_ms, 1000);
+    return out;
+  }
+  ASSIGN_OR_RETURN(out.model, GetModel(task->model_version));
+  if (task->plan_id != 0) {
+    ASSIGN_OR_RETURN(PlanRecord plan, store_->GetPlan(task->plan_id));
+    out.plan_bytes = std::move(plan.bytes);
+  }
+  RETURN_IF_ERROR(store_->SetParticipantStatus(task->round, device_id, "pulled", ""));
+  out.task = std::move(task);
+  return out;
+}
+
+absl::StatusOr<ModelBlob> Coordinator::GetModel(uint64_t version) {
+  {
+    absl::MutexLock lock(&model_mu_);
+    if (version == 0 || version == latest_.version) return latest_;
+  }
+  ASSIGN_OR_RETURN(ModelVersionRecord rec, store_->GetModelVersion(version));
+  ASSIGN_OR_RETURN(std::string bytes, blobs_->Get(rec.blob_hash));
+  ModelBlob blob;
+  blob.version = rec.version;
+  blob.sha256 = rec.blob_hash;
+  blob.bytes = std::make_shared<const std::string>(std::move(bytes));
+  return blob;
+}
+
+absl::Status Coordinator::RejectParticipant(uint64_t round, uint64_t device_id,
+                                            const std::string& why) {
+  return store_->SetParticipantStatus(round, device_id, "rejected", why);
+}
+
+absl::StatusOr<std::pair<UpdateRecord, bool>> Coordinator::AcceptUpdate(
+    uint64_t device_id, uint64_t task_id, const std::string& request_id, uint64_t sample_count,
+    const std::string& bytes) {
+  if (request_id.empty() || request_id.size() > 128) {
+    return absl::InvalidArgumentError("request_id must be 1..128 bytes");
+  }
+  absl::StatusOr<TaskRecord> task = store_->GetTask(task_id);
+  if (absl::IsNotFound(task.status())) {
+    return absl::NotFoundError(absl::StrFormat("unknown task %d", task_id));
+  }
+  RETURN_IF_ERROR(task.status());
+  if (task->device_id != device_id) {
+    return absl::PermissionDeniedError(
+        absl::StrFormat("task %d belongs to another device", task_id));
+  }
+  if (bytes.size() > options_.max_update_bytes) {
+    return absl::InvalidArgumentError(absl::StrFormat("update of %d bytes exceeds the limit of %d",
+                                                      bytes.size(), options_.max_update_bytes));
+  }
+  if (sample_count == 0) return absl::InvalidArgumentError("update trained on 0 samples");
+
+  // Validate before taking the round lock: decoding is the expensive part.
+  absl::Status valid = absl::OkStatus();
+  absl::StatusOr<TensorContainer> update = DecodeContainer(bytes);
+  if (!update.ok()) {
+    valid = update.status();
+  } else {
+    valid = ValidateUpdate(*current_model(), *update);
+  }
+  std::string blob_hash;
+  if (valid.ok()) {
+    ASSIGN_OR_RETURN(blob_hash, blobs_->Put(bytes));
+  }
+
+  absl::MutexLock lock(&round_mu_);
+  ASSIGN_OR_RETURN(RoundRecord round, store_->GetRound(task->round));
+  if (round.state != "open") {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("round %d is %s; update not accepted", round.round, round.state));
+  }
+  if (clock_->NowMs() > task->deadline_ms) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("round %d deadline has passed", round.round));
+  }
+  if (!valid.ok()) {
+    RETURN_IF_ERROR(RejectParticipant(task->round, device_id, std::string(valid.message())));
+    return absl::InvalidArgumentError("update rejected: " + std::string(valid.message()));
+  }
+  UpdateRecord rec;
+  rec.round = task->round;
+  rec.device_id = device_id;
+  rec.task_id = task_id;
+  rec.request_id = request_id;
+  rec.blob_hash = blob_hash;
+  rec.sample_count = sample_count;
+  rec.bytes = bytes.size();
+  rec.received_ms = clock_->NowMs();
+  return store_->InsertUpdate(rec);
+}
+
+absl::StatusOr<bool> Coordinator::AcceptReport(ReportRecord report) {
+  if (report.request_id.empty() || report.request_id.size() > 128) {
+    return absl::InvalidArgumentError("request_id must be 1..128 bytes");
+  }
+  absl::StatusOr<TaskRecord> task = store_->GetTask(report.task_id);
+  if (absl::IsNotFound(task.status())) {
+    return absl::NotFoundError(absl::StrFormat("unknown task %d", report.task_id));
+  }
+  RETURN_IF_ERROR(task.status());
+  if (task->device_id != report.device_id) {
+    return absl::PermissionDeniedError(
+        absl::StrFormat("task %d belongs to another device", report.task_id));
+  }
+  for (double v : {report.train_loss, report.train_accuracy, report.compute_seconds,
+                   report.quantize_seconds}) {
+    if (!std::isfinite(v)) return absl::InvalidArgumentError("report holds a non-finite metric");
+  }
+  for (const auto& [name, v] : report.metrics) {
+    if (!std::isfinite(v) || name.empty() || name.size() > 64) {
+      return absl::InvalidArgumentError("report metric '" + name.substr(0, 64) + "' is invalid");
+    }
+  }
+  if (report.error.size() > 4096) report.error.resize(4096);
+  report.round = task->round;
+  report.created_ms = clock_->NowMs();
+  absl::MutexLock lock(&round_mu_);
+  return store_->InsertReport(report);
+}
+
+// --- Admin ----------------------------------------------------------------------
+
+absl::StatusOr<CampaignRecord> Coordinator::StartCampaign(const CampaignConfig& config) {
+  RETURN_IF_ERROR(config.Validate());
+  absl::MutexLock lock(&round_mu_);
+  ASSIGN_OR_RETURN(std::optional<CampaignRecord> active, store_->ActiveCampaign());
+  if (active.has_value()) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "campaign %d (rounds %d..%d) is still running", active->id, active->first_round,
+        active->last_round));
+  }
+  ASSIGN_OR_RETURN(uint64_t max_round, store_->MaxRoundNumber());
+  CampaignRecord rec;
+  rec.config_json = config.ToJson();
+  rec.first_round = max_round + 1;
+  rec.last_round = max_round + config.rounds;
+  rec.state = "running";
+  rec.created_ms = clock_->NowMs();
+  ASSIGN_OR_RETURN(rec.id, store_->InsertCampaign(rec));
+  return rec;
+}
+
+// --- Round engine -----------------------------------------------------------------
+
+absl::Status Coordinator::Step() {
+  absl::MutexLock step_lock(&step_mu_);
+  ASSIGN_OR_RETURN(std::optional<RoundRecord> latest, store_->LatestRound());
+  if (latest.has_value()) {
+    if (latest->state == "open") return CloseRoundIfDue(*latest);
+    if (latest->state == "aggregating") return Aggregate(*latest);
+  }
+  return MaybeStartRound();
+}
+
+absl::StatusOr<std::vector<uint64_t>> Coordinator::SelectParticipants(const CampaignConfig& config,
+                                                                      uint64_t round) {
+  ASSIGN_OR_RETURN(std::vector<DeviceRecord> devices, store_->ListDevices());
+  const int64_t now = clock_->NowMs();
+  std::vector<uint64_t> eligible;
+  for (const DeviceRecord& d : devices) {
+    if (d.state == "active" && now - d.last_seen_ms <= options_.lease_ms) eligible.push_back(d.id);
+  }
+  if (eligible.size() < config.min_devices) return std::vector<uint64_t>{};
+  std::sort(eligible.begin(), eligible.end());
+  size_t k = config.clients_per_round == 0 ? eligible.size()
+                                           : std::min<size_t>(config.clients_per_round, eligible.size());
+  if (k < eligible.size()) {
+    std::mt19937_64 rng(Mix(config.seed ^ Mix(round)));
+    std::shuffle(eligible.begin(), eligible.end(), rng);
+    eligible.resize(k);
+    std::sort(eligible.begin(), eligible.end());
+  }
+  return eligible;
+}
+
+absl::Status Coordinator::MaybeStartRound() {
+  ASSIGN_OR_RETURN(std::optional<CampaignRecord> campaign, store_->ActiveCampaign());
+  if (!campaign.has_value()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(uint64_t max_round, store_->MaxRoundNumber());
+  if (max_round >= campaign->last_round) {
+    campaign->state = "done";
+    return store_->UpdateCampaign(*campaign);
+  }
+  ASSIGN_OR_RETURN(CampaignConfig config, CampaignConfig::FromJson(campaign->config_json));
+  const uint64_t number = std::max(max_round + 1, campaign->first_round);
+  ASSIGN_OR_RETURN(std::vector<uint64_t> participants, SelectParticipants(config, number));
+  if (participants.empty()) return absl::OkStatus();  // wait for devices
+
+  ModelBlob model = *GetModel(0);
+  const int64_t now = clock_->NowMs();
+  RoundRecord round;
+  round.round = number;
+  round.campaign_id = campaign->id;
+  round.state = "open";
+  round.model_version_in = model.version;
+  round.started_ms = now;
+  round.deadline_ms = now + static_cast<int64_t>(config.round_deadline_s * 1000);
+  std::vector<TaskRecord> tasks;
+  for (uint64_t device_id : participants) {
+    TaskRecord t;
+    t.round = number;
+    t.device_id = device_id;
+    t.strategy = config.strategy;
+    t.weight_bits = config.weight_bits;
+    t.activation_bits = config.activation_bits;
+    t.model_version = model.version;
+    t.train_config_json = absl::StrFormat(
+        R"({"local_epochs":%d,"batch_size":%d,"learning_rate":%.9g,"max_steps":%d,"seed":%d})",
+        config.local_epochs, config.batch_size, config.learning_rate, config.max_steps,
+        Mix(config.seed ^ Mix(number * 1000003ull + device_id)));
+    t.deadline_ms = round.deadline_ms;
+    t.created_ms = now;
+    tasks.push_back(std::move(t));
+  }
+  absl::MutexLock lock(&round_mu_);
+  return store_->CreateRound(round, tasks).status();
+}
+
+absl::Status Coordinator::CloseRoundIfDue(RoundRecord round) {
+  ASSIGN_OR_RETURN(std::vector<ParticipantRecord> participants, store_->ListParticipants(round.round));
+  bool all_done = true;
+  for (const ParticipantRecord& p : participants) all_done = all_done && Terminal(p.status);
+  const int64_t now = clock_->NowMs();
+  if (!all_done && now < round.deadline_ms) return absl::OkStatus();
+  {
+    absl::MutexLock lock(&round_mu_);
+    if (!all_done) {
+      for (const ParticipantRecord& p : participants) {
+        if (!Terminal(p.status) && p.status != "uploaded") {
+          RETURN_IF_ERROR(store_->SetParticipantStatus(round.round, p.device_id, "dropped",
+                                                       "missed the round deadline"));
+        }
+      }
+    }
+    round.state = "aggregating";
+    RETURN_IF_ERROR(store_->UpdateRound(round));
+  }
+  return Aggregate(round);
+}
+
+absl::Status Coordinator::Aggregate(RoundRecord round) {
+  ASSIGN_OR_RETURN(std::optional<CampaignRecord> campaign, store_->ActiveCampaign());
+  CampaignConfig config;
+  if (campaign.has_value()) {
+    ASSIGN_OR_RETURN(config, CampaignConfig::FromJson(campaign->config_json));
+  }
+  ASSIGN_OR_RETURN(std::vector<UpdateRecord> updates, store_->ListUpdates(round.round));
+  ASSIGN_OR_RETURN(std::vector<ReportRecord> reports, store_->ListReports(round.round));
+  round.bytes_up = 0;
+  round.bytes_down = 0;
+  for (const UpdateRecord& u : updates) round.bytes_up += u.bytes;
+  for (const ReportRecord& r : reports) round.bytes_down += r.bytes_down;
+
+  auto fail = [&](const std::string& why) -> absl::Status {
+    round.state = "failed";
+    round.detail = why;
+    round.finished_ms = clock_->NowMs();
+    return store_->UpdateRound(round);
+  };
+  if (updates.size() < std::max<uint32_t>(1, config.min_updates)) {
+    return fail(absl::StrFormat("%d accepted updates, %d required", updates.size(),
+                                std::max<uint32_t>(1, config.min_updates)));
+  }
+  ASSIGN_OR_RETURN(ModelBlob base_blob, GetModel(round.model_version_in));
+  ASSIGN_OR_RETURN(TensorContainer base, DecodeContainer(*base_blob.bytes));
+  std::vector<TensorContainer> deltas;
+  std::vector<double> weights;
+  for (const UpdateRecord& u : updates) {  // ordered by device id
+    absl::StatusOr<std::string> bytes = blobs_->Get(u.blob_hash);
+    if (!bytes.ok()) return fail("update blob unreadable: " + std::string(bytes.status().message()));
+    absl::StatusOr<TensorContainer> delta = DecodeContainer(*bytes);
+    if (!delta.ok()) return fail("stored update corrupt: " + std::string(delta.status().message()));
+    deltas.push_back(*std::move(delta));
+    weights.push_back(static_cast<double>(u.sample_count));
+  }
+  absl::StatusOr<TensorContainer> next = FedAvgDeltas(base, deltas, weights);
+  if (!next.ok()) return fail("aggregation failed: " + std::string(next.status().message()));
+  ASSIGN_OR_RETURN(Evaluation eval, backend_->Evaluate(*next));
+  ASSIGN_OR_RETURN(std::string bytes, EncodeContainer(*next));
+  ASSIGN_OR_RETURN(std::string hash, blobs_->Put(bytes));
+
+  ASSIGN_OR_RETURN(std::optional<ModelVersionRecord> latest, store_->LatestModelVersion());
+  ModelVersionRecord rec;
+  rec.version = latest.has_value() ? latest->version + 1 : 1;
+  rec.blob_hash = hash;
+  rec.bytes = bytes.size();
+  rec.round = round.round;
+  rec.acc_fp32 = eval.acc_fp32;
+  rec.acc_q8 = eval.acc_q8;
+  rec.created_ms = clock_->NowMs();
+  round.state = "done";
+  round.model_version_out = rec.version;
+  round.acc_fp32 = eval.acc_fp32;
+  round.acc_q8 = eval.acc_q8;
+  round.finished_ms = rec.created_ms;
+  RETURN_IF_ERROR(store_->RunInTransaction([&]() -> absl::Status {
+    RETURN_IF_ERROR(store_->InsertModelVersion(rec));
+    return store_->UpdateRound(round);
+  }));
+  absl::MutexLock lock(&model_mu_);
+  latest_.version = rec.version;
+  latest_.sha256 = hash;
+  latest_.bytes = std::make_shared<const std::string>(std::move(bytes));
+  latest_container_ = std::make_shared<const TensorContainer>(*std::move(next));
+  return absl::OkStatus();
+}
+
+void Coordinator::StartEngine(int64_t period_ms) {
+  if (engine_.joinable()) return;
+  stop_engine_ = std::make_unique<absl::Notification>();
+  engine_ = std::thread([this, period_ms] {
+    while (!stop_engine_->WaitForNotificationWithTimeout(absl::Milliseconds(period_ms))) {
+      absl::Status s = Step();
+      if (!s.ok()) std::fprintf(stderr, "qfleet: round engine: %s\n", s.ToString().c_str());
+    }
+  });
+}
+
+void Coordinator::StopEngine() {
+  if (!engine_.joinable()) return;
+  stop_engine_->Notify();
+  engine_.join();
+}
+
+}  // namespace qfleet::cloud

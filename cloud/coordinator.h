@@ -1,0 +1,167 @@
+#ifndef QFLEET_CLOUD_COORDINATOR_H_
+#define QFLEET_CLOUD_COORDINATOR_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "cloud/campaign_config.h"
+#include "cloud/model_backend.h"
+#include "cloud/store/blob_store.h"
+#include "cloud/store/coordinator_store.h"
+#include "common/clock.h"
+#include "common/tensor_container.h"
+
+namespace qfleet::cloud {
+
+struct CoordinatorOptions {
+  // SQLite database file (":memory:" for tests). Created when absent.
+  std::string db_path;
+  // Directory of content-addressed model and update blobs; defaults to
+  // db_path + ".blobs" (a temporary directory for ":memory:").
+  std::string blob_dir;
+  // Seed of the first model version when the database holds none.
+  uint64_t model_seed = 1;
+  int64_t heartbeat_interval_ms = 10000;
+  // A device that has not been heard from for this long is offline.
+  int64_t lease_ms = 30000;
+  // retry_after handed to devices with nothing to do.
+  uint32_t poll_interval_ms = 200;
+  // Largest update container accepted, bytes.
+  uint64_t max_update_bytes = 64ull << 20;
+  // Enrollment secret; empty = open enrollment.
+  std::string join_secret;
+  // Injected clock; nullptr = the real clock. Not owned.
+  Clock* clock = nullptr;
+};
+
+// A model version ready to be served: its container bytes and hash.
+struct ModelBlob {
+  uint64_t version = 0;
+  std::shared_ptr<const std::string> bytes;
+  std::string sha256;
+};
+
+// A device's next piece of work as the service hands it out.
+struct PulledTask {
+  std::optional<TaskRecord> task;
+  ModelBlob model;         // set with task
+  std::string plan_bytes;  // packed plan, empty when the task has none
+  bool fleet_idle = false; // no campaign is running
+  uint32_t retry_after_ms = 0;
+};
+
+struct Registration {
+  uint64_t device_id = 0;
+  std::string token;
+  int64_t heartbeat_interval_ms = 0;
+};
+
+// The coordinator's domain logic: enrollment, tasks, uploads, reports, and
+// the synchronous round engine (select → hand out → collect until all
+// report or the deadline → FedAvg → evaluate → new model version). All state
+// is in SQLite and the blob store, so a restarted coordinator resumes where
+// it stopped. All public methods are thread-safe.
+class Coordinator {
+ public:
+  // Opens (or creates) the store, and makes model version 1 from the
+  // backend when the store holds no model. DataLoss/FailedPrecondition for a
+  // corrupt or too-new database; errors of the backend pass through.
+  static absl::StatusOr<std::unique_ptr<Coordinator>> Open(const CoordinatorOptions& options,
+                                                           std::unique_ptr<ModelBackend> backend);
+  ~Coordinator();
+
+  Coordinator(const Coordinator&) = delete;
+  Coordinator& operator=(const Coordinator&) = delete;
+
+  // --- Device API -----------------------------------------------------------
+  // Enrolls a device (or re-enrolls one with the same name, rotating its
+  // token). PermissionDenied on a wrong join secret; InvalidArgument on a bad
+  // name or profile.
+  absl::StatusOr<Registration> Register(DeviceRecord device, absl::string_view join_secret);
+  // OK when `token` belongs to `device_id`; Unauthenticated otherwise
+  // (unknown device included, so ids cannot be probed).
+  absl::Status Authenticate(uint64_t device_id, absl::string_view token);
+  // Renews the device's lease; returns the lease expiry (Unix ms).
+  absl::StatusOr<int64_t> Heartbeat(uint64_t device_id);
+  // The device's open task, if any; marks it pulled.
+  absl::StatusOr<PulledTask> PullTask(uint64_t device_id);
+  // A stored model version. NotFound for an unknown version; DataLoss if the
+  // blob on disk is damaged. version 0 = latest.
+  absl::StatusOr<ModelBlob> GetModel(uint64_t version);
+  // Validates and records an update for `task_id`. PermissionDenied if the
+  // task is another device's; FailedPrecondition if its round is closed;
+  // InvalidArgument (and the participant marked rejected) for a container
+  // that is corrupt, of the wrong shape, or holds NaN/Inf. Retrying with the
+  // same request_id returns the first result with duplicate=true.
+  absl::StatusOr<std::pair<UpdateRecord, bool>> AcceptUpdate(uint64_t device_id, uint64_t task_id,
+                                                             const std::string& request_id,
+                                                             uint64_t sample_count,
+                                                             const std::string& bytes);
+  // Records a report (idempotent by request_id); returns true for a repeat.
+  absl::StatusOr<bool> AcceptReport(ReportRecord report);
+
+  // --- Admin API --------------------------------------------------------------
+  // Plans config.rounds more rounds. FailedPrecondition while another
+  // campaign runs; InvalidArgument for a bad config.
+  absl::StatusOr<CampaignRecord> StartCampaign(const CampaignConfig& config);
+  CoordinatorStore& store() { return *store_; }
+  int64_t NowMs() const { return clock_->NowMs(); }
+  int64_t lease_ms() const { return options_.lease_ms; }
+  int64_t started_ms() const { return started_ms_; }
+
+  // --- Round engine -----------------------------------------------------------
+  // Advances the round state machine by one decision (start a round, close
+  // one, aggregate). Called by the engine thread, or directly by tests with a
+  // fake clock. Errors are recorded on the round and returned.
+  absl::Status Step();
+  // Runs Step() every `period_ms` on a background thread until StopEngine().
+  void StartEngine(int64_t period_ms = 50);
+  void StopEngine();
+
+ private:
+  Coordinator(CoordinatorOptions options, std::unique_ptr<CoordinatorStore> store,
+              std::unique_ptr<BlobStore> blobs, std::unique_ptr<ModelBackend> backend);
+
+  absl::Status LoadOrCreateModel();
+  absl::Status MaybeStartRound();
+  absl::Status CloseRoundIfDue(RoundRecord round);
+  absl::Status Aggregate(RoundRecord round);
+  absl::StatusOr<std::vector<uint64_t>> SelectParticipants(const CampaignConfig& config,
+                                                           uint64_t round);
+  absl::Status RejectParticipant(uint64_t round, uint64_t device_id, const std::string& why);
+  std::shared_ptr<const TensorContainer> current_model() const;
+
+  CoordinatorOptions options_;
+  Clock* clock_;
+  std::unique_ptr<CoordinatorStore> store_;
+  std::unique_ptr<BlobStore> blobs_;
+  std::unique_ptr<ModelBackend> backend_;
+  int64_t started_ms_ = 0;
+
+  // Serializes round transitions against upload acceptance, so an update is
+  // either in the aggregate or rejected, never silently left out.
+  absl::Mutex round_mu_;
+  // Serializes Step() callers.
+  absl::Mutex step_mu_;
+
+  mutable absl::Mutex model_mu_;
+  ModelBlob latest_ ABSL_GUARDED_BY(model_mu_);
+  std::shared_ptr<const TensorContainer> latest_container_ ABSL_GUARDED_BY(model_mu_);
+
+  std::thread engine_;
+  std::unique_ptr<absl::Notification> stop_engine_;
+};
+
+}  // namespace qfleet::cloud
+
+#endif  // QFLEET_CLOUD_COORDINATOR_H_

@@ -1,0 +1,38 @@
+#ifndef QFLEET_CLOUD_FMNIST_BACKEND_H_
+#define QFLEET_CLOUD_FMNIST_BACKEND_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "cloud/model_backend.h"
+#include "common/idx_dataset.h"
+
+namespace qfleet::cloud {
+
+// The Fashion-MNIST CNN (kernels/torch/fmnist_cnn.h) scored on the 10,000
+// image test set. Evaluate is thread-safe (serialized).
+class FmnistBackend : public ModelBackend {
+ public:
+  // Loads the test split from `data_dir` (IDX files, gzip or plain).
+  // NotFound / InvalidArgument from the loader when files are missing or
+  // corrupt. `max_test` > 0 keeps only the first max_test images (tests).
+  static absl::StatusOr<std::unique_ptr<FmnistBackend>> Create(const std::string& data_dir,
+                                                               int64_t max_test = 0);
+
+  std::string Name() const override { return "fmnist-cnn"; }
+  absl::StatusOr<TensorContainer> InitialModel(uint64_t seed) override;
+  absl::StatusOr<Evaluation> Evaluate(const TensorContainer& model) override;
+
+ private:
+  explicit FmnistBackend(ImageDataset test) : test_(std::move(test)) {}
+  absl::StatusOr<double> Accuracy(const TensorContainer& model);
+
+  ImageDataset test_;
+  absl::Mutex mu_;
+};
+
+}  // namespace qfleet::cloud
+
+#endif  // QFLEET_CLOUD_FMNIST_BACKEND_H_

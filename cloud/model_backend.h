@@ -1,0 +1,35 @@
+#ifndef QFLEET_CLOUD_MODEL_BACKEND_H_
+#define QFLEET_CLOUD_MODEL_BACKEND_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/tensor_container.h"
+
+namespace qfleet::cloud {
+
+// Global test accuracy of a model in FP32 and served quantized (weights of
+// every tensor with >= 2 dims at 8 bits per output channel, RTN).
+struct Evaluation {
+  double acc_fp32 = -1;
+  double acc_q8 = -1;
+};
+
+// What the coordinator needs to know about the model family it trains:
+// how to build the first version and how to score a version on held-out
+// data. Implementations own their test data. Evaluate may be called from the
+// round thread while other threads serve RPCs; it must be thread-safe.
+class ModelBackend {
+ public:
+  virtual ~ModelBackend() = default;
+  virtual std::string Name() const = 0;
+  // Deterministic for a seed.
+  virtual absl::StatusOr<TensorContainer> InitialModel(uint64_t seed) = 0;
+  // InvalidArgument if the container does not fit the model.
+  virtual absl::StatusOr<Evaluation> Evaluate(const TensorContainer& model) = 0;
+};
+
+}  // namespace qfleet::cloud
+
+#endif  // QFLEET_CLOUD_MODEL_BACKEND_H_

@@ -1,0 +1,78 @@
+#include "cloud/service/fleet_conversions.h"
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_format.h"
+
+namespace qfleet::cloud {
+
+DeviceRecord DeviceFromRegister(const fleet::v1::RegisterRequest& req) {
+  DeviceRecord d;
+  d.name = req.device_name();
+  const auto& p = req.profile();
+  d.compute_gflops = p.compute_gflops();
+  d.memory_mib = p.memory_mib();
+  d.lowbit_support.assign(p.lowbit_support().begin(), p.lowbit_support().end());
+  d.uplink_kbps = p.uplink_kbps();
+  d.downlink_kbps = p.downlink_kbps();
+  // 0 on the wire means "not measured": treat the device as always available.
+  d.availability = p.availability() == 0 ? 1.0 : p.availability();
+  d.sample_count = req.data().sample_count();
+  d.label_histogram.assign(req.data().label_histogram().begin(), req.data().label_histogram().end());
+  d.agent_version = req.agent_version().substr(0, 64);
+  return d;
+}
+
+absl::StatusOr<fleet::v1::Strategy> StrategyToProto(absl::string_view strategy) {
+  if (strategy == "fp32") return fleet::v1::STRATEGY_FP32;
+  if (strategy == "ptq") return fleet::v1::STRATEGY_PTQ;
+  if (strategy == "qat") return fleet::v1::STRATEGY_QAT;
+  return absl::InvalidArgumentError(absl::StrFormat("unknown strategy '%s'", strategy));
+}
+
+absl::StatusOr<fleet::v1::Task> TaskToProto(const PulledTask& pulled) {
+  const TaskRecord& t = *pulled.task;
+  fleet::v1::Task out;
+  out.set_task_id(t.task_id);
+  out.set_round(t.round);
+  auto strategy = StrategyToProto(t.strategy);
+  if (!strategy.ok()) return strategy.status();
+  out.set_strategy(*strategy);
+  out.set_weight_bits(t.weight_bits);
+  out.set_activation_bits(t.activation_bits);
+  out.set_model_version(pulled.model.version);
+  out.set_model_bytes(pulled.model.bytes ? pulled.model.bytes->size() : 0);
+  out.set_model_sha256(pulled.model.sha256);
+  out.set_precision_plan(pulled.plan_bytes);
+  out.set_deadline_ms(t.deadline_ms);
+  nlohmann::json j = nlohmann::json::parse(t.train_config_json, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    return absl::InternalError(absl::StrFormat("task %d has a corrupt train config", t.task_id));
+  }
+  auto* tc = out.mutable_train();
+  tc->set_local_epochs(j.value("local_epochs", 1u));
+  tc->set_batch_size(j.value("batch_size", 32u));
+  tc->set_learning_rate(j.value("learning_rate", 0.05f));
+  tc->set_max_steps(j.value("max_steps", 0u));
+  tc->set_seed(j.value("seed", uint64_t{1}));
+  return out;
+}
+
+ReportRecord ReportFromProto(const fleet::v1::Report& r) {
+  ReportRecord out;
+  out.device_id = r.device_id();
+  out.task_id = r.task_id();
+  out.request_id = r.request_id();
+  out.train_loss = r.train_loss();
+  out.train_accuracy = r.train_accuracy();
+  out.compute_seconds = r.compute_seconds();
+  out.quantize_seconds = r.quantize_seconds();
+  out.bytes_down = r.bytes_down();
+  out.bytes_up = r.bytes_up();
+  out.steps = r.steps();
+  out.metrics.insert(r.metrics().begin(), r.metrics().end());
+  out.error = r.error();
+  return out;
+}
+
+}  // namespace qfleet::cloud

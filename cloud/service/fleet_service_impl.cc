@@ -1,0 +1,171 @@
+#include "cloud/service/fleet_service_impl.h"
+
+#include "absl/strings/strip.h"
+#include "absl/strings/str_format.h"
+#include "cloud/service/fleet_conversions.h"
+#include "common/crc32c.h"
+#include "common/sha256.h"
+#include "protos/status_conversion.h"
+
+namespace qfleet::cloud {
+
+namespace fv1 = qfleet::fleet::v1;
+
+FleetServiceImpl::FleetServiceImpl(Coordinator* coordinator, size_t chunk_bytes,
+                                   size_t max_chunk_bytes)
+    : coordinator_(coordinator), chunk_bytes_(chunk_bytes), max_chunk_bytes_(max_chunk_bytes) {}
+
+absl::Status FleetServiceImpl::Authenticate(grpc::ServerContext* ctx, uint64_t device_id) {
+  const auto& md = ctx->client_metadata();
+  auto it = md.find("authorization");
+  if (it == md.end()) return absl::UnauthenticatedError("missing authorization metadata");
+  absl::string_view value(it->second.data(), it->second.size());
+  if (!absl::ConsumePrefix(&value, "Bearer ")) {
+    return absl::UnauthenticatedError("authorization must be 'Bearer <token>'");
+  }
+  return coordinator_->Authenticate(device_id, value);
+}
+
+grpc::Status FleetServiceImpl::Register(grpc::ServerContext* ctx, const fv1::RegisterRequest* req,
+                                        fv1::RegisterResponse* resp) {
+  absl::StatusOr<Registration> reg =
+      coordinator_->Register(DeviceFromRegister(*req), req->join_secret());
+  if (!reg.ok()) return ToGrpcStatus(reg.status());
+  resp->set_device_id(reg->device_id);
+  resp->set_token(reg->token);
+  resp->set_heartbeat_interval_ms(static_cast<uint32_t>(reg->heartbeat_interval_ms));
+  return grpc::Status::OK;
+}
+
+grpc::Status FleetServiceImpl::Heartbeat(grpc::ServerContext* ctx, const fv1::HeartbeatRequest* req,
+                                         fv1::HeartbeatResponse* resp) {
+  if (absl::Status s = Authenticate(ctx, req->device_id()); !s.ok()) return ToGrpcStatus(s);
+  absl::StatusOr<int64_t> lease = coordinator_->Heartbeat(req->device_id());
+  if (!lease.ok()) return ToGrpcStatus(lease.status());
+  resp->set_server_time_ms(coordinator_->NowMs());
+  resp->set_lease_expires_ms(*lease);
+  return grpc::Status::OK;
+}
+
+grpc::Status FleetServiceImpl::PullTask(grpc::ServerContext* ctx, const fv1::PullTaskRequest* req,
+                                        fv1::PullTaskResponse* resp) {
+  if (absl::Status s = Authenticate(ctx, req->device_id()); !s.ok()) return ToGrpcStatus(s);
+  absl::StatusOr<PulledTask> pulled = coordinator_->PullTask(req->device_id());
+  if (!pulled.ok()) return ToGrpcStatus(pulled.status());
+  resp->set_retry_after_ms(pulled->retry_after_ms);
+  resp->set_fleet_idle(pulled->fleet_idle);
+  if (pulled->task.has_value()) {
+    absl::StatusOr<fv1::Task> task = TaskToProto(*pulled);
+    if (!task.ok()) return ToGrpcStatus(task.status());
+    *resp->mutable_task() = *std::move(task);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status FleetServiceImpl::DownloadModel(grpc::ServerContext* ctx,
+                                             const fv1::DownloadModelRequest* req,
+                                             grpc::ServerWriter<fv1::ModelChunk>* writer) {
+  if (absl::Status s = Authenticate(ctx, req->device_id()); !s.ok()) return ToGrpcStatus(s);
+  if (req->model_version() == 0) {
+    return ToGrpcStatus(absl::InvalidArgumentError("model_version must be set"));
+  }
+  absl::StatusOr<ModelBlob> blob = coordinator_->GetModel(req->model_version());
+  if (!blob.ok()) return ToGrpcStatus(blob.status());
+  const std::string& bytes = *blob->bytes;
+  if (req->offset() > bytes.size()) {
+    return ToGrpcStatus(absl::OutOfRangeError(
+        absl::StrFormat("offset %d beyond model size %d", req->offset(), bytes.size())));
+  }
+  size_t offset = req->offset();
+  do {
+    if (ctx->IsCancelled()) return grpc::Status::CANCELLED;
+    const size_t n = std::min(chunk_bytes_, bytes.size() - offset);
+    fv1::ModelChunk chunk;
+    chunk.set_offset(offset);
+    chunk.set_data(bytes.data() + offset, n);
+    chunk.set_crc32c(Crc32c(bytes.data() + offset, n));
+    chunk.set_total_bytes(bytes.size());
+    chunk.set_sha256(blob->sha256);
+    if (!writer->Write(chunk)) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "stream broken");
+    offset += n;
+  } while (offset < bytes.size());
+  return grpc::Status::OK;
+}
+
+grpc::Status FleetServiceImpl::UploadUpdate(grpc::ServerContext* ctx,
+                                            grpc::ServerReader<fv1::UpdateChunk>* reader,
+                                            fv1::UploadUpdateResponse* resp) {
+  fv1::UpdateChunk chunk;
+  if (!reader->Read(&chunk)) {
+    return ToGrpcStatus(absl::InvalidArgumentError("empty upload stream"));
+  }
+  if (!chunk.has_header()) {
+    return ToGrpcStatus(absl::InvalidArgumentError("first upload message must carry the header"));
+  }
+  const fv1::UpdateChunk::Header header = chunk.header();
+  if (absl::Status s = Authenticate(ctx, header.device_id()); !s.ok()) return ToGrpcStatus(s);
+  if (header.total_bytes() == 0) {
+    return ToGrpcStatus(absl::InvalidArgumentError("upload header: total_bytes is 0"));
+  }
+  if (!IsSha256Hex(header.sha256())) {
+    return ToGrpcStatus(absl::InvalidArgumentError("upload header: sha256 is not 64 hex digits"));
+  }
+  // Reject oversize uploads before buffering them; the coordinator applies
+  // its own limit again.
+  if (header.total_bytes() > (1ull << 30)) {
+    return ToGrpcStatus(absl::InvalidArgumentError("upload larger than 1 GiB"));
+  }
+  std::string bytes;
+  bytes.reserve(header.total_bytes());
+  bool first = true;
+  do {
+    if (!first && chunk.has_header()) {
+      return ToGrpcStatus(absl::InvalidArgumentError("header repeated mid-stream"));
+    }
+    first = false;
+    if (chunk.data().empty()) continue;
+    if (chunk.data().size() > max_chunk_bytes_) {
+      return ToGrpcStatus(absl::InvalidArgumentError(
+          absl::StrFormat("chunk of %d bytes exceeds %d", chunk.data().size(), max_chunk_bytes_)));
+    }
+    if (chunk.offset() != bytes.size()) {
+      return ToGrpcStatus(absl::InvalidArgumentError(absl::StrFormat(
+          "chunk at offset %d, expected %d", chunk.offset(), bytes.size())));
+    }
+    if (Crc32c(chunk.data().data(), chunk.data().size()) != chunk.crc32c()) {
+      return ToGrpcStatus(absl::DataLossError(
+          absl::StrFormat("chunk at offset %d fails its CRC-32C", chunk.offset())));
+    }
+    if (bytes.size() + chunk.data().size() > header.total_bytes()) {
+      return ToGrpcStatus(absl::InvalidArgumentError("upload longer than total_bytes"));
+    }
+    bytes.append(chunk.data());
+  } while (reader->Read(&chunk));
+  if (bytes.size() != header.total_bytes()) {
+    return ToGrpcStatus(absl::InvalidArgumentError(absl::StrFormat(
+        "upload truncated: %d of %d bytes", bytes.size(), header.total_bytes())));
+  }
+  if (Sha256Hex(bytes) != header.sha256()) {
+    return ToGrpcStatus(absl::DataLossError("upload fails its SHA-256"));
+  }
+  auto accepted = coordinator_->AcceptUpdate(header.device_id(), header.task_id(),
+                                             header.request_id(), header.sample_count(), bytes);
+  if (!accepted.ok()) return ToGrpcStatus(accepted.status());
+  resp->set_update_id(accepted->first.update_id);
+  resp->set_duplicate(accepted->second);
+  return grpc::Status::OK;
+}
+
+grpc::Status FleetServiceImpl::SubmitReport(grpc::ServerContext* ctx,
+                                            const fv1::SubmitReportRequest* req,
+                                            fv1::SubmitReportResponse* resp) {
+  if (absl::Status s = Authenticate(ctx, req->report().device_id()); !s.ok()) {
+    return ToGrpcStatus(s);
+  }
+  absl::StatusOr<bool> duplicate = coordinator_->AcceptReport(ReportFromProto(req->report()));
+  if (!duplicate.ok()) return ToGrpcStatus(duplicate.status());
+  resp->set_duplicate(*duplicate);
+  return grpc::Status::OK;
+}
+
+}  // namespace qfleet::cloud

@@ -1,0 +1,45 @@
+#ifndef QFLEET_CLOUD_SERVICE_FLEET_SERVICE_IMPL_H_
+#define QFLEET_CLOUD_SERVICE_FLEET_SERVICE_IMPL_H_
+
+#include <cstddef>
+
+#include "cloud/coordinator.h"
+#include "qfleet/fleet/v1/fleet.grpc.pb.h"
+
+namespace qfleet::cloud {
+
+// gRPC adapter of the device API: authenticates, converts messages
+// (fleet_conversions.h) and calls Coordinator. Holds no state of its own
+// beyond the coordinator pointer (not owned; must outlive the service).
+class FleetServiceImpl final : public qfleet::fleet::v1::FleetService::Service {
+ public:
+  // `chunk_bytes`: size of DownloadModel chunks. `max_chunk_bytes`: largest
+  // upload chunk accepted.
+  explicit FleetServiceImpl(Coordinator* coordinator, size_t chunk_bytes = 1 << 20,
+                            size_t max_chunk_bytes = 4 << 20);
+
+  grpc::Status Register(grpc::ServerContext* ctx, const fleet::v1::RegisterRequest* req,
+                        fleet::v1::RegisterResponse* resp) override;
+  grpc::Status Heartbeat(grpc::ServerContext* ctx, const fleet::v1::HeartbeatRequest* req,
+                         fleet::v1::HeartbeatResponse* resp) override;
+  grpc::Status PullTask(grpc::ServerContext* ctx, const fleet::v1::PullTaskRequest* req,
+                        fleet::v1::PullTaskResponse* resp) override;
+  grpc::Status DownloadModel(grpc::ServerContext* ctx, const fleet::v1::DownloadModelRequest* req,
+                             grpc::ServerWriter<fleet::v1::ModelChunk>* writer) override;
+  grpc::Status UploadUpdate(grpc::ServerContext* ctx,
+                            grpc::ServerReader<fleet::v1::UpdateChunk>* reader,
+                            fleet::v1::UploadUpdateResponse* resp) override;
+  grpc::Status SubmitReport(grpc::ServerContext* ctx, const fleet::v1::SubmitReportRequest* req,
+                            fleet::v1::SubmitReportResponse* resp) override;
+
+ private:
+  absl::Status Authenticate(grpc::ServerContext* ctx, uint64_t device_id);
+
+  Coordinator* coordinator_;
+  size_t chunk_bytes_;
+  size_t max_chunk_bytes_;
+};
+
+}  // namespace qfleet::cloud
+
+#endif  // QFLEET_CLOUD_SERVICE_FLEET_SERVICE_IMPL_H_

@@ -1,0 +1,32 @@
+#ifndef QFLEET_COMMON_CONTAINER_QUANT_H_
+#define QFLEET_COMMON_CONTAINER_QUANT_H_
+
+#include "absl/status/statusor.h"
+#include "common/quantizer.h"
+#include "common/tensor_container.h"
+
+namespace qfleet {
+
+// Quantizes every FP32 tensor of `model` with two or more dimensions per
+// output channel at `bits` (packed); tensors of fewer dimensions (biases)
+// stay FP32. InvalidArgument if bits is outside 1..8 or a tensor is invalid.
+// Thread-safe.
+absl::StatusOr<TensorContainer> QuantizeContainer(const TensorContainer& model, int bits,
+                                                  const QuantOptions& options = {});
+
+// Like QuantizeContainer, then dequantized back to FP32: the model a device
+// would serve at `bits`.
+absl::StatusOr<TensorContainer> FakeQuantizeContainer(const TensorContainer& model, int bits,
+                                                      const QuantOptions& options = {});
+
+// Dequantizes every packed tensor; FP32 tensors are copied.
+absl::StatusOr<TensorContainer> DequantizeContainer(const TensorContainer& model);
+
+// Element-wise a - b for containers holding the same names and shapes (any
+// dtype; the result is FP32). InvalidArgument on a mismatch.
+absl::StatusOr<TensorContainer> SubtractContainers(const TensorContainer& a,
+                                                   const TensorContainer& b);
+
+}  // namespace qfleet
+
+#endif  // QFLEET_COMMON_CONTAINER_QUANT_H_

@@ -1,0 +1,189 @@
+#include "device/agent.h"
+
+#include <chrono>
+#include <random>
+#include <thread>
+
+#include <torch/torch.h>
+
+#include "absl/strings/str_format.h"
+#include "absl/synchronization/notification.h"
+#include "common/container_quant.h"
+#include "common/partition.h"
+#include "common/status_macros.h"
+#include "kernels/torch/fmnist_cnn.h"
+#include "kernels/torch/model_io.h"
+#include "kernels/torch/trainer.h"
+
+namespace qfleet::device {
+namespace {
+
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+bool Transient(const absl::Status& s) {
+  return absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s) || absl::IsResourceExhausted(s) ||
+         absl::IsAborted(s);
+}
+
+}  // namespace
+
+Agent::Agent(FleetClient* client, AgentOptions options)
+    : client_(client), options_(std::move(options)) {}
+
+Agent::~Agent() = default;
+
+absl::Status Agent::Register() {
+  if (options_.train == nullptr || options_.indices.empty()) {
+    return absl::InvalidArgumentError("agent has no local training data");
+  }
+  for (int64_t i : options_.indices) {
+    if (i < 0 || i >= options_.train->count) {
+      return absl::InvalidArgumentError(absl::StrFormat("local sample index %d out of range", i));
+    }
+  }
+  RegisterInfo info;
+  info.device_name = options_.device_name;
+  info.profile = options_.profile;
+  info.sample_count = options_.indices.size();
+  info.label_histogram =
+      LabelHistogram(options_.train->labels, options_.indices, options_.train->num_classes);
+  info.join_secret = options_.join_secret;
+  info.agent_version = "qfleet-agent/0.1";
+  return client_->Register(info);
+}
+
+absl::StatusOr<std::string> Agent::ModelBytes(const DeviceTask& task, uint64_t* downloaded) {
+  *downloaded = 0;
+  if (cached_version_ != task.model_version || cached_model_.empty()) {
+    ASSIGN_OR_RETURN(cached_model_, client_->DownloadModel(task.model_version, task.model_sha256));
+    cached_version_ = task.model_version;
+    *downloaded = cached_model_.size();
+  }
+  return cached_model_;
+}
+
+absl::Status Agent::Execute(const DeviceTask& task, TaskReport* report) {
+  if (task.strategy != "fp32" && task.strategy != "ptq") {
+    return absl::UnimplementedError("strategy '" + task.strategy + "' is not supported by this agent");
+  }
+  uint64_t downloaded = 0;
+  ASSIGN_OR_RETURN(std::string model_bytes, ModelBytes(task, &downloaded));
+  report->bytes_down = downloaded;
+  stats_.bytes_down += downloaded;
+  ASSIGN_OR_RETURN(TensorContainer global, DecodeContainer(model_bytes));
+
+  torchq::FmnistCnn model = torchq::MakeFmnistCnn(0);
+  RETURN_IF_ERROR(torchq::LoadContainer(global, *model));
+  torchq::TrainOptions train;
+  train.epochs = static_cast<int>(task.local_epochs);
+  train.batch_size = static_cast<int>(task.batch_size);
+  train.learning_rate = task.learning_rate;
+  train.max_steps = task.max_steps;
+  train.seed = task.seed;
+  ASSIGN_OR_RETURN(torchq::TrainStats stats,
+                   torchq::TrainClassifier(model, *options_.train, options_.indices, train));
+  report->train_loss = stats.loss;
+  report->train_accuracy = stats.accuracy;
+  report->compute_seconds = stats.seconds;
+  report->steps = stats.steps;
+
+  const auto quant_start = std::chrono::steady_clock::now();
+  ASSIGN_OR_RETURN(TensorContainer delta,
+                   SubtractContainers(torchq::ModuleToContainer(*model), global));
+  if (task.strategy == "ptq") {
+    ASSIGN_OR_RETURN(delta, QuantizeContainer(delta, static_cast<int>(task.weight_bits)));
+  }
+  ASSIGN_OR_RETURN(std::string upload, EncodeContainer(delta));
+  report->quantize_seconds = SecondsSince(quant_start);
+  const std::string request_id = absl::StrFormat("%s-t%d-update", options_.device_name, task.task_id);
+  RETURN_IF_ERROR(client_->UploadUpdate(task.task_id, request_id, options_.indices.size(), upload)
+                      .status());
+  report->bytes_up = upload.size();
+  stats_.bytes_up += upload.size();
+  report->metrics["weight_bits"] = task.strategy == "fp32" ? 32 : task.weight_bits;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> Agent::RunOnce(uint32_t* retry_after_ms, bool* idle) {
+  ASSIGN_OR_RETURN(PullResult pulled, client_->PullTask());
+  if (retry_after_ms != nullptr) *retry_after_ms = pulled.retry_after_ms;
+  if (idle != nullptr) *idle = pulled.fleet_idle;
+  if (!pulled.task.has_value()) return false;
+  const DeviceTask& task = *pulled.task;
+  TaskReport report;
+  report.task_id = task.task_id;
+  report.request_id = absl::StrFormat("%s-t%d-report", options_.device_name, task.task_id);
+  absl::Status s = Execute(task, &report);
+  if (!s.ok()) {
+    if (Transient(s)) return s;  // the round may still accept a retry
+    report.error = s.ToString();
+    ++stats_.tasks_failed;
+  } else {
+    ++stats_.tasks_done;
+  }
+  RETURN_IF_ERROR(client_->SubmitReport(report).status());
+  return true;
+}
+
+absl::Status Agent::Run(const std::atomic<bool>& stop) {
+  std::mt19937_64 jitter(std::hash<std::string>()(options_.device_name));
+  int64_t backoff_ms = 100;
+  auto sleep_ms = [&stop](int64_t ms) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+    while (!stop.load() && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::min<int64_t>(ms, 20)));
+    }
+  };
+  auto backoff = [&]() {
+    sleep_ms(backoff_ms / 2 + static_cast<int64_t>(jitter() % (backoff_ms / 2 + 1)));
+    backoff_ms = std::min<int64_t>(backoff_ms * 2, 10000);
+  };
+  for (;;) {
+    if (stop.load()) return absl::OkStatus();
+    absl::Status s = Register();
+    if (s.ok()) break;
+    if (!Transient(s)) return s;
+    backoff();
+  }
+  backoff_ms = 100;
+
+  absl::Notification heartbeat_stop;
+  std::thread heartbeat([this, &stop, &heartbeat_stop] {
+    const absl::Duration every = absl::Milliseconds(client_->heartbeat_interval_ms());
+    while (!stop.load() && !heartbeat_stop.WaitForNotificationWithTimeout(every)) {
+      (void)client_->Heartbeat();  // a missed beat is retried next interval
+    }
+  });
+  absl::Status result = absl::OkStatus();
+  while (!stop.load()) {
+    uint32_t retry_after_ms = 200;
+    bool idle = false;
+    absl::StatusOr<bool> ran = RunOnce(&retry_after_ms, &idle);
+    if (!ran.ok()) {
+      if (absl::IsUnauthenticated(ran.status())) {
+        // The coordinator forgot or rotated us: enroll again.
+        if (absl::Status r = Register(); !r.ok() && !Transient(r)) {
+          result = r;
+          break;
+        }
+      } else if (!Transient(ran.status()) && !absl::IsFailedPrecondition(ran.status()) &&
+                 !absl::IsNotFound(ran.status()) && !absl::IsInvalidArgument(ran.status())) {
+        result = ran.status();
+        break;
+      }
+      backoff();
+      continue;
+    }
+    backoff_ms = 100;
+    if (*ran) continue;
+    if (idle && options_.exit_when_idle) break;
+    sleep_ms(retry_after_ms);
+  }
+  heartbeat_stop.Notify();
+  heartbeat.join();
+  return result;
+}
+
+}  // namespace qfleet::device

@@ -1,0 +1,74 @@
+#ifndef QFLEET_DEVICE_AGENT_H_
+#define QFLEET_DEVICE_AGENT_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/idx_dataset.h"
+#include "device/device_types.h"
+#include "device/fleet_client.h"
+
+namespace qfleet::device {
+
+struct AgentOptions {
+  std::string device_name;
+  DeviceProfile profile;
+  std::string join_secret;
+  // Local training data: `indices` into `*train` (not owned; must outlive
+  // the agent). Several agents may share one dataset.
+  const ImageDataset* train = nullptr;
+  std::vector<int64_t> indices;
+  // Exit Run() once the coordinator reports an idle fleet (simulation).
+  bool exit_when_idle = false;
+};
+
+// Counters of what the agent did, for the simulator's table.
+struct AgentStats {
+  std::atomic<uint64_t> tasks_done{0};
+  std::atomic<uint64_t> tasks_failed{0};
+  std::atomic<uint64_t> bytes_down{0};
+  std::atomic<uint64_t> bytes_up{0};
+};
+
+// The device daemon: registers, heartbeats, pulls tasks, downloads the
+// global model, trains locally with LibTorch, quantizes its update per
+// channel at the task's bit-width, uploads it and reports. A task that fails
+// locally is reported with its error so the round does not wait for it.
+class Agent {
+ public:
+  // `client` is not owned and must outlive the agent.
+  Agent(FleetClient* client, AgentOptions options);
+  ~Agent();
+
+  // Validates the options (InvalidArgument for no data / out-of-range
+  // indices) and registers with the coordinator.
+  absl::Status Register();
+  // Pulls and executes at most one task. Returns whether a task ran, and
+  // fills `retry_after_ms` / `idle` from the coordinator's answer.
+  absl::StatusOr<bool> RunOnce(uint32_t* retry_after_ms = nullptr, bool* idle = nullptr);
+  // Loops RunOnce with a heartbeat thread until `stop` is set (or the fleet
+  // goes idle with exit_when_idle). Transient RPC failures are retried with
+  // exponential backoff and jitter.
+  absl::Status Run(const std::atomic<bool>& stop);
+
+  const AgentStats& stats() const { return stats_; }
+
+ private:
+  absl::Status Execute(const DeviceTask& task, TaskReport* report);
+  absl::StatusOr<std::string> ModelBytes(const DeviceTask& task, uint64_t* downloaded);
+
+  FleetClient* client_;
+  AgentOptions options_;
+  AgentStats stats_;
+  uint64_t cached_version_ = 0;
+  std::string cached_model_;
+};
+
+}  // namespace qfleet::device
+
+#endif  // QFLEET_DEVICE_AGENT_H_

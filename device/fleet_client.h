@@ -1,0 +1,67 @@
+#ifndef QFLEET_DEVICE_FLEET_CLIENT_H_
+#define QFLEET_DEVICE_FLEET_CLIENT_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <grpcpp/channel.h>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "device/device_types.h"
+#include "qfleet/fleet/v1/fleet.grpc.pb.h"
+
+namespace qfleet::device {
+
+struct FleetClientOptions {
+  // Deadline of unary calls and of each streaming transfer, milliseconds.
+  int64_t rpc_timeout_ms = 10000;
+  int64_t transfer_timeout_ms = 120000;
+  // Upload chunk size, bytes.
+  size_t chunk_bytes = 1 << 20;
+  // Times a broken model download resumes from the last verified offset.
+  int download_resumes = 3;
+};
+
+// The device's gRPC adapter to FleetService: every call has a deadline,
+// transfers are verified chunk by chunk (CRC-32C) and whole (SHA-256), and
+// generated types stay inside. Register() must succeed before other calls
+// (FailedPrecondition otherwise). Thread-safe.
+class FleetClient {
+ public:
+  FleetClient(std::shared_ptr<grpc::Channel> channel, FleetClientOptions options = {});
+
+  // Enrolls and keeps the returned id and token for later calls.
+  absl::Status Register(const RegisterInfo& info);
+  absl::Status Heartbeat();
+  absl::StatusOr<PullResult> PullTask();
+  // Downloads a model version and checks every chunk's CRC, the offsets and
+  // the SHA-256 of the whole (DataLoss on a mismatch). `expected_sha256`
+  // may be empty. Resumes from the last good offset on a broken stream.
+  absl::StatusOr<std::string> DownloadModel(uint64_t version, const std::string& expected_sha256);
+  // Streams an update in chunks; returns true when the coordinator had
+  // already accepted this request_id.
+  absl::StatusOr<bool> UploadUpdate(uint64_t task_id, const std::string& request_id,
+                                    uint64_t sample_count, const std::string& bytes);
+  absl::StatusOr<bool> SubmitReport(const TaskReport& report);
+
+  uint64_t device_id() const;
+  int64_t heartbeat_interval_ms() const;
+
+ private:
+  void Prepare(grpc::ClientContext* ctx, int64_t timeout_ms) const;
+  absl::Status RequireRegistered() const;
+
+  std::unique_ptr<fleet::v1::FleetService::Stub> stub_;
+  FleetClientOptions options_;
+  mutable absl::Mutex mu_;
+  uint64_t device_id_ ABSL_GUARDED_BY(mu_) = 0;
+  std::string token_ ABSL_GUARDED_BY(mu_);
+  int64_t heartbeat_interval_ms_ ABSL_GUARDED_BY(mu_) = 10000;
+};
+
+}  // namespace qfleet::device
+
+#endif  // QFLEET_DEVICE_FLEET_CLIENT_H_

@@ -1,0 +1,70 @@
+#include "cloud/aggregator.h"
+
+#include <cmath>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "common/container_quant.h"
+#include "common/status_matchers.h"
+
+namespace qfleet::cloud {
+namespace {
+
+TensorContainer Model(float w0, float b0) {
+  TensorContainer c;
+  Tensor w;
+  w.name = "w";
+  w.shape = {2, 2};
+  w.values = {w0, w0, w0, w0};
+  Tensor b;
+  b.name = "b";
+  b.shape = {2};
+  b.values = {b0, b0};
+  c.tensors = {w, b};
+  return c;
+}
+
+TEST(FedAvgDeltasTest, WeightsBySampleCount) {
+  TensorContainer global = Model(1, 0);
+  ASSERT_OK_AND_ASSIGN(TensorContainer out,
+                       FedAvgDeltas(global, {Model(1, 1), Model(5, -1)}, {3, 1}));
+  // w: 1 + (3*1 + 1*5)/4 = 3; b: 0 + (3*1 - 1)/4 = 0.5
+  EXPECT_THAT(out.Find("w")->values, testing::Each(3.0f));
+  EXPECT_THAT(out.Find("b")->values, testing::Each(0.5f));
+}
+
+TEST(FedAvgDeltasTest, AcceptsPackedDeltas) {
+  TensorContainer global = Model(0, 0);
+  TensorContainer delta = Model(0.5f, 0.25f);
+  ASSERT_OK_AND_ASSIGN(TensorContainer packed, QuantizeContainer(delta, 8));
+  ASSERT_EQ(packed.Find("w")->dtype, DType::kPackedPerChannel);
+  ASSERT_OK_AND_ASSIGN(TensorContainer out, FedAvgDeltas(global, {packed}, {1}));
+  for (float v : out.Find("w")->values) EXPECT_NEAR(v, 0.5f, 0.5f / 255);
+}
+
+TEST(ValidateUpdateErrorTest, RejectsWrongShapeMissingExtraAndNonFinite) {
+  TensorContainer global = Model(0, 0);
+  TensorContainer wrong = Model(0, 0);
+  wrong.tensors[0].shape = {4, 1};
+  EXPECT_THAT(ValidateUpdate(global, wrong), StatusIs(absl::StatusCode::kInvalidArgument));
+  TensorContainer missing = Model(0, 0);
+  missing.tensors.pop_back();
+  EXPECT_THAT(ValidateUpdate(global, missing), StatusIs(absl::StatusCode::kInvalidArgument));
+  TensorContainer renamed = Model(0, 0);
+  renamed.tensors[1].name = "c";
+  EXPECT_THAT(ValidateUpdate(global, renamed), StatusIs(absl::StatusCode::kInvalidArgument));
+  TensorContainer nan = Model(0, 0);
+  nan.tensors[0].values[1] = NAN;
+  EXPECT_THAT(ValidateUpdate(global, nan), StatusIs(absl::StatusCode::kInvalidArgument));
+  TensorContainer inf = Model(0, 0);
+  inf.tensors[1].values[0] = INFINITY;
+  EXPECT_THAT(ValidateUpdate(global, inf), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(FedAvgDeltas(global, {}, {}), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(FedAvgDeltas(global, {Model(0, 0)}, {1, 2}),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(FedAvgDeltas(global, {Model(0, 0)}, {0}),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+}  // namespace
+}  // namespace qfleet::cloud

@@ -1,0 +1,44 @@
+#include "cloud/campaign_config.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "common/status_matchers.h"
+
+namespace qfleet::cloud {
+namespace {
+
+TEST(CampaignConfigTest, JsonRoundTrip) {
+  CampaignConfig c;
+  c.rounds = 7;
+  c.strategy = "fp32";
+  c.learning_rate = 0.125f;
+  c.seed = 99;
+  ASSERT_OK_AND_ASSIGN(CampaignConfig d, CampaignConfig::FromJson(c.ToJson()));
+  EXPECT_EQ(d.rounds, 7u);
+  EXPECT_EQ(d.strategy, "fp32");
+  EXPECT_EQ(d.learning_rate, 0.125f);
+  EXPECT_EQ(d.seed, 99u);
+  EXPECT_OK(d.Validate());
+}
+
+TEST(CampaignConfigErrorTest, RejectsMalformedJsonAndOutOfRangeFields) {
+  EXPECT_THAT(CampaignConfig::FromJson("{"), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(CampaignConfig::FromJson("[1]"), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(CampaignConfig::FromJson(R"({"rounds":"x"})"),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  CampaignConfig c;
+  c.strategy = "magic";
+  EXPECT_THAT(c.Validate(), StatusIs(absl::StatusCode::kInvalidArgument, testing::HasSubstr("magic")));
+  c = CampaignConfig();
+  c.weight_bits = 9;
+  EXPECT_THAT(c.Validate(), StatusIs(absl::StatusCode::kInvalidArgument));
+  c = CampaignConfig();
+  c.round_deadline_s = 0;
+  EXPECT_THAT(c.Validate(), StatusIs(absl::StatusCode::kInvalidArgument));
+  c = CampaignConfig();
+  c.learning_rate = NAN;
+  EXPECT_THAT(c.Validate(), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+}  // namespace
+}  // namespace qfleet::cloud

@@ -1,0 +1,334 @@
+#include "cloud/coordinator.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "common/container_quant.h"
+#include "common/status_matchers.h"
+#include "tests/cloud/fake_backend.h"
+
+namespace qfleet::cloud {
+namespace {
+
+using ::testing::HasSubstr;
+
+class CoordinatorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("qfleet-coord-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    Reopen();
+  }
+  void TearDown() override {
+    coordinator_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  void Reopen() {
+    coordinator_.reset();
+    CoordinatorOptions o;
+    o.db_path = (dir_ / "state.db").string();
+    o.clock = &clock_;
+    o.lease_ms = 30000;
+    auto backend = std::make_unique<FakeBackend>();
+    backend_ = backend.get();
+    auto c = Coordinator::Open(o, std::move(backend));
+    ASSERT_OK(c.status());
+    coordinator_ = *std::move(c);
+  }
+  Registration Enroll(const std::string& name, uint64_t samples = 10) {
+    DeviceRecord d;
+    d.name = name;
+    d.sample_count = samples;
+    auto r = coordinator_->Register(d, "");
+    EXPECT_OK(r.status());
+    return *r;
+  }
+  CampaignConfig Config(uint32_t rounds = 1) {
+    CampaignConfig c;
+    c.rounds = rounds;
+    c.round_deadline_s = 10;
+    return c;
+  }
+  // The update a device would send: the delta `value` everywhere.
+  std::string Delta(float value, int bits = 8) {
+    auto model = coordinator_->GetModel(0);
+    auto global = DecodeContainer(*model->bytes);
+    TensorContainer d = *global;
+    for (Tensor& t : d.tensors) std::fill(t.values.begin(), t.values.end(), value);
+    auto q = bits > 0 ? QuantizeContainer(d, bits) : absl::StatusOr<TensorContainer>(d);
+    return *EncodeContainer(*q);
+  }
+  ReportRecord Report(uint64_t device, uint64_t task, const std::string& rid) {
+    ReportRecord r;
+    r.device_id = device;
+    r.task_id = task;
+    r.request_id = rid;
+    r.train_loss = 0.5;
+    return r;
+  }
+
+  std::filesystem::path dir_;
+  FakeClock clock_{1000000};
+  FakeBackend* backend_ = nullptr;
+  std::unique_ptr<Coordinator> coordinator_;
+};
+
+TEST_F(CoordinatorTest, CreatesModelVersionOneOnFirstOpen) {
+  ASSERT_OK_AND_ASSIGN(ModelBlob m, coordinator_->GetModel(0));
+  EXPECT_EQ(m.version, 1u);
+  ASSERT_OK_AND_ASSIGN(TensorContainer c, DecodeContainer(*m.bytes));
+  EXPECT_NE(c.Find("w"), nullptr);
+}
+
+TEST_F(CoordinatorTest, RegisterAuthenticatesWithTokenOnly) {
+  Registration a = Enroll("dev-a");
+  EXPECT_OK(coordinator_->Authenticate(a.device_id, a.token));
+  EXPECT_THAT(coordinator_->Authenticate(a.device_id, "wrong"),
+              StatusIs(absl::StatusCode::kUnauthenticated));
+  EXPECT_THAT(coordinator_->Authenticate(a.device_id, ""),
+              StatusIs(absl::StatusCode::kUnauthenticated));
+  EXPECT_THAT(coordinator_->Authenticate(999, a.token),
+              StatusIs(absl::StatusCode::kUnauthenticated));
+  // Re-enrolling under the same name keeps the id and rotates the token.
+  Registration again = Enroll("dev-a");
+  EXPECT_EQ(again.device_id, a.device_id);
+  EXPECT_THAT(coordinator_->Authenticate(a.device_id, a.token),
+              StatusIs(absl::StatusCode::kUnauthenticated));
+  EXPECT_OK(coordinator_->Authenticate(a.device_id, again.token));
+}
+
+TEST_F(CoordinatorTest, FullRoundAggregatesWeightedBySamples) {
+  Registration a = Enroll("a", 30);
+  Registration b = Enroll("b", 10);
+  ASSERT_OK(coordinator_->StartCampaign(Config()).status());
+  ASSERT_OK(coordinator_->Step());
+  ASSERT_OK_AND_ASSIGN(PulledTask ta, coordinator_->PullTask(a.device_id));
+  ASSERT_OK_AND_ASSIGN(PulledTask tb, coordinator_->PullTask(b.device_id));
+  ASSERT_TRUE(ta.task.has_value());
+  ASSERT_TRUE(tb.task.has_value());
+  EXPECT_EQ(ta.task->round, 1u);
+  EXPECT_EQ(ta.model.version, 1u);
+
+  ASSERT_OK(coordinator_->AcceptUpdate(a.device_id, ta.task->task_id, "ua", 30, Delta(0.4f, 0)).status());
+  ASSERT_OK(coordinator_->AcceptUpdate(b.device_id, tb.task->task_id, "ub", 10, Delta(0.8f, 0)).status());
+  ASSERT_OK(coordinator_->AcceptReport(Report(a.device_id, ta.task->task_id, "ra")).status());
+  ASSERT_OK(coordinator_->Step());  // a has reported, b has not: round stays open
+  ASSERT_OK_AND_ASSIGN(RoundRecord open, coordinator_->store().GetRound(1));
+  EXPECT_EQ(open.state, "open");
+  ASSERT_OK(coordinator_->AcceptReport(Report(b.device_id, tb.task->task_id, "rb")).status());
+  ASSERT_OK(coordinator_->Step());
+
+  ASSERT_OK_AND_ASSIGN(RoundRecord done, coordinator_->store().GetRound(1));
+  EXPECT_EQ(done.state, "done");
+  EXPECT_EQ(done.model_version_out, 2u);
+  ASSERT_OK_AND_ASSIGN(ModelBlob m2, coordinator_->GetModel(2));
+  ASSERT_OK_AND_ASSIGN(TensorContainer c2, DecodeContainer(*m2.bytes));
+  // w_i = 0.01*i + (30*0.4 + 10*0.8)/40 = 0.01*i + 0.5
+  for (int i = 0; i < 12; ++i) EXPECT_NEAR(c2.Find("w")->values[i], 0.01 * i + 0.5, 1e-6);
+  EXPECT_NEAR(done.acc_fp32, 0.055 + 0.5, 1e-6);
+}
+
+TEST_F(CoordinatorTest, RetriedUploadAndReportAreRecordedOnce) {
+  Registration a = Enroll("a");
+  ASSERT_OK(coordinator_->StartCampaign(Config()).status());
+  ASSERT_OK(coordinator_->Step());
+  ASSERT_OK_AND_ASSIGN(PulledTask t, coordinator_->PullTask(a.device_id));
+  std::string delta = Delta(0.1f);
+  ASSERT_OK_AND_ASSIGN(auto first, coordinator_->AcceptUpdate(a.device_id, t.task->task_id, "u1", 10, delta));
+  ASSERT_OK_AND_ASSIGN(auto second, coordinator_->AcceptUpdate(a.device_id, t.task->task_id, "u1", 10, delta));
+  EXPECT_FALSE(first.second);
+  EXPECT_TRUE(second.second);
+  EXPECT_EQ(first.first.update_id, second.first.update_id);
+  ASSERT_OK_AND_ASSIGN(bool dup1, coordinator_->AcceptReport(Report(a.device_id, t.task->task_id, "r1")));
+  ASSERT_OK_AND_ASSIGN(bool dup2, coordinator_->AcceptReport(Report(a.device_id, t.task->task_id, "r1")));
+  EXPECT_FALSE(dup1);
+  EXPECT_TRUE(dup2);
+  EXPECT_EQ(coordinator_->store().ListUpdates(1)->size(), 1u);
+  EXPECT_EQ(coordinator_->store().ListReports(1)->size(), 1u);
+}
+
+TEST_F(CoordinatorTest, DeadlineClosesRoundWithTheUpdatesItHas) {
+  Registration a = Enroll("a");
+  Registration b = Enroll("b");
+  ASSERT_OK(coordinator_->StartCampaign(Config()).status());
+  ASSERT_OK(coordinator_->Step());
+  ASSERT_OK_AND_ASSIGN(PulledTask ta, coordinator_->PullTask(a.device_id));
+  ASSERT_OK(coordinator_->AcceptUpdate(a.device_id, ta.task->task_id, "ua", 10, Delta(0.2f)).status());
+  // b never answers.
+  clock_.Advance(11000);
+  ASSERT_OK(coordinator_->Step());
+  ASSERT_OK_AND_ASSIGN(RoundRecord r, coordinator_->store().GetRound(1));
+  EXPECT_EQ(r.state, "done");
+  ASSERT_OK_AND_ASSIGN(auto parts, coordinator_->store().ListParticipants(1));
+  for (const auto& p : parts) {
+    if (p.device_id == b.device_id) EXPECT_EQ(p.status, "dropped");
+    if (p.device_id == a.device_id) EXPECT_EQ(p.status, "uploaded");
+  }
+  // A late update is refused, not silently dropped.
+  ASSERT_OK_AND_ASSIGN(TaskRecord tb, coordinator_->store().GetTask(ta.task->task_id + 1));
+  EXPECT_THAT(coordinator_->AcceptUpdate(b.device_id, tb.task_id, "ub", 10, Delta(0.2f)),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+}
+
+TEST_F(CoordinatorTest, RoundWithoutUpdatesFailsAndCampaignMovesOn) {
+  Enroll("a");
+  ASSERT_OK(coordinator_->StartCampaign(Config(2)).status());
+  ASSERT_OK(coordinator_->Step());
+  clock_.Advance(11000);
+  ASSERT_OK(coordinator_->Step());
+  ASSERT_OK_AND_ASSIGN(RoundRecord r, coordinator_->store().GetRound(1));
+  EXPECT_EQ(r.state, "failed");
+  EXPECT_THAT(r.detail, HasSubstr("0 accepted updates"));
+  ASSERT_OK(coordinator_->Step());
+  ASSERT_OK_AND_ASSIGN(RoundRecord r2, coordinator_->store().GetRound(2));
+  EXPECT_EQ(r2.state, "open");
+}
+
+TEST_F(CoordinatorTest, StateSurvivesRestartAndOpenRoundResumes) {
+  Registration a = Enroll("a");
+  ASSERT_OK(coordinator_->StartCampaign(Config()).status());
+  ASSERT_OK(coordinator_->Step());
+  ASSERT_OK_AND_ASSIGN(PulledTask t, coordinator_->PullTask(a.device_id));
+  ASSERT_OK(coordinator_->AcceptUpdate(a.device_id, t.task->task_id, "ua", 10, Delta(0.3f)).status());
+  Reopen();
+  EXPECT_OK(coordinator_->Authenticate(a.device_id, a.token));
+  ASSERT_OK(coordinator_->AcceptReport(Report(a.device_id, t.task->task_id, "ra")).status());
+  ASSERT_OK(coordinator_->Step());
+  ASSERT_OK_AND_ASSIGN(RoundRecord r, coordinator_->store().GetRound(1));
+  EXPECT_EQ(r.state, "done");
+  Reopen();
+  ASSERT_OK_AND_ASSIGN(ModelBlob m, coordinator_->GetModel(0));
+  EXPECT_EQ(m.version, 2u);
+}
+
+TEST_F(CoordinatorTest, SecondCampaignWhileOneRunsIsRefused) {
+  ASSERT_OK(coordinator_->StartCampaign(Config()).status());
+  EXPECT_THAT(coordinator_->StartCampaign(Config()), StatusIs(absl::StatusCode::kFailedPrecondition));
+  CampaignConfig bad = Config();
+  bad.rounds = 0;
+  EXPECT_THAT(coordinator_->StartCampaign(bad), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+// --- Error paths -------------------------------------------------------------
+
+TEST_F(CoordinatorTest, BadUpdatesAreRejectedAndTheRoundGoesOn) {
+  Registration a = Enroll("a");
+  Registration b = Enroll("b");
+  ASSERT_OK(coordinator_->StartCampaign(Config()).status());
+  ASSERT_OK(coordinator_->Step());
+  ASSERT_OK_AND_ASSIGN(PulledTask ta, coordinator_->PullTask(a.device_id));
+  ASSERT_OK_AND_ASSIGN(PulledTask tb, coordinator_->PullTask(b.device_id));
+  const uint64_t task_a = ta.task->task_id;
+
+  // Another device's task.
+  EXPECT_THAT(coordinator_->AcceptUpdate(b.device_id, task_a, "x", 10, Delta(0.1f)),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  // Unknown task.
+  EXPECT_THAT(coordinator_->AcceptUpdate(a.device_id, 12345, "x", 10, Delta(0.1f)),
+              StatusIs(absl::StatusCode::kNotFound));
+  // Zero samples / empty request id.
+  EXPECT_THAT(coordinator_->AcceptUpdate(a.device_id, task_a, "x", 0, Delta(0.1f)),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(coordinator_->AcceptUpdate(a.device_id, task_a, "", 10, Delta(0.1f)),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+
+  // Corrupt bytes, wrong shape and NaN each reject the participant.
+  std::string truncated = Delta(0.1f).substr(0, 20);
+  EXPECT_THAT(coordinator_->AcceptUpdate(a.device_id, task_a, "t", 10, truncated),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  ASSERT_OK_AND_ASSIGN(auto parts, coordinator_->store().ListParticipants(1));
+  EXPECT_EQ(parts[0].status, "rejected");
+
+  TensorContainer wrong;
+  Tensor w;
+  w.name = "w";
+  w.shape = {3, 4};
+  w.values.assign(12, 0.f);
+  Tensor bias;
+  bias.name = "b";
+  bias.shape = {4};
+  bias.values.assign(4, 0.f);
+  wrong.tensors = {w, bias};
+  EXPECT_THAT(coordinator_->AcceptUpdate(b.device_id, tb.task->task_id, "w", 10, *EncodeContainer(wrong)),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("shape")));
+
+  // Nothing was stored; the round closes once every participant is done.
+  EXPECT_EQ(coordinator_->store().ListUpdates(1)->size(), 0u);
+  ASSERT_OK(coordinator_->Step());
+  ASSERT_OK_AND_ASSIGN(RoundRecord r, coordinator_->store().GetRound(1));
+  EXPECT_EQ(r.state, "failed");
+}
+
+TEST_F(CoordinatorTest, NonFiniteUpdateIsRejected) {
+  Registration a = Enroll("a");
+  ASSERT_OK(coordinator_->StartCampaign(Config()).status());
+  ASSERT_OK(coordinator_->Step());
+  ASSERT_OK_AND_ASSIGN(PulledTask t, coordinator_->PullTask(a.device_id));
+  // The container encoder refuses NaN, so craft the bytes: encode a finite
+  // value, then overwrite one float of "w" with a NaN bit pattern.
+  TensorContainer c = *DecodeContainer(*coordinator_->GetModel(0)->bytes);
+  for (Tensor& tensor : c.tensors) std::fill(tensor.values.begin(), tensor.values.end(), 1234.5f);
+  std::string bytes = *EncodeContainer(c);
+  const float marker = 1234.5f;
+  size_t pos = bytes.find(std::string(reinterpret_cast<const char*>(&marker), 4));
+  ASSERT_NE(pos, std::string::npos);
+  const float nan = NAN;
+  bytes.replace(pos, 4, std::string(reinterpret_cast<const char*>(&nan), 4));
+  EXPECT_THAT(coordinator_->AcceptUpdate(a.device_id, t.task->task_id, "n", 10, bytes),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_EQ(coordinator_->store().ListUpdates(1)->size(), 0u);
+}
+
+TEST_F(CoordinatorTest, RegisterRejectsBadNamesAndProfiles) {
+  DeviceRecord d;
+  d.name = "";
+  EXPECT_THAT(coordinator_->Register(d, ""), StatusIs(absl::StatusCode::kInvalidArgument));
+  d.name = "has space";
+  EXPECT_THAT(coordinator_->Register(d, ""), StatusIs(absl::StatusCode::kInvalidArgument));
+  d.name = std::string(129, 'a');
+  EXPECT_THAT(coordinator_->Register(d, ""), StatusIs(absl::StatusCode::kInvalidArgument));
+  d.name = "ok";
+  d.compute_gflops = NAN;
+  EXPECT_THAT(coordinator_->Register(d, ""), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST_F(CoordinatorTest, ReportsWithBadMetricsOrForeignTasksAreRejected) {
+  Registration a = Enroll("a");
+  Registration b = Enroll("b");
+  ASSERT_OK(coordinator_->StartCampaign(Config()).status());
+  ASSERT_OK(coordinator_->Step());
+  ASSERT_OK_AND_ASSIGN(PulledTask t, coordinator_->PullTask(a.device_id));
+  ReportRecord r = Report(a.device_id, t.task->task_id, "r");
+  r.train_loss = NAN;
+  EXPECT_THAT(coordinator_->AcceptReport(r), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(coordinator_->AcceptReport(Report(b.device_id, t.task->task_id, "r")),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(coordinator_->AcceptReport(Report(a.device_id, 777, "r")),
+              StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST(CoordinatorOpenTest, CorruptDatabaseIsReportedAtStart) {
+  auto dir = std::filesystem::temp_directory_path() / ("qfleet-corrupt-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::string path = (dir / "bad.db").string();
+  {
+    std::ofstream f(path, std::ios::binary);
+    for (int i = 0; i < 8192; ++i) f.put(static_cast<char>((i * 131) % 251));
+  }
+  CoordinatorOptions o;
+  o.db_path = path;
+  auto c = Coordinator::Open(o, std::make_unique<FakeBackend>());
+  EXPECT_FALSE(c.ok());
+  EXPECT_THAT(c.status().code(), testing::AnyOf(absl::StatusCode::kDataLoss,
+                                                absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(std::string(c.status().message()), HasSubstr("bad.db"));
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace qfleet::cloud

@@ -1,0 +1,152 @@
+#include "device/fleet_client.h"
+
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server_builder.h>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "common/crc32c.h"
+#include "common/sha256.h"
+#include "common/status_matchers.h"
+
+namespace qfleet::device {
+namespace {
+
+namespace fv1 = qfleet::fleet::v1;
+
+// A scripted FleetService: serves `model_` in chunks, optionally corrupting
+// the stream the way a broken network or server would.
+class ScriptedService final : public fv1::FleetService::Service {
+ public:
+  enum class Fault { kNone, kBadCrc, kTruncate, kBadSha, kGap, kBreakOnce };
+  std::string model_ = std::string(5000, 'm');
+  Fault fault_ = Fault::kNone;
+  int downloads_ = 0;
+  std::string last_auth_;
+
+  grpc::Status Register(grpc::ServerContext*, const fv1::RegisterRequest* req,
+                        fv1::RegisterResponse* resp) override {
+    if (req->device_name().empty()) return {grpc::StatusCode::INVALID_ARGUMENT, "no name"};
+    resp->set_device_id(7);
+    resp->set_token("tok");
+    return grpc::Status::OK;
+  }
+  grpc::Status PullTask(grpc::ServerContext* ctx, const fv1::PullTaskRequest*,
+                        fv1::PullTaskResponse* resp) override {
+    auto it = ctx->client_metadata().find("authorization");
+    last_auth_ = it == ctx->client_metadata().end() ? "" : std::string(it->second.data(), it->second.size());
+    auto* t = resp->mutable_task();
+    t->set_task_id(3);
+    t->set_strategy(fv1::STRATEGY_PTQ);
+    t->set_weight_bits(4);
+    t->mutable_train()->set_batch_size(16);
+    return grpc::Status::OK;
+  }
+  grpc::Status DownloadModel(grpc::ServerContext*, const fv1::DownloadModelRequest* req,
+                             grpc::ServerWriter<fv1::ModelChunk>* w) override {
+    ++downloads_;
+    size_t off = req->offset();
+    const size_t step = 1000;
+    int sent = 0;
+    while (off < model_.size()) {
+      size_t n = std::min(step, model_.size() - off);
+      fv1::ModelChunk c;
+      c.set_offset(fault_ == Fault::kGap && sent == 1 ? off + 1 : off);
+      c.set_data(model_.substr(off, n));
+      c.set_crc32c(Crc32c(model_.data() + off, n) ^ (fault_ == Fault::kBadCrc ? 1 : 0));
+      c.set_total_bytes(model_.size());
+      c.set_sha256(fault_ == Fault::kBadSha ? std::string(64, '0') : Sha256Hex(model_));
+      w->Write(c);
+      off += n;
+      ++sent;
+      if (fault_ == Fault::kTruncate && sent == 2) return grpc::Status::OK;
+      if (fault_ == Fault::kBreakOnce && sent == 2 && downloads_ == 1) {
+        return {grpc::StatusCode::UNAVAILABLE, "connection reset"};
+      }
+    }
+    return grpc::Status::OK;
+  }
+};
+
+class FleetClientTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    grpc::ServerBuilder b;
+    b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+    b.RegisterService(&service_);
+    server_ = b.BuildAndStart();
+    client_ = std::make_unique<FleetClient>(grpc::CreateChannel(
+        "127.0.0.1:" + std::to_string(port_), grpc::InsecureChannelCredentials()));
+  }
+  void TearDown() override { server_->Shutdown(); }
+  void Register() {
+    RegisterInfo info;
+    info.device_name = "d";
+    ASSERT_OK(client_->Register(info));
+  }
+
+  ScriptedService service_;
+  int port_ = 0;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<FleetClient> client_;
+};
+
+TEST_F(FleetClientTest, RegisterThenCallsCarryTheBearerToken) {
+  Register();
+  EXPECT_EQ(client_->device_id(), 7u);
+  ASSERT_OK_AND_ASSIGN(PullResult r, client_->PullTask());
+  ASSERT_TRUE(r.task.has_value());
+  EXPECT_EQ(r.task->strategy, "ptq");
+  EXPECT_EQ(r.task->weight_bits, 4u);
+  EXPECT_EQ(r.task->batch_size, 16u);
+  EXPECT_EQ(service_.last_auth_, "Bearer tok");
+}
+
+TEST_F(FleetClientTest, DownloadVerifiesAndReassemblesChunks) {
+  Register();
+  ASSERT_OK_AND_ASSIGN(std::string m, client_->DownloadModel(1, Sha256Hex(service_.model_)));
+  EXPECT_EQ(m, service_.model_);
+}
+
+TEST_F(FleetClientTest, BrokenDownloadResumesFromLastGoodOffset) {
+  Register();
+  service_.fault_ = ScriptedService::Fault::kBreakOnce;
+  ASSERT_OK_AND_ASSIGN(std::string m, client_->DownloadModel(1, ""));
+  EXPECT_EQ(m, service_.model_);
+  EXPECT_EQ(service_.downloads_, 2);
+}
+
+// --- Error paths -------------------------------------------------------------
+
+TEST_F(FleetClientTest, CallsBeforeRegisterFail) {
+  EXPECT_THAT(client_->PullTask(), StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(client_->Heartbeat(), StatusIs(absl::StatusCode::kFailedPrecondition));
+}
+
+TEST_F(FleetClientTest, CorruptDownloadsAreDataLoss) {
+  Register();
+  for (auto fault : {ScriptedService::Fault::kBadCrc, ScriptedService::Fault::kTruncate,
+                     ScriptedService::Fault::kBadSha, ScriptedService::Fault::kGap}) {
+    service_.fault_ = fault;
+    EXPECT_THAT(client_->DownloadModel(1, ""), StatusIs(absl::StatusCode::kDataLoss))
+        << static_cast<int>(fault);
+  }
+  service_.fault_ = ScriptedService::Fault::kNone;
+  EXPECT_THAT(client_->DownloadModel(1, std::string(64, 'f')),
+              StatusIs(absl::StatusCode::kDataLoss));
+}
+
+TEST_F(FleetClientTest, UnreachableCoordinatorIsUnavailable) {
+  FleetClientOptions o;
+  o.rpc_timeout_ms = 300;
+  FleetClient dead(grpc::CreateChannel("127.0.0.1:1", grpc::InsecureChannelCredentials()), o);
+  RegisterInfo info;
+  info.device_name = "d";
+  absl::Status s = dead.Register(info);
+  EXPECT_TRUE(absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s)) << s;
+}
+
+}  // namespace
+}  // namespace qfleet::device
