@@ -66,15 +66,19 @@ int main(int argc, char** argv) {
   app.add_flag("--json", json, "machine-readable JSON output");
   app.add_option("--timeout-ms", timeout_ms, "deadline of each call")->check(CLI::PositiveNumber);
   app.require_subcommand(1);
+  // Global flags (--json, --coordinator) may follow the subcommand too.
+  app.fallthrough();
 
   auto* devices = app.add_subcommand("devices", "list or show devices");
   devices->require_subcommand(1);
+  devices->fallthrough();
   devices->add_subcommand("list", "list devices");
   uint64_t device_id = 0;
   devices->add_subcommand("show", "show one device")->add_option("ID", device_id)->required();
 
   auto* rounds = app.add_subcommand("rounds", "list, show or start rounds");
   rounds->require_subcommand(1);
+  rounds->fallthrough();
   rounds->add_subcommand("list", "list rounds");
   uint64_t round = 0;
   rounds->add_subcommand("show", "show one round")->add_option("N", round)->required();
@@ -93,6 +97,7 @@ int main(int argc, char** argv) {
 
   auto* plans = app.add_subcommand("plans", "precision plans");
   plans->require_subcommand(1);
+  plans->fallthrough();
   uint64_t plan_device = 0;
   plans->add_subcommand("show", "show a device's latest plan")
       ->add_option("DEVICE", plan_device)
@@ -100,6 +105,7 @@ int main(int argc, char** argv) {
 
   auto* models = app.add_subcommand("models", "model versions");
   models->require_subcommand(1);
+  models->fallthrough();
   auto* exp = models->add_subcommand("export", "write a model version's container to a file");
   uint64_t version = 0;
   std::string out_path;
