@@ -122,19 +122,42 @@ absl::StatusOr<FlSimResult> RunFlSim(const FlSimOptions& o, std::ostream& progre
   campaign.set_learning_rate(o.learning_rate);
   campaign.set_max_steps(o.max_steps);
   campaign.set_seed(o.seed);
+  campaign.set_activation_bits(o.activation_bits);
+  campaign.set_sim_deadline_s(o.sim_deadline_s);
+  campaign.set_fedhq_keep_qat_ratio(o.keep_qat_ratio);
+  campaign.mutable_step_costs()->set_ref_gflops(o.step_costs.ref_gflops);
+  campaign.mutable_step_costs()->set_fp32_step_s(o.step_costs.fp32_step_s);
+  campaign.mutable_step_costs()->set_qat_step_s(o.step_costs.qat_step_s);
+  campaign.mutable_step_costs()->set_ptq_quantize_s(o.step_costs.ptq_quantize_s);
   ASSIGN_OR_RETURN(auto started, admin.StartRounds(campaign));
+  if (!o.fleet.empty() && static_cast<int>(o.fleet.size()) != o.devices) {
+    return absl::InvalidArgumentError("fleet size differs from --devices");
+  }
 
-  // All virtual devices measure alike on one machine: probe once.
-  device::DeviceProfile profile;
-  profile.compute_gflops = device::MeasureMatmulGflops(100);
-  profile.memory_mib = device::AvailableMemoryMib() / std::max(1, o.devices);
+  // All virtual devices run on this machine: probe once; a heterogeneous
+  // fleet scales the probe by each device's class speed.
+  device::DeviceProfile base;
+  base.compute_gflops =
+      o.step_costs.valid() ? o.step_costs.ref_gflops : device::MeasureMatmulGflops(100);
+  base.memory_mib = device::AvailableMemoryMib() / std::max(1, o.devices);
 
   AgentFleet fleet;
   for (int i = 0; i < o.devices; ++i) {
     fleet.clients.push_back(std::make_unique<device::FleetClient>(MakeChannel(result.coordinator)));
     device::AgentOptions aopts;
     aopts.device_name = absl::StrFormat("sim-%04d", i);
-    aopts.profile = profile;
+    aopts.profile = base;
+    if (!o.fleet.empty()) {
+      const SimDevice& d = o.fleet[i];
+      aopts.profile.compute_gflops = base.compute_gflops * d.speed;
+      aopts.profile.downlink_kbps = d.downlink_kbps;
+      aopts.profile.uplink_kbps = d.uplink_kbps;
+      aopts.profile.memory_mib = d.memory_mib;
+      aopts.profile.lowbit_support = d.lowbit_support;
+      aopts.profile.availability = d.availability;
+      aopts.sim_load = d.load;
+    }
+    aopts.sim_costs = o.step_costs;
     aopts.train = &train;
     aopts.indices = shards[i];
     fleet.agents.push_back(std::make_unique<device::Agent>(fleet.clients.back().get(), aopts));
@@ -169,6 +192,9 @@ absl::StatusOr<FlSimResult> RunFlSim(const FlSimOptions& o, std::ostream& progre
       row.updates = r.updates_accepted();
       row.acc_fp32 = r.acc_fp32();
       row.acc_q8 = r.acc_q8();
+      row.acc_served = r.acc_served();
+      row.sim_seconds = r.sim_seconds();
+      row.selector_seconds = r.selector_seconds();
       row.bytes_down = r.bytes_down();
       row.bytes_up = r.bytes_up();
       row.seconds = (r.finished_ms() - r.started_ms()) / 1000.0;
@@ -176,9 +202,10 @@ absl::StatusOr<FlSimResult> RunFlSim(const FlSimOptions& o, std::ostream& progre
       ++reported;
       if (o.progress) {
         progress << absl::StrFormat(
-            "[%3d/%d] round %d %s: %d participants, acc fp32 %.4f q8 %.4f (%.1fs, elapsed %.0fs)\n",
-            reported, o.rounds, row.round, row.state, row.participants, row.acc_fp32, row.acc_q8,
-            row.seconds,
+            "[%3d/%d] %s round %d %s: %d participants, acc fp32 %.4f q8 %.4f served %.4f "
+            "(%.1fs, elapsed %.0fs)\n",
+            reported, o.rounds, o.strategy, row.round, row.state, row.participants, row.acc_fp32,
+            row.acc_q8, row.acc_served, row.seconds,
             std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
         progress.flush();
       }
@@ -225,6 +252,8 @@ std::string RoundsToJson(const FlSimResult& result) {
                       {"updates", r.updates},
                       {"acc_fp32", r.acc_fp32},
                       {"acc_q8", r.acc_q8},
+                      {"acc_served", r.acc_served},
+                      {"sim_seconds", r.sim_seconds},
                       {"bytes_down", r.bytes_down},
                       {"bytes_up", r.bytes_up},
                       {"seconds", r.seconds}});

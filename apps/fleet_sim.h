@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "apps/fleet_spec.h"
+#include "common/time_model.h"
 
 namespace qfleet::apps {
 
@@ -22,8 +24,17 @@ struct FlSimOptions {
   std::string coordinator;
   std::string db;
   std::string data_dir;
+  // fp32 | ptq | qat | fedhq | fedhq-init
   std::string strategy = "ptq";
   uint32_t weight_bits = 8;
+  uint32_t activation_bits = 0;
+  // Heterogeneous fleet (one entry per device); empty = every device is
+  // this machine. With valid step_costs, devices report simulated compute
+  // time and rounds get a simulated duration.
+  std::vector<SimDevice> fleet;
+  StepCosts step_costs;
+  double sim_deadline_s = 0;
+  double keep_qat_ratio = 1.0;
   uint32_t local_epochs = 1;
   uint32_t batch_size = 32;
   float learning_rate = 0.05f;
@@ -43,6 +54,9 @@ struct RoundRow {
   uint64_t updates = 0;
   double acc_fp32 = -1;
   double acc_q8 = -1;
+  double acc_served = -1;
+  double sim_seconds = 0;
+  double selector_seconds = 0;
   uint64_t bytes_down = 0;
   uint64_t bytes_up = 0;
   double seconds = 0;

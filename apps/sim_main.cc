@@ -4,16 +4,25 @@
 #include <iostream>
 
 #include "apps/cli_util.h"
+#include "absl/strings/str_split.h"
+#include "apps/fl_compare.h"
 #include "apps/fleet_sim.h"
+#include "apps/ptq_sim.h"
 #include "common/idx_dataset.h"
 
 int main(int argc, char** argv) {
+  // --task ptq has its own flags (apps/ptq_sim.h); everything else is the
+  // fleet simulator below.
+  if (qfleet::apps::SelectsPtqTask(argc, argv)) return qfleet::apps::PtqSimMain(argc, argv);
   CLI::App app{"qfleet-sim: simulate a device fleet over real gRPC", "qfleet-sim"};
   qfleet::apps::FlSimOptions o;
   o.data_dir = qfleet::kDefaultFashionMnistDir;
   double alpha = 0;
   std::string json_path;
   bool quiet = false;
+  std::string task = "fl";
+  app.add_option("--task", task, "fl: federated fleet (default); ptq: quantization study (--task ptq --help)")
+      ->check(CLI::IsMember({"fl", "ptq"}));
   app.add_option("--devices", o.devices, "virtual devices")->check(CLI::Range(1, 100000));
   app.add_option("--rounds", o.rounds, "training rounds")->check(CLI::Range(1, 100000));
   app.add_option("--seed", o.seed, "seed of model init, partition and selection");
@@ -24,10 +33,29 @@ int main(int argc, char** argv) {
   app.add_option("--db", o.db, "SQLite file of the in-process coordinator (default: temporary)");
   app.add_option("--json", json_path, "write the per-round results as JSON to this file");
   app.add_option("--data-dir", o.data_dir, "Fashion-MNIST IDX directory");
-  app.add_option("--strategy", o.strategy, "fp32 or ptq (upload quantized per channel)")
-      ->check(CLI::IsMember({"fp32", "ptq"}));
-  app.add_option("--wbits", o.weight_bits, "bits of the per-channel upload quantization")
+  app.add_option("--strategy", o.strategy,
+                 "fp32, ptq, qat (every client alike) or fedhq, fedhq-init (FedHQ selector; "
+                 "need --compare's calibration, so use --compare for them)")
+      ->check(CLI::IsMember({"fp32", "ptq", "qat"}));
+  app.add_option("--wbits", o.weight_bits, "weight bits (uploads, QAT forward, served model)")
       ->check(CLI::Range(1, 8));
+  app.add_option("--abits", o.activation_bits, "activation bits under QAT and when served (0 = FP32)")
+      ->check(CLI::Range(0, 8));
+  std::string compare, fleet_file, plot_path;
+  double target_acc = 0.8;
+  app.add_option("--compare", compare,
+                 "comma-separated strategies to run side by side on one fleet "
+                 "(fp32,ptq,qat,fedhq,fedhq-init); prints the comparison table");
+  app.add_option("--fleet", fleet_file, "fleet YAML (default: the mix in docs/fleet.md)");
+  app.add_option("--target-acc", target_acc, "served accuracy whose first reach is timed (--compare)")
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--plot", plot_path, "PNG of served accuracy against simulated time (--compare)");
+  app.add_option("--sim-deadline-s", o.sim_deadline_s,
+                 "simulated round deadline (--compare; 0 = wait for the slowest)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--keep-qat-ratio", o.keep_qat_ratio,
+                 "FedHQ: harm multiple of the mean above which a client keeps QAT")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--local-epochs", o.local_epochs, "local epochs per round")->check(CLI::Range(1, 100));
   app.add_option("--batch-size", o.batch_size, "local batch size")->check(CLI::Range(1, 4096));
   app.add_option("--lr", o.learning_rate, "local SGD learning rate")->check(CLI::PositiveNumber);
@@ -40,6 +68,28 @@ int main(int argc, char** argv) {
   if (int rc = qfleet::apps::ParseOrExit(app, argc, argv); rc >= 0) return rc;
   if (alpha > 0) o.alpha = alpha;
   o.progress = !quiet;
+  if (!compare.empty()) {
+    qfleet::apps::FlCompareOptions c;
+    c.strategies = absl::StrSplit(compare, ',', absl::SkipEmpty());
+    for (const std::string& s : c.strategies) {
+      if (s != "fp32" && s != "ptq" && s != "qat" && s != "fedhq" && s != "fedhq-init") {
+        std::cerr << "qfleet-sim: error: --compare: unknown strategy '" << s << "'\n";
+        return 2;
+      }
+    }
+    c.sim = o;
+    c.fleet_file = fleet_file;
+    c.target_acc = target_acc;
+    c.json_path = json_path;
+    c.plot_path = plot_path;
+    auto results = qfleet::apps::RunFlCompare(c, std::cerr);
+    if (!results.ok()) {
+      std::cerr << "qfleet-sim: " << results.status().message() << "\n";
+      return 1;
+    }
+    std::cout << qfleet::apps::FormatCompareTable(*results);
+    return 0;
+  }
 
   auto result = qfleet::apps::RunFlSim(o, std::cerr);
   if (!result.ok()) {

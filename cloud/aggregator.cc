@@ -34,35 +34,43 @@ absl::Status ValidateUpdate(const TensorContainer& global, const TensorContainer
   return absl::OkStatus();
 }
 
-absl::StatusOr<TensorContainer> FedAvgDeltas(const TensorContainer& global,
-                                             const std::vector<TensorContainer>& deltas,
-                                             const std::vector<double>& weights) {
-  if (deltas.size() != weights.size()) {
-    return absl::InvalidArgumentError("FedAvg: deltas and weights differ in count");
+namespace {
+
+// Weighted average of `inputs` tensor by tensor.
+absl::StatusOr<TensorContainer> Average(const TensorContainer& global,
+                                        const std::vector<TensorContainer>& inputs,
+                                        const std::vector<double>& weights) {
+  if (inputs.size() != weights.size()) {
+    return absl::InvalidArgumentError("FedAvg: updates and weights differ in count");
   }
-  if (deltas.empty()) return absl::InvalidArgumentError("FedAvg: no updates");
-  for (const TensorContainer& d : deltas) RETURN_IF_ERROR(ValidateUpdate(global, d));
+  if (inputs.empty()) return absl::InvalidArgumentError("FedAvg: no updates");
+  for (const TensorContainer& d : inputs) RETURN_IF_ERROR(ValidateUpdate(global, d));
 
   TensorContainer out;
-  std::vector<std::vector<float>> dequantized(deltas.size());
-  std::vector<const float*> inputs(deltas.size());
+  std::vector<std::vector<float>> dequantized(inputs.size());
+  std::vector<const float*> ptrs(inputs.size());
   for (const Tensor& g : global.tensors) {
-    ASSIGN_OR_RETURN(std::vector<float> base, DequantizeTensor(g));
-    for (size_t k = 0; k < deltas.size(); ++k) {
-      ASSIGN_OR_RETURN(dequantized[k], DequantizeTensor(*deltas[k].Find(g.name)));
-      inputs[k] = dequantized[k].data();
+    for (size_t k = 0; k < inputs.size(); ++k) {
+      ASSIGN_OR_RETURN(dequantized[k], DequantizeTensor(*inputs[k].Find(g.name)));
+      ptrs[k] = dequantized[k].data();
     }
-    std::vector<float> avg(base.size());
-    RETURN_IF_ERROR(kernels::WeightedAverage(kernels::DeviceKind::kCpu, inputs, weights,
-                                             base.size(), avg.data()));
     Tensor t;
     t.name = g.name;
     t.shape = g.shape;
-    t.values.resize(base.size());
-    for (size_t i = 0; i < base.size(); ++i) t.values[i] = base[i] + avg[i];
+    t.values.resize(dequantized[0].size());
+    RETURN_IF_ERROR(kernels::WeightedAverage(kernels::DeviceKind::kCpu, ptrs, weights,
+                                             t.values.size(), t.values.data()));
     out.tensors.push_back(std::move(t));
   }
   return out;
+}
+
+}  // namespace
+
+absl::StatusOr<TensorContainer> FedAvgModels(const TensorContainer& global,
+                                             const std::vector<TensorContainer>& models,
+                                             const std::vector<double>& weights) {
+  return Average(global, models, weights);
 }
 
 }  // namespace qfleet::cloud

@@ -14,13 +14,12 @@ namespace qfleet::cloud {
 // InvalidArgument naming the first offending tensor. Thread-safe.
 absl::Status ValidateUpdate(const TensorContainer& global, const TensorContainer& update);
 
-// FedAvg over model deltas: returns global + sum_k w_k * delta_k / sum_k w_k.
-// Deltas may be packed (they are dequantized) and are summed in the order
-// given, so the result is independent of arrival order when callers sort
-// clients. InvalidArgument when a delta does not match `global`, the weights
-// do not match the deltas, or all weights are zero. Thread-safe.
-absl::StatusOr<TensorContainer> FedAvgDeltas(const TensorContainer& global,
-                                             const std::vector<TensorContainer>& deltas,
+// FedAvg over client models (what agents upload: their local model after
+// training, packed at the task's bit-width or FP32): returns
+// sum_k w_k * model_k / sum_k w_k, every model dequantized first and summed
+// in the order given. Same failures as FedAvgDeltas. Thread-safe.
+absl::StatusOr<TensorContainer> FedAvgModels(const TensorContainer& global,
+                                             const std::vector<TensorContainer>& models,
                                              const std::vector<double>& weights);
 
 }  // namespace qfleet::cloud

@@ -15,8 +15,15 @@ absl::Status CampaignConfig::Validate() const {
   if (!(round_deadline_s > 0) || !std::isfinite(round_deadline_s)) {
     return bad(absl::StrFormat("round_deadline_s=%g must be > 0", round_deadline_s));
   }
-  if (strategy != "fp32" && strategy != "ptq" && strategy != "qat") {
-    return bad("strategy '" + strategy + "' is not one of fp32, ptq, qat");
+  if (strategy != "fp32" && strategy != "ptq" && strategy != "qat" && !UsesSelector()) {
+    return bad("strategy '" + strategy + "' is not one of fp32, ptq, qat, fedhq, fedhq-init");
+  }
+  if (UsesSelector() && !step_costs.valid()) {
+    return bad("strategy " + strategy + " needs calibrated step_costs");
+  }
+  if (!(sim_deadline_s >= 0) || !std::isfinite(sim_deadline_s)) return bad("sim_deadline_s < 0");
+  if (!(fedhq_keep_qat_ratio >= 0) || !std::isfinite(fedhq_keep_qat_ratio)) {
+    return bad("fedhq_keep_qat_ratio < 0");
   }
   if (strategy != "fp32" && (weight_bits < 1 || weight_bits > 8)) {
     return bad(absl::StrFormat("weight_bits=%d not in [1,8]", weight_bits));
@@ -44,7 +51,10 @@ std::string CampaignConfig::ToJson() const {
                       {"learning_rate", learning_rate},
                       {"max_steps", max_steps},
                       {"seed", seed},
-                      {"min_updates", min_updates}};
+                      {"min_updates", min_updates},
+                      {"sim_deadline_s", sim_deadline_s},
+                      {"step_costs", nlohmann::json::parse(step_costs.ToJson())},
+                      {"fedhq_keep_qat_ratio", fedhq_keep_qat_ratio}};
   return j.dump();
 }
 
@@ -71,6 +81,13 @@ absl::StatusOr<CampaignConfig> CampaignConfig::FromJson(absl::string_view json) 
     get("max_steps", c.max_steps);
     get("seed", c.seed);
     get("min_updates", c.min_updates);
+    get("sim_deadline_s", c.sim_deadline_s);
+    get("fedhq_keep_qat_ratio", c.fedhq_keep_qat_ratio);
+    if (j.contains("step_costs")) {
+      auto costs = StepCosts::FromJson(j.at("step_costs").dump());
+      if (!costs.ok()) return costs.status();
+      c.step_costs = *costs;
+    }
   } catch (const nlohmann::json::exception& e) {
     return absl::InvalidArgumentError(std::string("campaign config: ") + e.what());
   }

@@ -7,6 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/time_model.h"
 
 namespace qfleet::cloud {
 
@@ -17,7 +18,10 @@ struct CampaignConfig {
   uint32_t clients_per_round = 0;  // 0 = every eligible device
   uint32_t min_devices = 1;        // a round waits until this many are online
   double round_deadline_s = 600;
-  std::string strategy = "ptq";  // fp32 | ptq | qat
+  // fp32 | ptq | qat (every client alike), or fedhq | fedhq-init (the
+  // FedHQ selector assigns ptq or qat per client and round; -init without
+  // the learned adjustment).
+  std::string strategy = "ptq";
   uint32_t weight_bits = 8;
   uint32_t activation_bits = 0;
   uint32_t local_epochs = 1;
@@ -26,6 +30,18 @@ struct CampaignConfig {
   uint32_t max_steps = 0;
   uint64_t seed = 1;
   uint32_t min_updates = 1;  // fewer accepted updates fail the round
+  // Simulated-time accounting (fleet simulations): a participant whose
+  // reported compute plus transfer time exceeds this many simulated seconds
+  // missed the round (0 = no simulated deadline).
+  double sim_deadline_s = 0;
+  // Calibrated step costs (common/time_model.h) for FedHQ's hardware
+  // analysis; required by fedhq and fedhq-init.
+  StepCosts step_costs;
+  // FedHQ: clients whose predicted PTQ harm exceeds this multiple of the
+  // round's mean keep QAT.
+  double fedhq_keep_qat_ratio = 1.0;
+
+  bool UsesSelector() const { return strategy == "fedhq" || strategy == "fedhq-init"; }
 
   // InvalidArgument naming the first out-of-range field.
   absl::Status Validate() const;

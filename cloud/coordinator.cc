@@ -10,6 +10,9 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
+#include "common/container_quant.h"
+#include <chrono>
+#include <nlohmann/json.hpp>
 #include "cloud/aggregator.h"
 #include "common/sha256.h"
 #include "common/status_macros.h"
@@ -97,7 +100,7 @@ absl::Status Coordinator::LoadOrCreateModel() {
     rec.bytes = bytes.size();
     rec.round = 0;
     rec.created_ms = clock_->NowMs();
-    ASSIGN_OR_RETURN(Evaluation eval, backend_->Evaluate(initial));
+    ASSIGN_OR_RETURN(Evaluation eval, backend_->Evaluate(initial, ServeSpec()));
     rec.acc_fp32 = eval.acc_fp32;
     rec.acc_q8 = eval.acc_q8;
     RETURN_IF_ERROR(store_->InsertModelVersion(rec));
@@ -392,13 +395,18 @@ absl::Status Coordinator::MaybeStartRound() {
     t.weight_bits = config.weight_bits;
     t.activation_bits = config.activation_bits;
     t.model_version = model.version;
-    t.train_config_json = absl::StrFormat(
-        R"({"local_epochs":%d,"batch_size":%d,"learning_rate":%.9g,"max_steps":%d,"seed":%d})",
-        config.local_epochs, config.batch_size, config.learning_rate, config.max_steps,
-        Mix(config.seed ^ Mix(number * 1000003ull + device_id)));
+    t.train_config_json = nlohmann::json{{"local_epochs", config.local_epochs},
+                                         {"batch_size", config.batch_size},
+                                         {"learning_rate", config.learning_rate},
+                                         {"max_steps", config.max_steps},
+                                         {"seed", Mix(config.seed ^ Mix(number * 1000003ull + device_id))}}
+                              .dump();
     t.deadline_ms = round.deadline_ms;
     t.created_ms = now;
     tasks.push_back(std::move(t));
+  }
+  if (config.UsesSelector()) {
+    ASSIGN_OR_RETURN(round.selector_seconds, AssignStrategies(*campaign, config, tasks));
   }
   absl::MutexLock lock(&round_mu_);
   return store_->CreateRound(round, tasks).status();
@@ -434,6 +442,9 @@ absl::Status Coordinator::Aggregate(RoundRecord round) {
   }
   ASSIGN_OR_RETURN(std::vector<UpdateRecord> updates, store_->ListUpdates(round.round));
   ASSIGN_OR_RETURN(std::vector<ReportRecord> reports, store_->ListReports(round.round));
+  ASSIGN_OR_RETURN(round.sim_seconds,
+                   AccountRound(campaign.has_value() ? &*campaign : nullptr, config, round, updates,
+                                reports));
   round.bytes_up = 0;
   round.bytes_down = 0;
   for (const UpdateRecord& u : updates) round.bytes_up += u.bytes;
@@ -451,19 +462,22 @@ absl::Status Coordinator::Aggregate(RoundRecord round) {
   }
   ASSIGN_OR_RETURN(ModelBlob base_blob, GetModel(round.model_version_in));
   ASSIGN_OR_RETURN(TensorContainer base, DecodeContainer(*base_blob.bytes));
-  std::vector<TensorContainer> deltas;
+  std::vector<TensorContainer> models;
   std::vector<double> weights;
   for (const UpdateRecord& u : updates) {  // ordered by device id
     absl::StatusOr<std::string> bytes = blobs_->Get(u.blob_hash);
     if (!bytes.ok()) return fail("update blob unreadable: " + std::string(bytes.status().message()));
-    absl::StatusOr<TensorContainer> delta = DecodeContainer(*bytes);
-    if (!delta.ok()) return fail("stored update corrupt: " + std::string(delta.status().message()));
-    deltas.push_back(*std::move(delta));
+    absl::StatusOr<TensorContainer> model = DecodeContainer(*bytes);
+    if (!model.ok()) return fail("stored update corrupt: " + std::string(model.status().message()));
+    models.push_back(*std::move(model));
     weights.push_back(static_cast<double>(u.sample_count));
   }
-  absl::StatusOr<TensorContainer> next = FedAvgDeltas(base, deltas, weights);
+  absl::StatusOr<TensorContainer> next = FedAvgModels(base, models, weights);
   if (!next.ok()) return fail("aggregation failed: " + std::string(next.status().message()));
-  ASSIGN_OR_RETURN(Evaluation eval, backend_->Evaluate(*next));
+  ServeSpec serve;
+  serve.weight_bits = static_cast<int>(config.weight_bits);  // every strategy is served quantized
+  serve.activation_bits = static_cast<int>(config.activation_bits);
+  ASSIGN_OR_RETURN(Evaluation eval, backend_->Evaluate(*next, serve));
   ASSIGN_OR_RETURN(std::string bytes, EncodeContainer(*next));
   ASSIGN_OR_RETURN(std::string hash, blobs_->Put(bytes));
 
@@ -480,6 +494,7 @@ absl::Status Coordinator::Aggregate(RoundRecord round) {
   round.model_version_out = rec.version;
   round.acc_fp32 = eval.acc_fp32;
   round.acc_q8 = eval.acc_q8;
+  round.acc_served = eval.acc_served;
   round.finished_ms = rec.created_ms;
   RETURN_IF_ERROR(store_->RunInTransaction([&]() -> absl::Status {
     RETURN_IF_ERROR(store_->InsertModelVersion(rec));
@@ -491,6 +506,122 @@ absl::Status Coordinator::Aggregate(RoundRecord round) {
   latest_.bytes = std::make_shared<const std::string>(std::move(bytes));
   latest_container_ = std::make_shared<const TensorContainer>(*std::move(next));
   return absl::OkStatus();
+}
+
+absl::StatusOr<FedHqSelector*> Coordinator::SelectorFor(const CampaignRecord& campaign,
+                                                        const CampaignConfig& config) {
+  if (selector_ == nullptr || selector_campaign_ != campaign.id) {
+    FedHqOptions opts;
+    opts.learned = config.strategy == "fedhq";
+    opts.keep_qat_ratio = config.fedhq_keep_qat_ratio;
+    selector_ = std::make_unique<FedHqSelector>(opts);
+    selector_campaign_ = campaign.id;
+    ASSIGN_OR_RETURN(std::optional<std::string> state,
+                     store_->GetKv(absl::StrFormat("fedhq/%d", campaign.id)));
+    if (state.has_value()) RETURN_IF_ERROR(selector_->Restore(*state));
+  }
+  return selector_.get();
+}
+
+absl::StatusOr<double> Coordinator::AssignStrategies(const CampaignRecord& campaign,
+                                                     const CampaignConfig& config,
+                                                     std::vector<TaskRecord>& tasks) {
+  const auto start = std::chrono::steady_clock::now();
+  ASSIGN_OR_RETURN(FedHqSelector * selector, SelectorFor(campaign, config));
+  std::vector<ClientView> clients;
+  for (const TaskRecord& t : tasks) {
+    ASSIGN_OR_RETURN(DeviceRecord d, store_->GetDevice(t.device_id));
+    ClientView c;
+    c.device_id = d.id;
+    c.gflops = d.compute_gflops;
+    c.downlink_kbps = d.downlink_kbps;
+    c.uplink_kbps = d.uplink_kbps;
+    c.samples = d.sample_count;
+    c.label_histogram = d.label_histogram;
+    clients.push_back(std::move(c));
+  }
+  RoundContext ctx;
+  ctx.costs = config.step_costs;
+  ctx.batch_size = config.batch_size;
+  ctx.local_epochs = config.local_epochs;
+  ctx.max_steps = config.max_steps;
+  std::shared_ptr<const TensorContainer> model = current_model();
+  ASSIGN_OR_RETURN(std::string fp32, EncodeContainer(*model));
+  ctx.model_bytes = fp32.size();
+  ASSIGN_OR_RETURN(TensorContainer packed,
+                   QuantizeContainer(*model, static_cast<int>(config.weight_bits)));
+  ASSIGN_OR_RETURN(std::string upload, EncodeContainer(packed));
+  ctx.upload_bytes = upload.size();
+  std::vector<ClientAnalysis> analyses;
+  ASSIGN_OR_RETURN(std::vector<std::string> strategies, selector->Assign(clients, ctx, &analyses));
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    tasks[i].strategy = strategies[i];
+    nlohmann::json j = nlohmann::json::parse(tasks[i].train_config_json);
+    j["predicted_s"] = strategies[i] == "qat" ? analyses[i].t_qat : analyses[i].t_ptq;
+    j["label_distance"] = analyses[i].label_distance;
+    j["weight"] = analyses[i].weight;
+    tasks[i].train_config_json = j.dump();
+  }
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+absl::StatusOr<double> Coordinator::AccountRound(const CampaignRecord* campaign,
+                                                 const CampaignConfig& config, RoundRecord& round,
+                                                 std::vector<UpdateRecord>& updates,
+                                                 const std::vector<ReportRecord>& reports) {
+  if (!config.step_costs.valid() && config.sim_deadline_s <= 0) return 0.0;
+  const auto start = std::chrono::steady_clock::now();
+  std::map<uint64_t, const ReportRecord*> by_device;
+  for (const ReportRecord& r : reports) by_device[r.device_id] = &r;
+  std::vector<ClientOutcome> outcomes;
+  std::map<uint64_t, double> observed;
+  for (const ReportRecord& r : reports) {
+    auto sim = r.metrics.find("sim_compute_s");
+    if (sim == r.metrics.end() || !r.error.empty()) continue;
+    ASSIGN_OR_RETURN(DeviceRecord d, store_->GetDevice(r.device_id));
+    const double t =
+        sim->second + TransferSeconds(r.bytes_down, r.bytes_up, d.downlink_kbps, d.uplink_kbps);
+    observed[r.device_id] = t;
+    ASSIGN_OR_RETURN(TaskRecord task, store_->GetTask(r.task_id));
+    nlohmann::json j = nlohmann::json::parse(task.train_config_json, nullptr, false);
+    ClientOutcome o;
+    o.device_id = r.device_id;
+    o.strategy = task.strategy;
+    o.observed_s = t;
+    if (j.is_object()) {
+      o.predicted_s = j.value("predicted_s", 0.0);
+      o.label_distance = j.value("label_distance", 0.0);
+      o.weight = j.value("weight", 0.0);
+    }
+    auto gap = r.metrics.find("quant_gap");
+    o.quant_gap = gap == r.metrics.end() ? NAN : gap->second;
+    outcomes.push_back(o);
+  }
+  double round_s = 0;
+  bool missed = false;
+  std::vector<UpdateRecord> kept;
+  for (const UpdateRecord& u : updates) {
+    auto it = observed.find(u.device_id);
+    if (config.sim_deadline_s > 0 && (it == observed.end() || it->second > config.sim_deadline_s)) {
+      missed = true;
+      RETURN_IF_ERROR(store_->SetParticipantStatus(round.round, u.device_id, "dropped",
+                                                   "missed the simulated round deadline"));
+      continue;
+    }
+    if (it != observed.end()) round_s = std::max(round_s, it->second);
+    kept.push_back(u);
+  }
+  if (missed) round_s = config.sim_deadline_s;
+  updates = std::move(kept);
+  if (campaign != nullptr && config.UsesSelector()) {
+    ASSIGN_OR_RETURN(FedHqSelector * selector, SelectorFor(*campaign, config));
+    selector->Observe(outcomes);
+    RETURN_IF_ERROR(store_->PutKv(absl::StrFormat("fedhq/%d", campaign->id), selector->Serialize(),
+                                  clock_->NowMs()));
+    round.selector_seconds +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
+  return round_s;
 }
 
 void Coordinator::StartEngine(int64_t period_ms) {

@@ -15,6 +15,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "cloud/campaign_config.h"
+#include "cloud/fedhq/fedhq_selector.h"
 #include "cloud/model_backend.h"
 #include "cloud/store/blob_store.h"
 #include "cloud/store/coordinator_store.h"
@@ -139,6 +140,20 @@ class Coordinator {
   absl::StatusOr<std::vector<uint64_t>> SelectParticipants(const CampaignConfig& config,
                                                            uint64_t round);
   absl::Status RejectParticipant(uint64_t round, uint64_t device_id, const std::string& why);
+  // The FedHQ selector of `campaign`, restored from the store on first use.
+  absl::StatusOr<FedHqSelector*> SelectorFor(const CampaignRecord& campaign,
+                                             const CampaignConfig& config);
+  // Assigns a strategy per participant; fills the tasks' strategies and
+  // predictions and returns the selector's wall seconds.
+  absl::StatusOr<double> AssignStrategies(const CampaignRecord& campaign,
+                                          const CampaignConfig& config,
+                                          std::vector<TaskRecord>& tasks);
+  // Simulated-time accounting and selector learning for a closing round:
+  // drops updates that missed the simulated deadline and returns the round's
+  // simulated seconds (0 when the campaign does not simulate time).
+  absl::StatusOr<double> AccountRound(const CampaignRecord* campaign, const CampaignConfig& config,
+                                      RoundRecord& round, std::vector<UpdateRecord>& updates,
+                                      const std::vector<ReportRecord>& reports);
   std::shared_ptr<const TensorContainer> current_model() const;
 
   CoordinatorOptions options_;
@@ -157,6 +172,10 @@ class Coordinator {
   mutable absl::Mutex model_mu_;
   ModelBlob latest_ ABSL_GUARDED_BY(model_mu_);
   std::shared_ptr<const TensorContainer> latest_container_ ABSL_GUARDED_BY(model_mu_);
+
+  // Owned by the round engine (Step() callers hold step_mu_).
+  std::unique_ptr<FedHqSelector> selector_;
+  uint64_t selector_campaign_ = 0;
 
   std::thread engine_;
   std::unique_ptr<absl::Notification> stop_engine_;

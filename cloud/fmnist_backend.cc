@@ -6,6 +6,7 @@
 #include "common/status_macros.h"
 #include "kernels/torch/fmnist_cnn.h"
 #include "kernels/torch/model_io.h"
+#include "kernels/torch/served_eval.h"
 #include "kernels/torch/trainer.h"
 
 namespace qfleet::cloud {
@@ -33,12 +34,29 @@ absl::StatusOr<double> FmnistBackend::Accuracy(const TensorContainer& container)
   return torchq::EvaluateAccuracy(model, test_);
 }
 
-absl::StatusOr<Evaluation> FmnistBackend::Evaluate(const TensorContainer& model) {
+absl::StatusOr<Evaluation> FmnistBackend::Evaluate(const TensorContainer& model,
+                                                   const ServeSpec& serve) {
   absl::MutexLock lock(&mu_);
   Evaluation e;
   ASSIGN_OR_RETURN(e.acc_fp32, Accuracy(model));
   ASSIGN_OR_RETURN(TensorContainer q8, FakeQuantizeContainer(model, 8));
   ASSIGN_OR_RETURN(e.acc_q8, Accuracy(q8));
+  if (serve.weight_bits >= 1 && serve.weight_bits <= 8) {
+    if (serve.weight_bits == 8 && serve.activation_bits == 0) {
+      e.acc_served = e.acc_q8;
+    } else {
+      // Served weights: per-channel RTN with the MSE-optimal clipping
+      // observer, the same quantizer whatever strategy trained the model.
+      QuantOptions opts;
+      opts.observer = Observer::kMse;
+      ASSIGN_OR_RETURN(TensorContainer served, FakeQuantizeContainer(model, serve.weight_bits, opts));
+      torchq::FmnistCnn net = torchq::MakeFmnistCnn(0);
+      RETURN_IF_ERROR(torchq::LoadContainer(served, *net));
+      ASSIGN_OR_RETURN(e.acc_served, torchq::EvaluateServedAccuracy(net, test_, serve.activation_bits));
+    }
+  } else {
+    e.acc_served = e.acc_fp32;
+  }
   return e;
 }
 

@@ -23,7 +23,8 @@ class FmnistBackend : public ModelBackend {
 
   std::string Name() const override { return "fmnist-cnn"; }
   absl::StatusOr<TensorContainer> InitialModel(uint64_t seed) override;
-  absl::StatusOr<Evaluation> Evaluate(const TensorContainer& model) override;
+  absl::StatusOr<Evaluation> Evaluate(const TensorContainer& model,
+                                      const ServeSpec& serve) override;
 
  private:
   explicit FmnistBackend(ImageDataset test) : test_(std::move(test)) {}

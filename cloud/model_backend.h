@@ -14,6 +14,16 @@ namespace qfleet::cloud {
 struct Evaluation {
   double acc_fp32 = -1;
   double acc_q8 = -1;
+  // The served model: weights at ServeSpec::weight_bits per output channel,
+  // activations at ServeSpec::activation_bits; -1 when not asked for.
+  double acc_served = -1;
+};
+
+// How the model is served on devices. weight_bits 0 or 32 = FP32 weights;
+// activation_bits 0 = FP32 activations.
+struct ServeSpec {
+  int weight_bits = 8;
+  int activation_bits = 0;
 };
 
 // What the coordinator needs to know about the model family it trains:
@@ -27,7 +37,8 @@ class ModelBackend {
   // Deterministic for a seed.
   virtual absl::StatusOr<TensorContainer> InitialModel(uint64_t seed) = 0;
   // InvalidArgument if the container does not fit the model.
-  virtual absl::StatusOr<Evaluation> Evaluate(const TensorContainer& model) = 0;
+  virtual absl::StatusOr<Evaluation> Evaluate(const TensorContainer& model,
+                                              const ServeSpec& serve) = 0;
 };
 
 }  // namespace qfleet::cloud

@@ -13,6 +13,11 @@
 #include "common/status_macros.h"
 #include "kernels/torch/fmnist_cnn.h"
 #include "kernels/torch/model_io.h"
+#include "kernels/torch/qat_state.h"
+#include "kernels/torch/qat_trainer.h"
+#include "common/bit_packing.h"
+#include "common/quantizer.h"
+#include <optional>
 #include "kernels/torch/trainer.h"
 
 namespace qfleet::device {
@@ -64,8 +69,65 @@ absl::StatusOr<std::string> Agent::ModelBytes(const DeviceTask& task, uint64_t* 
   return cached_model_;
 }
 
+namespace {
+
+// Mean cross-entropy of `model` on up to 512 of the local samples (the
+// first ones of a seeded order), for the quantization loss gap.
+absl::StatusOr<double> LocalLoss(torchq::FmnistCnn& model, const ImageDataset& data,
+                                 const std::vector<int64_t>& indices, uint64_t seed) {
+  std::vector<int64_t> sample = indices;
+  std::mt19937_64 rng(seed);
+  std::shuffle(sample.begin(), sample.end(), rng);
+  sample.resize(std::min<size_t>(sample.size(), 512));
+  torch::NoGradGuard no_grad;
+  model->eval();
+  auto [x, y] = torchq::MakeBatch(data, sample.data(), sample.size());
+  return torch::nn::functional::cross_entropy(model->forward(x), y).item<double>();
+}
+
+// Packs the latent weights of a QAT model with its learned LSQ steps:
+// symmetric codes, zero point 2^(bits-1), scale = step (what the device
+// trained against). Biases stay FP32.
+absl::StatusOr<TensorContainer> PackWithSteps(const TensorContainer& latent,
+                                              const torchq::QatState& state) {
+  const int bits = state.weight_bits();
+  const int32_t zero = 1 << (bits - 1);
+  TensorContainer out;
+  for (const Tensor& t : latent.tensors) {
+    torch::Tensor step = state.weight_step(t.name);
+    if (t.shape.size() < 2 || !step.defined()) {
+      out.tensors.push_back(t);
+      continue;
+    }
+    const int64_t channels = t.Channels(), row = t.RowLength();
+    Tensor q;
+    q.name = t.name;
+    q.shape = t.shape;
+    q.dtype = DType::kPackedPerChannel;
+    q.bits.assign(channels, static_cast<uint8_t>(bits));
+    q.zero_points.assign(channels, zero);
+    std::vector<uint8_t> codes(row);
+    torch::Tensor steps = step.detach().to(torch::kFloat32).contiguous();
+    for (int64_t c = 0; c < channels; ++c) {
+      ChannelParams p{steps.data_ptr<float>()[c], zero};
+      if (!(p.scale > 0) || !std::isfinite(p.scale)) {
+        return absl::InternalError(absl::StrFormat("QAT step of %s[%d] is %g", t.name, c, p.scale));
+      }
+      q.scales.push_back(p.scale);
+      for (int64_t i = 0; i < row; ++i) codes[i] = QuantizeValue(t.values[c * row + i], p, bits);
+      const size_t offset = q.packed.size();
+      q.packed.resize(offset + PackedBytes(row, bits));
+      PackBits(codes.data(), row, bits, q.packed.data() + offset);
+    }
+    out.tensors.push_back(std::move(q));
+  }
+  return out;
+}
+
+}  // namespace
+
 absl::Status Agent::Execute(const DeviceTask& task, TaskReport* report) {
-  if (task.strategy != "fp32" && task.strategy != "ptq") {
+  if (task.strategy != "fp32" && task.strategy != "ptq" && task.strategy != "qat") {
     return absl::UnimplementedError("strategy '" + task.strategy + "' is not supported by this agent");
   }
   uint64_t downloaded = 0;
@@ -82,27 +144,56 @@ absl::Status Agent::Execute(const DeviceTask& task, TaskReport* report) {
   train.learning_rate = task.learning_rate;
   train.max_steps = task.max_steps;
   train.seed = task.seed;
-  ASSIGN_OR_RETURN(torchq::TrainStats stats,
-                   torchq::TrainClassifier(model, *options_.train, options_.indices, train));
+  const int wbits = static_cast<int>(task.weight_bits);
+  const int abits = static_cast<int>(task.activation_bits);
+  std::optional<torchq::QatState> qat;
+  torchq::TrainStats stats;
+  if (task.strategy == "qat") {
+    ASSIGN_OR_RETURN(torchq::QatState state,
+                     torchq::QatState::Create(*model, wbits, abits, torchq::kFmnistActPoints));
+    qat.emplace(std::move(state));
+    ASSIGN_OR_RETURN(stats, torchq::TrainClassifierQat(model, *qat, *options_.train,
+                                                       options_.indices, train));
+  } else {
+    ASSIGN_OR_RETURN(stats, torchq::TrainClassifier(model, *options_.train, options_.indices, train));
+  }
   report->train_loss = stats.loss;
   report->train_accuracy = stats.accuracy;
   report->compute_seconds = stats.seconds;
   report->steps = stats.steps;
 
   const auto quant_start = std::chrono::steady_clock::now();
-  ASSIGN_OR_RETURN(TensorContainer delta,
-                   SubtractContainers(torchq::ModuleToContainer(*model), global));
+  TensorContainer local = torchq::ModuleToContainer(*model);
+  TensorContainer upload_model = local;
   if (task.strategy == "ptq") {
-    ASSIGN_OR_RETURN(delta, QuantizeContainer(delta, static_cast<int>(task.weight_bits)));
+    // Post-training quantization with calibrated (MSE-optimal) clipping.
+    QuantOptions opts;
+    opts.observer = Observer::kMse;
+    ASSIGN_OR_RETURN(upload_model, QuantizeContainer(local, wbits, opts));
+  } else if (task.strategy == "qat") {
+    ASSIGN_OR_RETURN(upload_model, PackWithSteps(local, *qat));
   }
-  ASSIGN_OR_RETURN(std::string upload, EncodeContainer(delta));
+  ASSIGN_OR_RETURN(std::string upload, EncodeContainer(upload_model));
   report->quantize_seconds = SecondsSince(quant_start);
+  if (task.strategy != "fp32") {
+    // How much quantizing the local model costs on local data.
+    ASSIGN_OR_RETURN(double loss_fp, LocalLoss(model, *options_.train, options_.indices, task.seed));
+    ASSIGN_OR_RETURN(TensorContainer deq, DequantizeContainer(upload_model));
+    RETURN_IF_ERROR(torchq::LoadContainer(deq, *model));
+    ASSIGN_OR_RETURN(double loss_q, LocalLoss(model, *options_.train, options_.indices, task.seed));
+    report->metrics["quant_gap"] = loss_q - loss_fp;
+  }
+  if (options_.sim_costs.valid()) {
+    ASSIGN_OR_RETURN(double sim, ComputeSeconds(options_.sim_costs, task.strategy, stats.steps,
+                                                options_.profile.compute_gflops, options_.sim_load));
+    report->metrics["sim_compute_s"] = sim;
+  }
   const std::string request_id = absl::StrFormat("%s-t%d-update", options_.device_name, task.task_id);
   RETURN_IF_ERROR(client_->UploadUpdate(task.task_id, request_id, options_.indices.size(), upload)
                       .status());
   report->bytes_up = upload.size();
   stats_.bytes_up += upload.size();
-  report->metrics["weight_bits"] = task.strategy == "fp32" ? 32 : task.weight_bits;
+  report->metrics["weight_bits"] = task.strategy == "fp32" ? 32 : wbits;
   return absl::OkStatus();
 }
 

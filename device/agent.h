@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/idx_dataset.h"
+#include "common/time_model.h"
 #include "device/device_types.h"
 #include "device/fleet_client.h"
 
@@ -25,6 +26,12 @@ struct AgentOptions {
   std::vector<int64_t> indices;
   // Exit Run() once the coordinator reports an idle fleet (simulation).
   bool exit_when_idle = false;
+  // Simulation only: calibrated step costs and the share of its compute the
+  // device actually gives training (1 = all; hidden from the coordinator).
+  // When costs are valid the report carries metrics["sim_compute_s"], the
+  // device's simulated compute time for the task.
+  StepCosts sim_costs;
+  double sim_load = 1.0;
 };
 
 // Counters of what the agent did, for the simulator's table.

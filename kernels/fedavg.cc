@@ -69,9 +69,14 @@ absl::Status WeightedAverage(DeviceKind device,
       WeightedAverageCpu(inputs.data(), weights.data(), inputs.size(), n, out);
       return absl::OkStatus();
     case DeviceKind::kCuda:
-      break;
+#if defined(QFLEET_WITH_CUDA)
+      if (CudaAvailable()) {
+        return WeightedAverageCuda(inputs.data(), weights.data(), inputs.size(), n, out);
+      }
+#endif
+      return absl::UnimplementedError("WeightedAverage: no CUDA kernel or device in this build");
   }
-  return absl::UnimplementedError("WeightedAverage: no CUDA kernel in this build");
+  return absl::InvalidArgumentError("WeightedAverage: unknown DeviceKind");
 }
 
 }  // namespace qfleet::kernels

@@ -38,6 +38,9 @@ admin::v1::RoundInfo RoundToProto(const RoundRecord& r, uint64_t participants, u
   out.set_started_ms(r.started_ms);
   out.set_finished_ms(r.finished_ms);
   out.set_detail(r.detail);
+  out.set_sim_seconds(r.sim_seconds);
+  out.set_selector_seconds(r.selector_seconds);
+  out.set_acc_served(r.acc_served);
   return out;
 }
 
@@ -84,6 +87,12 @@ CampaignConfig CampaignFromProto(const admin::v1::CampaignConfig& c) {
   out.max_steps = c.max_steps();
   if (c.seed() > 0) out.seed = c.seed();
   if (c.min_updates() > 0) out.min_updates = c.min_updates();
+  out.sim_deadline_s = c.sim_deadline_s();
+  out.step_costs.ref_gflops = c.step_costs().ref_gflops();
+  out.step_costs.fp32_step_s = c.step_costs().fp32_step_s();
+  out.step_costs.qat_step_s = c.step_costs().qat_step_s();
+  out.step_costs.ptq_quantize_s = c.step_costs().ptq_quantize_s();
+  if (c.fedhq_keep_qat_ratio() > 0) out.fedhq_keep_qat_ratio = c.fedhq_keep_qat_ratio();
   return out;
 }
 
@@ -102,6 +111,12 @@ admin::v1::CampaignConfig CampaignToProto(const CampaignConfig& c) {
   out.set_max_steps(c.max_steps);
   out.set_seed(c.seed);
   out.set_min_updates(c.min_updates);
+  out.set_sim_deadline_s(c.sim_deadline_s);
+  out.mutable_step_costs()->set_ref_gflops(c.step_costs.ref_gflops);
+  out.mutable_step_costs()->set_fp32_step_s(c.step_costs.fp32_step_s);
+  out.mutable_step_costs()->set_qat_step_s(c.step_costs.qat_step_s);
+  out.mutable_step_costs()->set_ptq_quantize_s(c.step_costs.ptq_quantize_s);
+  out.set_fedhq_keep_qat_ratio(c.fedhq_keep_qat_ratio);
   return out;
 }
 

@@ -297,4 +297,27 @@ absl::StatusOr<PlanRecord> CoordinatorStore::GetPlan(uint64_t plan_id) {
   return *std::move(plan);
 }
 
+// --- kv -----------------------------------------------------------------------
+
+absl::Status CoordinatorStore::PutKv(absl::string_view key, absl::string_view value,
+                                     int64_t now_ms) {
+  if (key.empty()) return absl::InvalidArgumentError("kv key is empty");
+  ReentrantMutexLock lock(db_->mutex());
+  ASSIGN_OR_RETURN(SqliteDb::Statement stmt,
+                   db_->Prepare("INSERT INTO kv (key, value, updated_ms) VALUES (?1, ?2, ?3) "
+                                "ON CONFLICT(key) DO UPDATE SET value = excluded.value, "
+                                "updated_ms = excluded.updated_ms"));
+  RETURN_IF_ERROR(stmt.BindAll(std::string(key), SqliteDb::Statement::Blob{value}, now_ms));
+  return stmt.Step().status();
+}
+
+absl::StatusOr<std::optional<std::string>> CoordinatorStore::GetKv(absl::string_view key) {
+  ReentrantMutexLock lock(db_->mutex());
+  ASSIGN_OR_RETURN(SqliteDb::Statement stmt, db_->Prepare("SELECT value FROM kv WHERE key = ?1"));
+  RETURN_IF_ERROR(stmt.BindAll(std::string(key)));
+  ASSIGN_OR_RETURN(const bool row, stmt.Step());
+  if (!row) return std::optional<std::string>();
+  return std::optional<std::string>(stmt.ColumnBlob(0));
+}
+
 }  // namespace qfleet::cloud

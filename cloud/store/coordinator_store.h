@@ -167,6 +167,13 @@ class CoordinatorStore {
   // NotFound if absent. Thread-safe.
   absl::StatusOr<PlanRecord> GetPlan(uint64_t plan_id);
 
+  // --- small named state (kv) ---
+  // Stores `value` under `key` (replacing any previous value).
+  // InvalidArgument for an empty key. Thread-safe.
+  absl::Status PutKv(absl::string_view key, absl::string_view value, int64_t now_ms);
+  // The value under `key`, or nullopt. Thread-safe.
+  absl::StatusOr<std::optional<std::string>> GetKv(absl::string_view key);
+
   // --- misc ------------------------------------------------------------
   // Runs `body` atomically; store methods called from body on this thread
   // join the transaction (as savepoints). A non-OK body rolls everything

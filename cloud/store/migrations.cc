@@ -178,11 +178,25 @@ absl::Status ApplyOne(SqliteDb& db, const Migration& migration,
   });
 }
 
+// v2: simulated round time and selector overhead per round (FedHQ), and a
+// small key-value table for state that outlives a restart (selector model).
+constexpr absl::string_view kSchemaV2 = R"sql(
+ALTER TABLE rounds ADD COLUMN sim_seconds DEFAULT 0;       -- f64, simulated
+ALTER TABLE rounds ADD COLUMN selector_seconds DEFAULT 0;  -- f64, wall
+ALTER TABLE rounds ADD COLUMN acc_served DEFAULT -1;       -- f64, served model
+CREATE TABLE kv (
+  key        TEXT PRIMARY KEY,
+  value      BLOB NOT NULL,
+  updated_ms INTEGER NOT NULL
+);
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& CoordinatorMigrations() {
   static const auto* const kMigrations = new std::vector<Migration>{
       {1, "coordinator schema v1", kSchemaV1},
+      {2, "round simulated time, selector overhead, kv state", kSchemaV2},
   };
   return *kMigrations;
 }

@@ -196,7 +196,8 @@ absl::Status BindRow(Statement& stmt, const RoundRecord& r) {
   return stmt.BindAll(r.round, NullIfZero(r.campaign_id), r.state,
                       r.model_version_in, r.model_version_out, r.started_ms,
                       r.deadline_ms, r.finished_ms, r.acc_fp32, r.acc_q8,
-                      r.bytes_down, r.bytes_up, r.detail);
+                      r.bytes_down, r.bytes_up, r.detail, r.sim_seconds,
+                      r.selector_seconds, r.acc_served);
 }
 
 absl::Status ReadRow(const Statement& stmt, RoundRecord* r) {
@@ -213,6 +214,9 @@ absl::Status ReadRow(const Statement& stmt, RoundRecord* r) {
   r->bytes_down = stmt.ColumnUint64(10);
   r->bytes_up = stmt.ColumnUint64(11);
   r->detail = stmt.ColumnText(12);
+  r->sim_seconds = ReadReal(stmt, 13);
+  r->selector_seconds = ReadReal(stmt, 14);
+  r->acc_served = ReadReal(stmt, 15);
   return absl::OkStatus();
 }
 

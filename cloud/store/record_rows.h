@@ -32,7 +32,7 @@ inline constexpr absl::string_view kCampaignColumns =
 inline constexpr absl::string_view kRoundColumns =
     "round, campaign_id, state, model_version_in, model_version_out, "
     "started_ms, deadline_ms, finished_ms, acc_fp32, acc_q8, bytes_down, "
-    "bytes_up, detail";
+    "bytes_up, detail, sim_seconds, selector_seconds, acc_served";
 inline constexpr absl::string_view kTaskColumns =
     "task_id, round, device_id, strategy, weight_bits, activation_bits, "
     "model_version, train_config_json, plan_id, deadline_ms, created_ms";

@@ -47,6 +47,13 @@ struct RoundRecord {
   double acc_fp32 = -1, acc_q8 = -1;  // -1 = not evaluated.
   uint64_t bytes_down = 0, bytes_up = 0;
   std::string detail;
+  // Simulated duration of the round (slowest accepted participant's compute
+  // plus transfer time from its profile), seconds; 0 = not simulated.
+  double sim_seconds = 0;
+  // Wall time the strategy selector spent planning this round, seconds.
+  double selector_seconds = 0;
+  // Test accuracy of the served (quantized) model; -1 = not evaluated.
+  double acc_served = -1;
 };
 
 struct TaskRecord {

@@ -24,22 +24,21 @@ TensorContainer Model(float w0, float b0) {
   return c;
 }
 
-TEST(FedAvgDeltasTest, WeightsBySampleCount) {
+TEST(FedAvgModelsTest, WeightsBySampleCount) {
   TensorContainer global = Model(1, 0);
   ASSERT_OK_AND_ASSIGN(TensorContainer out,
-                       FedAvgDeltas(global, {Model(1, 1), Model(5, -1)}, {3, 1}));
-  // w: 1 + (3*1 + 1*5)/4 = 3; b: 0 + (3*1 - 1)/4 = 0.5
-  EXPECT_THAT(out.Find("w")->values, testing::Each(3.0f));
+                       FedAvgModels(global, {Model(1, 1), Model(5, -1)}, {3, 1}));
+  // w: (3*1 + 1*5)/4 = 2; b: (3*1 - 1)/4 = 0.5
+  EXPECT_THAT(out.Find("w")->values, testing::Each(2.0f));
   EXPECT_THAT(out.Find("b")->values, testing::Each(0.5f));
 }
 
-TEST(FedAvgDeltasTest, AcceptsPackedDeltas) {
+TEST(FedAvgModelsTest, MixesPackedAndFp32Models) {
   TensorContainer global = Model(0, 0);
-  TensorContainer delta = Model(0.5f, 0.25f);
-  ASSERT_OK_AND_ASSIGN(TensorContainer packed, QuantizeContainer(delta, 8));
+  ASSERT_OK_AND_ASSIGN(TensorContainer packed, QuantizeContainer(Model(0.5f, 0.25f), 4));
   ASSERT_EQ(packed.Find("w")->dtype, DType::kPackedPerChannel);
-  ASSERT_OK_AND_ASSIGN(TensorContainer out, FedAvgDeltas(global, {packed}, {1}));
-  for (float v : out.Find("w")->values) EXPECT_NEAR(v, 0.5f, 0.5f / 255);
+  ASSERT_OK_AND_ASSIGN(TensorContainer out, FedAvgModels(global, {packed, Model(1.5f, 0)}, {1, 1}));
+  for (float v : out.Find("w")->values) EXPECT_NEAR(v, 1.0f, 0.5f / 15);
 }
 
 TEST(ValidateUpdateErrorTest, RejectsWrongShapeMissingExtraAndNonFinite) {
@@ -59,10 +58,10 @@ TEST(ValidateUpdateErrorTest, RejectsWrongShapeMissingExtraAndNonFinite) {
   TensorContainer inf = Model(0, 0);
   inf.tensors[1].values[0] = INFINITY;
   EXPECT_THAT(ValidateUpdate(global, inf), StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_THAT(FedAvgDeltas(global, {}, {}), StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_THAT(FedAvgDeltas(global, {Model(0, 0)}, {1, 2}),
+  EXPECT_THAT(FedAvgModels(global, {}, {}), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(FedAvgModels(global, {Model(0, 0)}, {1, 2}),
               StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_THAT(FedAvgDeltas(global, {Model(0, 0)}, {0}),
+  EXPECT_THAT(FedAvgModels(global, {Model(0, 0)}, {0}),
               StatusIs(absl::StatusCode::kInvalidArgument));
 }
 

@@ -54,7 +54,7 @@ class CoordinatorTest : public ::testing::Test {
     c.round_deadline_s = 10;
     return c;
   }
-  // The update a device would send: the delta `value` everywhere.
+  // The update a device would send: a model holding `value` everywhere.
   std::string Delta(float value, int bits = 8) {
     auto model = coordinator_->GetModel(0);
     auto global = DecodeContainer(*model->bytes);
@@ -128,9 +128,9 @@ TEST_F(CoordinatorTest, FullRoundAggregatesWeightedBySamples) {
   EXPECT_EQ(done.model_version_out, 2u);
   ASSERT_OK_AND_ASSIGN(ModelBlob m2, coordinator_->GetModel(2));
   ASSERT_OK_AND_ASSIGN(TensorContainer c2, DecodeContainer(*m2.bytes));
-  // w_i = 0.01*i + (30*0.4 + 10*0.8)/40 = 0.01*i + 0.5
-  for (int i = 0; i < 12; ++i) EXPECT_NEAR(c2.Find("w")->values[i], 0.01 * i + 0.5, 1e-6);
-  EXPECT_NEAR(done.acc_fp32, 0.055 + 0.5, 1e-6);
+  // Uploads are models: w = (30*0.4 + 10*0.8)/40 = 0.5 everywhere.
+  for (int i = 0; i < 12; ++i) EXPECT_NEAR(c2.Find("w")->values[i], 0.5, 1e-6);
+  EXPECT_NEAR(done.acc_fp32, 0.5, 1e-6);
 }
 
 TEST_F(CoordinatorTest, RetriedUploadAndReportAreRecordedOnce) {

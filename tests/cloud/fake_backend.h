@@ -25,13 +25,13 @@ class FakeBackend : public ModelBackend {
     c.tensors = {w, b};
     return c;
   }
-  absl::StatusOr<Evaluation> Evaluate(const TensorContainer& model) override {
+  absl::StatusOr<Evaluation> Evaluate(const TensorContainer& model, const ServeSpec&) override {
     ++evaluations;
     const Tensor* w = model.Find("w");
     if (w == nullptr) return absl::InvalidArgumentError("no w");
     double sum = 0;
     for (float v : w->values) sum += v;
-    return Evaluation{sum / 12, sum / 12};
+    return Evaluation{sum / 12, sum / 12, sum / 12};
   }
   std::atomic<int> evaluations{0};
 };

@@ -63,5 +63,29 @@ TEST(WeightedAverageErrorTest, CudaWithoutCudaIsUnimplemented) {
               StatusIs(absl::StatusCode::kUnimplemented));
 }
 
+// Tolerance: none. The device sums clients in the same order with explicitly
+// rounded double operations (__dmul_rn, __dadd_rn, __ddiv_rn), as the
+// reference does on the host.
+TEST(WeightedAverageCudaTest, MatchesRefExactly) {
+  if (!CudaAvailable()) GTEST_SKIP() << "no CUDA device";
+  std::mt19937 rng(17);
+  std::normal_distribution<float> dist(0, 1);
+  for (size_t n : {size_t{1}, size_t{1000}, size_t{100003}}) {
+    const size_t k = 8;
+    std::vector<std::vector<float>> data(k, std::vector<float>(n));
+    std::vector<const float*> in;
+    std::vector<double> w;
+    for (size_t c = 0; c < k; ++c) {
+      for (float& v : data[c]) v = dist(rng);
+      in.push_back(data[c].data());
+      w.push_back(0.1 + c * 7.25);
+    }
+    std::vector<float> ref(n), got(n);
+    ASSERT_OK(WeightedAverage(DeviceKind::kRef, in, w, n, ref.data()));
+    ASSERT_OK(WeightedAverage(DeviceKind::kCuda, in, w, n, got.data()));
+    EXPECT_EQ(got, ref) << "n " << n;
+  }
+}
+
 }  // namespace
 }  // namespace qfleet::kernels

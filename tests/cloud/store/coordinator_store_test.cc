@@ -3,6 +3,7 @@
 // and reports are in coordinator_store_rounds_test.cc.
 
 #include "cloud/store/coordinator_store.h"
+#include "cloud/store/migrations.h"
 
 #include <cmath>
 #include <limits>
@@ -44,7 +45,7 @@ class CoordinatorStoreTest : public ::testing::Test {
 // ---------------------------------------------------------------------
 
 TEST_F(CoordinatorStoreTest, OpenAppliesTheSchema) {
-  EXPECT_EQ(store_->SchemaVersion(), 1);
+  EXPECT_EQ(store_->SchemaVersion(), static_cast<int>(CoordinatorMigrations().size()));
   EXPECT_THAT(store_->ListDevices(), IsOkAndHolds(IsEmpty()));
   EXPECT_THAT(store_->MaxRoundNumber(), IsOkAndHolds(0u));
 }
@@ -63,7 +64,7 @@ TEST(CoordinatorStoreOpenTest, StateSurvivesCloseAndReopen) {
   CoordinatorStoreOptions durable;
   durable.durable = true;
   ASSERT_OK_AND_ASSIGN(auto store, CoordinatorStore::Open(path, durable));
-  EXPECT_EQ(store->SchemaVersion(), 1);
+  EXPECT_EQ(store->SchemaVersion(), static_cast<int>(CoordinatorMigrations().size()));
   ASSERT_OK_AND_ASSIGN(DeviceRecord loaded, store->GetDevice(device.id));
   ExpectSame(loaded, device);
   ASSERT_OK_AND_ASSIGN(ModelVersionRecord model, store->GetModelVersion(1));
@@ -395,6 +396,51 @@ TEST_F(CoordinatorStoreTest, ConcurrentInsertsGetDistinctIds) {
   EXPECT_EQ(unique.size(), static_cast<size_t>(kThreads * kPerThread));
   EXPECT_EQ(*unique.begin(), 1u);
   EXPECT_EQ(*unique.rbegin(), static_cast<uint64_t>(kThreads * kPerThread));
+}
+
+}  // namespace
+}  // namespace qfleet::cloud
+
+namespace qfleet::cloud {
+namespace {
+
+TEST(CoordinatorStoreKvTest, PutGetReplaceAndSurviveReopen) {
+  TempDir dir;
+  const std::string path = dir.File("kv.db");
+  {
+    ASSERT_OK_AND_ASSIGN(auto store, CoordinatorStore::Open(path));
+    EXPECT_THAT(store->GetKv("selector"), IsOkAndHolds(std::optional<std::string>()));
+    ASSERT_OK(store->PutKv("selector", std::string("a\0b", 3), 1));
+    ASSERT_OK(store->PutKv("selector", "v2", 2));
+    EXPECT_THAT(store->PutKv("", "x", 3), StatusIs(absl::StatusCode::kInvalidArgument));
+  }
+  ASSERT_OK_AND_ASSIGN(auto store, CoordinatorStore::Open(path));
+  EXPECT_THAT(store->GetKv("selector"), IsOkAndHolds(std::optional<std::string>("v2")));
+}
+
+TEST(CoordinatorStoreMigrationTest, VersionOneDatabaseUpgradesKeepingItsRounds) {
+  TempDir dir;
+  const std::string path = dir.File("v1.db");
+  {
+    ASSERT_OK_AND_ASSIGN(auto db, SqliteDb::Open(path));
+    std::vector<Migration> v1 = {CoordinatorMigrations()[0]};
+    ASSERT_OK(ApplyMigrations(*db, v1, 1).status());
+    ASSERT_OK(db->Exec("INSERT INTO rounds (round, state, model_version_in, model_version_out, "
+                       "started_ms, deadline_ms, finished_ms, acc_fp32, acc_q8, bytes_down, "
+                       "bytes_up, detail) VALUES (1, 'done', 1, 2, 10, 20, 30, 0.5, 0.5, 7, 8, '')"));
+  }
+  ASSERT_OK_AND_ASSIGN(auto store, CoordinatorStore::Open(path));
+  EXPECT_EQ(store->SchemaVersion(), 2);
+  ASSERT_OK_AND_ASSIGN(RoundRecord r, store->GetRound(1));
+  EXPECT_EQ(r.state, "done");
+  EXPECT_EQ(r.bytes_up, 8u);
+  EXPECT_EQ(r.sim_seconds, 0.0);
+  r.sim_seconds = 12.5;
+  r.selector_seconds = 0.25;
+  ASSERT_OK(store->UpdateRound(r));
+  ASSERT_OK_AND_ASSIGN(RoundRecord again, store->GetRound(1));
+  EXPECT_EQ(again.sim_seconds, 12.5);
+  EXPECT_EQ(again.selector_seconds, 0.25);
 }
 
 }  // namespace

@@ -1,0 +1,205 @@
+#include "apps/fl_compare.h"
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "common/container_quant.h"
+#include "common/status_macros.h"
+#include "device/profile_probe.h"
+#include "kernels/torch/fmnist_cnn.h"
+#include "kernels/torch/model_io.h"
+#include "kernels/torch/qat_trainer.h"
+#include "kernels/torch/trainer.h"
+
+namespace qfleet::apps {
+namespace {
+
+double Since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+absl::StatusOr<StepCosts> CalibrateStepCosts(const ImageDataset& train, int wbits, int abits,
+                                             int batch_size, float learning_rate,
+                                             std::ostream& log) {
+  torch::set_num_threads(1);
+  constexpr int kWarmup = 5, kSteps = 40;
+  std::vector<int64_t> idx(static_cast<size_t>(batch_size) * (kWarmup + kSteps));
+  std::iota(idx.begin(), idx.end(), 0);
+  if (static_cast<int64_t>(idx.size()) > train.count) {
+    return absl::InvalidArgumentError("too few training images to calibrate");
+  }
+  torchq::TrainOptions opts;
+  opts.batch_size = batch_size;
+  opts.learning_rate = learning_rate;
+  StepCosts c;
+  c.ref_gflops = device::MeasureMatmulGflops(200);
+  auto per_step = [&](bool qat) -> absl::StatusOr<double> {
+    torchq::FmnistCnn m = torchq::MakeFmnistCnn(1);
+    std::vector<int64_t> warm(idx.begin(), idx.begin() + batch_size * kWarmup);
+    std::vector<int64_t> timed(idx.begin() + batch_size * kWarmup, idx.end());
+    if (qat) {
+      RETURN_IF_ERROR(torchq::TrainClassifierQat(m, train, warm, opts, wbits, abits).status());
+    } else {
+      RETURN_IF_ERROR(torchq::TrainClassifier(m, train, warm, opts).status());
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    if (qat) {
+      RETURN_IF_ERROR(torchq::TrainClassifierQat(m, train, timed, opts, wbits, abits).status());
+    } else {
+      RETURN_IF_ERROR(torchq::TrainClassifier(m, train, timed, opts).status());
+    }
+    return Since(t0) / kSteps;
+  };
+  ASSIGN_OR_RETURN(c.fp32_step_s, per_step(false));
+  ASSIGN_OR_RETURN(c.qat_step_s, per_step(true));
+  TensorContainer model = torchq::ModuleToContainer(*torchq::MakeFmnistCnn(1));
+  QuantOptions q;
+  q.observer = Observer::kMse;
+  const auto t0 = std::chrono::steady_clock::now();
+  constexpr int kReps = 5;
+  for (int r = 0; r < kReps; ++r) RETURN_IF_ERROR(QuantizeContainer(model, wbits, q).status());
+  c.ptq_quantize_s = Since(t0) / kReps;
+  log << absl::StrFormat(
+      "calibration (this machine, 1 thread, batch %d): probe %.2f GFLOP/s; FP32 step %.2f ms; "
+      "QAT step (w%d a%d) %.2f ms (%.2fx); PTQ quantization %.2f ms per model\n",
+      batch_size, c.ref_gflops, c.fp32_step_s * 1e3, wbits, abits, c.qat_step_s * 1e3,
+      c.qat_step_s / c.fp32_step_s, c.ptq_quantize_s * 1e3);
+  return c;
+}
+
+absl::StatusOr<std::vector<StrategyResult>> RunFlCompare(const FlCompareOptions& o,
+                                                         std::ostream& progress) {
+  if (o.strategies.empty()) return absl::InvalidArgumentError("--compare lists no strategy");
+  FleetSpec spec = DefaultFleet();
+  if (!o.fleet_file.empty()) {
+    ASSIGN_OR_RETURN(spec, LoadFleetSpec(o.fleet_file));
+  }
+  ASSIGN_OR_RETURN(ImageDataset train, LoadFashionMnist(o.sim.data_dir, /*train=*/true));
+  FlSimOptions sim = o.sim;
+  ASSIGN_OR_RETURN(sim.step_costs,
+                   CalibrateStepCosts(train, static_cast<int>(sim.weight_bits),
+                                      static_cast<int>(sim.activation_bits),
+                                      static_cast<int>(sim.batch_size), sim.learning_rate, progress));
+  sim.fleet = DrawFleet(spec, sim.devices, sim.seed);
+  std::map<std::string, int> mix;
+  for (const SimDevice& d : sim.fleet) ++mix[d.class_name];
+  std::vector<std::string> parts;
+  for (const auto& [name, n] : mix) parts.push_back(absl::StrFormat("%d %s", n, name));
+  progress << "fleet: " << absl::StrJoin(parts, ", ") << "\n";
+
+  std::vector<StrategyResult> results;
+  for (const std::string& name : o.strategies) {
+    FlSimOptions run = sim;
+    run.strategy = name;
+    run.db.clear();
+    run.coordinator.clear();
+    const auto t0 = std::chrono::steady_clock::now();
+    ASSIGN_OR_RETURN(FlSimResult r, RunFlSim(run, progress));
+    StrategyResult s;
+    s.name = name;
+    s.wall_s = Since(t0);
+    s.rounds = r.rounds;
+    for (const RoundRow& row : r.rounds) {
+      s.total_time_s += row.sim_seconds;
+      s.bytes += row.bytes_down + row.bytes_up;
+      s.selector_overhead_s += row.selector_seconds;
+      if (row.state == "done") s.final_acc = row.acc_served;
+      if (s.time_to_target_s < 0 && row.state == "done" && row.acc_served >= o.target_acc) {
+        s.time_to_target_s = s.total_time_s;
+      }
+    }
+    progress << absl::StrFormat("%s: final served acc %.4f, simulated %.0f s, wall %.0f s\n", name,
+                                s.final_acc, s.total_time_s, s.wall_s);
+    results.push_back(std::move(s));
+  }
+  if (!o.json_path.empty()) {
+    std::ofstream out(o.json_path);
+    out << CompareToJson(results, sim.step_costs);
+    if (!out) return absl::UnavailableError("cannot write " + o.json_path);
+  }
+  if (!o.plot_path.empty()) RETURN_IF_ERROR(WriteComparePlot(results, o.plot_path, o.target_acc));
+  return results;
+}
+
+std::string FormatCompareTable(const std::vector<StrategyResult>& results) {
+  std::string out = absl::StrFormat("%-11s %-10s %-16s %-14s %-12s %-9s %-12s\n", "strategy",
+                                    "final_acc", "time_to_target_s", "total_time_s", "bytes",
+                                    "wall_s", "selector_s");
+  for (const StrategyResult& s : results) {
+    out += absl::StrFormat(
+        "%-11s %-10.4f %-16s %-14.1f %-12d %-9.1f %-12.4f\n", s.name, s.final_acc,
+        s.time_to_target_s < 0 ? std::string("never") : absl::StrFormat("%.1f", s.time_to_target_s),
+        s.total_time_s, s.bytes, s.wall_s, s.selector_overhead_s);
+  }
+  return out;
+}
+
+std::string CompareToJson(const std::vector<StrategyResult>& results, const StepCosts& costs) {
+  nlohmann::json arr = nlohmann::json::array();
+  for (const StrategyResult& s : results) {
+    nlohmann::json rounds = nlohmann::json::array();
+    double t = 0;
+    for (const RoundRow& r : s.rounds) {
+      t += r.sim_seconds;
+      rounds.push_back({{"round", r.round}, {"acc", r.acc_served}, {"acc_fp32", r.acc_fp32},
+                        {"sim_time_s", t}, {"bytes", r.bytes_down + r.bytes_up}});
+    }
+    arr.push_back({{"name", s.name},
+                   {"final_acc", s.final_acc},
+                   {"time_to_target_s", s.time_to_target_s < 0 ? nlohmann::json(nullptr)
+                                                               : nlohmann::json(s.time_to_target_s)},
+                   {"total_time_s", s.total_time_s},
+                   {"bytes", s.bytes},
+                   {"wall_s", s.wall_s},
+                   {"selector_overhead_s", s.selector_overhead_s},
+                   {"rounds", rounds}});
+  }
+  nlohmann::json calib = nlohmann::json::parse(costs.ToJson());
+  return nlohmann::json{{"calibration", calib}, {"strategies", arr}}.dump(2) + "\n";
+}
+
+absl::Status WriteComparePlot(const std::vector<StrategyResult>& results, const std::string& png,
+                              double target_acc) {
+  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
+    return absl::UnavailableError("gnuplot is not installed; cannot write " + png);
+  }
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() /
+                                    absl::StrFormat("qfleet-plot-%d", ::getpid());
+  std::filesystem::create_directories(dir);
+  std::string plot = "plot ";
+  for (size_t i = 0; i < results.size(); ++i) {
+    const std::filesystem::path data = dir / (results[i].name + ".dat");
+    std::ofstream out(data);
+    double t = 0;
+    for (const RoundRow& r : results[i].rounds) {
+      t += r.sim_seconds;
+      if (r.state == "done") out << t << " " << r.acc_served << "\n";
+    }
+    plot += absl::StrFormat("%s'%s' using 1:2 with linespoints title '%s'", i ? ", " : "",
+                            data.string(), results[i].name);
+  }
+  plot += absl::StrFormat(", %g with lines dashtype 2 lc rgb 'gray' title 'target'", target_acc);
+  const std::filesystem::path script = dir / "plot.gp";
+  std::ofstream(script) << "set terminal pngcairo size 1000,640 font 'sans,11'\n"
+                        << "set output '" << png << "'\n"
+                        << "set xlabel 'simulated time (s)'\nset ylabel 'served (quantized) test accuracy'\n"
+                        << "set key bottom right\nset grid\n"
+                        << plot << "\n";
+  const int rc = std::system(("gnuplot '" + script.string() + "'").c_str());
+  std::filesystem::remove_all(dir);
+  if (rc != 0) return absl::InternalError("gnuplot failed writing " + png);
+  return absl::OkStatus();
+}
+
+}  // namespace qfleet::apps

@@ -1,0 +1,58 @@
+#ifndef QFLEET_APPS_FL_COMPARE_H_
+#define QFLEET_APPS_FL_COMPARE_H_
+
+#include <cstdint>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "apps/fleet_sim.h"
+#include "common/idx_dataset.h"
+#include "common/time_model.h"
+
+namespace qfleet::apps {
+
+struct FlCompareOptions {
+  std::vector<std::string> strategies = {"fp32", "ptq", "qat", "fedhq", "fedhq-init"};
+  FlSimOptions sim;               // devices, rounds, seed, alpha, training settings
+  std::string fleet_file;         // YAML; empty = DefaultFleet()
+  double target_acc = 0.8;        // served accuracy whose first reach is timed
+  std::string json_path;
+  std::string plot_path;          // PNG via gnuplot; empty = none
+};
+
+struct StrategyResult {
+  std::string name;
+  double final_acc = -1;          // served (quantized) accuracy after the last round
+  double time_to_target_s = -1;   // simulated; -1 = never reached
+  double total_time_s = 0;        // simulated
+  uint64_t bytes = 0;             // down + up over all rounds
+  double wall_s = 0;              // real time of the run
+  double selector_overhead_s = 0; // wall time inside the strategy selector
+  std::vector<RoundRow> rounds;
+};
+
+// Measures, on this machine, seconds per local step of FP32 and QAT
+// training (batch `batch_size`, weights at wbits, activations at abits) and
+// the cost of post-training quantization of the model; ref_gflops is this
+// machine's matmul probe. Prints the calibration to `log`.
+absl::StatusOr<StepCosts> CalibrateStepCosts(const ImageDataset& train, int wbits, int abits,
+                                             int batch_size, float learning_rate, std::ostream& log);
+
+// Runs every strategy on the same fleet, partition and seed, each with its
+// own in-process coordinator, and summarizes them.
+absl::StatusOr<std::vector<StrategyResult>> RunFlCompare(const FlCompareOptions& options,
+                                                         std::ostream& progress);
+
+std::string FormatCompareTable(const std::vector<StrategyResult>& results);
+std::string CompareToJson(const std::vector<StrategyResult>& results, const StepCosts& costs);
+// Served accuracy against simulated time, one curve per strategy, as PNG via
+// gnuplot. Unavailable when gnuplot is not installed.
+absl::Status WriteComparePlot(const std::vector<StrategyResult>& results, const std::string& png,
+                              double target_acc);
+
+}  // namespace qfleet::apps
+
+#endif  // QFLEET_APPS_FL_COMPARE_H_
