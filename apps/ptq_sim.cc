@@ -38,6 +38,7 @@ using Clock = std::chrono::steady_clock;
 constexpr int64_t kQuickTrain = 5000;
 constexpr int64_t kQuickTest = 1000;
 constexpr int kQuickBatch = 32;
+constexpr int kQuickEpochs = 2;
 constexpr int kQuickHessianSamples = 16;
 constexpr int64_t kQuickHessianBatch = 256;
 // Names the cache's training settings; the tensor is stripped before loading.
@@ -264,7 +265,7 @@ absl::StatusOr<PtqSimResult> RunPtqSim(const PtqSimOptions& options, std::ostrea
       }
     }
   }
-  const int epochs = o.quick ? 1 : o.train_epochs;
+  const int epochs = o.quick ? kQuickEpochs : o.train_epochs;
   if (o.quick) {
     o.batch_size = kQuickBatch;
     o.hessian_samples = std::min(o.hessian_samples, kQuickHessianSamples);
@@ -446,7 +447,7 @@ int PtqSimMain(int argc, char** argv) {
   app.add_option("--batch-size", o.batch_size, "FP32 training batch size")->check(CLI::Range(1, 4096));
   app.add_option("--lr", o.learning_rate, "FP32 training SGD learning rate")
       ->check(CLI::PositiveNumber);
-  app.add_flag("--quick", o.quick, "5000 train / 1000 test images, 1 epoch (tests)");
+  app.add_flag("--quick", o.quick, "5000 train / 1000 test images, 2 epochs (tests)");
   app.add_option("--hessian-samples", o.hessian_samples, "Hutchinson samples for alloc")
       ->check(CLI::Range(1, 10000));
   app.add_option("--hessian-batch", o.hessian_batch,

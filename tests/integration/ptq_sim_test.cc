@@ -39,8 +39,8 @@ PtqSimOptions Quick() {
   return o;
 }
 
-// The quick study end to end (quick = 5000 train / 1000 test images, one
-// epoch): the properties that would fail if a method were broken.
+// The quick study end to end (quick = 5000 train / 1000 test images, two
+// epochs): the properties that would fail if a method were broken.
 TEST(PtqSimIntegrationTest, QuickStudyHasTheExpectedOrdering) {
   if (!HaveFashionMnist()) GTEST_SKIP() << "dataset-fashion-mnist not installed";
   const auto dir = TempDir();
