@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <numeric>
 
 #include <nlohmann/json.hpp>
@@ -78,6 +79,50 @@ absl::StatusOr<StepCosts> CalibrateStepCosts(const ImageDataset& train, int wbit
   return c;
 }
 
+absl::StatusOr<StepCosts> LoadOrCalibrate(const std::string& path, const ImageDataset& train,
+                                          int wbits, int abits, int batch_size,
+                                          float learning_rate, std::ostream& log) {
+  if (!path.empty() && std::filesystem::exists(path)) {
+    std::ifstream in(path, std::ios::binary);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (!in.good() && !in.eof()) return absl::UnavailableError("cannot read " + path);
+    nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("costs") || !j["costs"].is_object()) {
+      return absl::InvalidArgumentError(path + ": not a calibration file (want {\"costs\":{…},…})");
+    }
+    const auto field = [&](const char* key) -> int {
+      return j.contains(key) && j[key].is_number_integer() ? j[key].get<int>() : -1;
+    };
+    if (field("wbits") != wbits || field("abits") != abits || field("batch_size") != batch_size) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s was measured for wbits %d abits %d batch %d, this run uses %d/%d/%d; delete it or "
+          "pass another --calibration file",
+          path, field("wbits"), field("abits"), field("batch_size"), wbits, abits, batch_size));
+    }
+    ASSIGN_OR_RETURN(StepCosts c, StepCosts::FromJson(j["costs"].dump()));
+    if (!c.valid()) return absl::InvalidArgumentError(path + ": step costs are not positive");
+    log << absl::StrFormat(
+        "calibration from %s: probe %.2f GFLOP/s; FP32 step %.2f ms; QAT step %.2f ms (%.2fx); "
+        "PTQ quantization %.2f ms per model\n",
+        path, c.ref_gflops, c.fp32_step_s * 1e3, c.qat_step_s * 1e3, c.qat_step_s / c.fp32_step_s,
+        c.ptq_quantize_s * 1e3);
+    return c;
+  }
+  ASSIGN_OR_RETURN(StepCosts c,
+                   CalibrateStepCosts(train, wbits, abits, batch_size, learning_rate, log));
+  if (!path.empty()) {
+    nlohmann::json j = {{"wbits", wbits},
+                        {"abits", abits},
+                        {"batch_size", batch_size},
+                        {"costs", nlohmann::json::parse(c.ToJson())}};
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << j.dump(2) << "\n";
+    if (!out) return absl::UnavailableError("cannot write " + path);
+    log << "calibration written to " << path << "\n";
+  }
+  return c;
+}
+
 absl::StatusOr<std::vector<StrategyResult>> RunFlCompare(const FlCompareOptions& o,
                                                          std::ostream& progress) {
   if (o.strategies.empty()) return absl::InvalidArgumentError("--compare lists no strategy");
@@ -88,9 +133,9 @@ absl::StatusOr<std::vector<StrategyResult>> RunFlCompare(const FlCompareOptions&
   ASSIGN_OR_RETURN(ImageDataset train, LoadFashionMnist(o.sim.data_dir, /*train=*/true));
   FlSimOptions sim = o.sim;
   ASSIGN_OR_RETURN(sim.step_costs,
-                   CalibrateStepCosts(train, static_cast<int>(sim.weight_bits),
-                                      static_cast<int>(sim.activation_bits),
-                                      static_cast<int>(sim.batch_size), sim.learning_rate, progress));
+                   LoadOrCalibrate(o.calibration_path, train, static_cast<int>(sim.weight_bits),
+                                   static_cast<int>(sim.activation_bits),
+                                   static_cast<int>(sim.batch_size), sim.learning_rate, progress));
   sim.fleet = DrawFleet(spec, sim.devices, sim.seed);
   std::map<std::string, int> mix;
   for (const SimDevice& d : sim.fleet) ++mix[d.class_name];

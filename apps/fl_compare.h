@@ -21,6 +21,10 @@ struct FlCompareOptions {
   double target_acc = 0.8;        // served accuracy whose first reach is timed
   std::string json_path;
   std::string plot_path;          // PNG via gnuplot; empty = none
+  // Step-cost calibration file (StepCosts JSON). Empty: measure now. Set and
+  // present: reuse it, so the same seed gives the same table on any machine
+  // state. Set and absent: measure now and write it there.
+  std::string calibration_path;
 };
 
 struct StrategyResult {
@@ -40,6 +44,14 @@ struct StrategyResult {
 // machine's matmul probe. Prints the calibration to `log`.
 absl::StatusOr<StepCosts> CalibrateStepCosts(const ImageDataset& train, int wbits, int abits,
                                              int batch_size, float learning_rate, std::ostream& log);
+
+// The calibration RunFlCompare uses: read from `path` when it exists (and
+// is valid for these wbits/abits as recorded in it), else measured with
+// CalibrateStepCosts and, when `path` is non-empty, written there.
+// InvalidArgument for a malformed or mismatched file.
+absl::StatusOr<StepCosts> LoadOrCalibrate(const std::string& path, const ImageDataset& train,
+                                          int wbits, int abits, int batch_size,
+                                          float learning_rate, std::ostream& log);
 
 // Runs every strategy on the same fleet, partition and seed, each with its
 // own in-process coordinator, and summarizes them.

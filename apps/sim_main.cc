@@ -41,7 +41,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 8));
   app.add_option("--abits", o.activation_bits, "activation bits under QAT and when served (0 = FP32)")
       ->check(CLI::Range(0, 8));
-  std::string compare, fleet_file, plot_path;
+  std::string compare, fleet_file, plot_path, calibration_path;
   double target_acc = 0.8;
   app.add_option("--compare", compare,
                  "comma-separated strategies to run side by side on one fleet "
@@ -49,6 +49,9 @@ int main(int argc, char** argv) {
   app.add_option("--fleet", fleet_file, "fleet YAML (default: the mix in docs/fleet.md)");
   app.add_option("--target-acc", target_acc, "served accuracy whose first reach is timed (--compare)")
       ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--calibration", calibration_path,
+                 "step-cost calibration JSON (--compare): reused when present, else measured "
+                 "and written there");
   app.add_option("--plot", plot_path, "PNG of served accuracy against simulated time (--compare)");
   app.add_option("--sim-deadline-s", o.sim_deadline_s,
                  "simulated round deadline (--compare; 0 = wait for the slowest)")
@@ -82,6 +85,7 @@ int main(int argc, char** argv) {
     c.target_acc = target_acc;
     c.json_path = json_path;
     c.plot_path = plot_path;
+    c.calibration_path = calibration_path;
     auto results = qfleet::apps::RunFlCompare(c, std::cerr);
     if (!results.ok()) {
       std::cerr << "qfleet-sim: " << results.status().message() << "\n";

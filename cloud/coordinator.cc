@@ -545,6 +545,7 @@ absl::StatusOr<double> Coordinator::AssignStrategies(const CampaignRecord& campa
   ctx.batch_size = config.batch_size;
   ctx.local_epochs = config.local_epochs;
   ctx.max_steps = config.max_steps;
+  ctx.deadline_s = config.sim_deadline_s;
   std::shared_ptr<const TensorContainer> model = current_model();
   ASSIGN_OR_RETURN(std::string fp32, EncodeContainer(*model));
   ctx.model_bytes = fp32.size();

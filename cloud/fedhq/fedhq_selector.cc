@@ -124,6 +124,16 @@ absl::StatusOr<std::vector<std::string>> FedHqSelector::Assign(
   const double keep_threshold = options_.keep_qat_ratio * mean_harm;
 
   auto time_of = [&](size_t i) { return strategy[i] == "qat" ? a[i].t_qat : a[i].t_ptq; };
+  const double deadline = ctx.deadline_s > 0 ? ctx.deadline_s : 0;
+  std::vector<bool> rescued(n, false);
+  if (deadline > 0) {
+    for (size_t i = 0; i < n; ++i) {
+      if (a[i].t_qat > deadline && a[i].t_ptq <= deadline) {
+        strategy[i] = "ptq";
+        rescued[i] = true;
+      }
+    }
+  }
   // Shorten the critical path: move its client to PTQ while that helps and
   // the client's predicted harm is tolerable.
   for (size_t guard = 0; guard < n; ++guard) {
@@ -141,10 +151,14 @@ absl::StatusOr<std::vector<std::string>> FedHqSelector::Assign(
     strategy[critical] = "ptq";
   }
   // Everyone whose QAT time fits inside the round keeps QAT.
+  // Clients that cannot make the deadline either way do not set the round's
+  // length: the coordinator stops waiting at the deadline.
   double round_s = 0;
-  for (size_t i = 0; i < n; ++i) round_s = std::max(round_s, time_of(i));
   for (size_t i = 0; i < n; ++i) {
-    if (strategy[i] == "ptq" && a[i].t_qat <= round_s) strategy[i] = "qat";
+    if (deadline <= 0 || time_of(i) <= deadline) round_s = std::max(round_s, time_of(i));
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (strategy[i] == "ptq" && !rescued[i] && a[i].t_qat <= round_s) strategy[i] = "qat";
   }
   if (analyses != nullptr) *analyses = std::move(a);
   return strategy;

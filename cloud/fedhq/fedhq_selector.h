@@ -27,6 +27,9 @@ struct RoundContext {
   uint32_t batch_size = 32, local_epochs = 1, max_steps = 0;
   uint64_t model_bytes = 0;      // FP32 download
   uint64_t upload_bytes = 0;     // quantized upload at the round's bits
+  // Simulated round deadline (0 = none): an update that arrives later is
+  // dropped by the coordinator.
+  double deadline_s = 0;
 };
 
 // The two analyses of one client.
@@ -71,7 +74,10 @@ struct FedHqOptions {
 // predicts how much PTQ would hurt (label skew times FedAvg weight). Clients
 // on the round's critical path move to PTQ, slowest first, while their
 // predicted harm is at most keep_qat_ratio x the mean; every client whose
-// QAT time fits inside the resulting round stays on QAT. Fine-grained
+// QAT time fits inside the resulting round stays on QAT. Under a round
+// deadline, a client that would miss it with QAT but make it with PTQ gets
+// PTQ whatever its harm: a dropped update teaches the model nothing, and
+// with skewed data it takes its classes with it. Fine-grained
 // adjustment (learned = true): a per-client correction of predicted times
 // (EMA of observed / predicted) and an online ridge regression from
 // (label distance, weight) to the observed PTQ quantization loss gap replace

@@ -1,6 +1,7 @@
 #include "cloud/service/admin_service_impl.h"
 
 #include <map>
+#include <set>
 
 #include "absl/strings/str_format.h"
 #include "cloud/service/admin_conversions.h"
@@ -42,7 +43,15 @@ absl::StatusOr<av1::RoundInfo> RoundInfo(CoordinatorStore& store, const RoundRec
   if (!updates.ok()) return updates.status();
   auto reports = store.ListReports(r.round);
   if (!reports.ok()) return reports.status();
-  return RoundToProto(r, participants->size(), updates->size(), reports->size());
+  // Accepted = stored and not later dropped (e.g. past the simulated
+  // deadline) or rejected: the updates that went into the aggregate.
+  std::set<uint64_t> excluded;
+  for (const ParticipantRecord& p : *participants) {
+    if (p.status == "dropped" || p.status == "rejected") excluded.insert(p.device_id);
+  }
+  uint64_t accepted = 0;
+  for (const UpdateRecord& u : *updates) accepted += excluded.count(u.device_id) == 0 ? 1 : 0;
+  return RoundToProto(r, participants->size(), accepted, reports->size());
 }
 
 }  // namespace

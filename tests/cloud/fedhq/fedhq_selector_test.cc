@@ -74,6 +74,32 @@ TEST(FedHqSelectorTest, SlowSkewedHeavyClientKeepsQat) {
   EXPECT_EQ(s[0], "qat");
 }
 
+// Under a deadline, the same harmful client gets PTQ when QAT would miss the
+// deadline and PTQ makes it; a client that misses either way does not drag
+// the others to PTQ.
+TEST(FedHqSelectorTest, DeadlineRescuesClientsThatQatWouldDrop) {
+  FedHqSelector sel;
+  std::vector<ClientView> fleet = {
+      Client(1, 1, 3000, {3000, 0, 0, 0}),   // t_qat ~90.6 s, t_ptq ~31.1 s
+      Client(2, 10, 300, {75, 75, 75, 75}),  // t_qat ~1.5 s
+      Client(3, 10, 300, {75, 75, 75, 75}),
+      Client(4, 0.1, 3000, {750, 750, 750, 750}),  // t_ptq ~305 s: misses either way
+  };
+  RoundContext ctx = Ctx();
+  ctx.deadline_s = 60;
+  std::vector<ClientAnalysis> a;
+  ASSERT_OK_AND_ASSIGN(auto s, sel.Assign(fleet, ctx, &a));
+  ASSERT_GT(a[0].t_qat, ctx.deadline_s);
+  ASSERT_LE(a[0].t_ptq, ctx.deadline_s);
+  ASSERT_GT(a[3].t_ptq, ctx.deadline_s);
+  EXPECT_EQ(s[0], "ptq");
+  EXPECT_EQ(s[1], "qat");
+  EXPECT_EQ(s[2], "qat");
+  // Without the deadline the harm rule keeps client 1 on QAT.
+  ASSERT_OK_AND_ASSIGN(auto free_run, sel.Assign(fleet, Ctx()));
+  EXPECT_EQ(free_run[0], "qat");
+}
+
 TEST(FedHqSelectorTest, ClientsThatFitInsideTheRoundStayOnQat) {
   FedHqSelector sel;
   std::vector<ClientView> fleet = {Client(1, 1, 500, {1, 1}), Client(2, 10, 500, {1, 1}),

@@ -1,0 +1,151 @@
+#include "apps/fl_compare.h"
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "common/idx_dataset.h"
+#include "common/status_matchers.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace qfleet::apps {
+namespace {
+
+using ::testing::HasSubstr;
+
+bool HaveFashionMnist() {
+  return std::filesystem::exists(std::string(kDefaultFashionMnistDir) + "/t10k-labels-idx1-ubyte.gz");
+}
+
+std::filesystem::path TempDir() {
+  auto dir = std::filesystem::temp_directory_path() /
+             ("qfleet-cmp-test-" + std::to_string(::getpid()) + "-" +
+              std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+void Write(const std::filesystem::path& p, const std::string& text) {
+  std::ofstream(p, std::ios::binary | std::ios::trunc) << text;
+}
+
+// Fixed step costs (QAT 3x an FP32 step), so runs do not depend on how busy
+// the machine is.
+constexpr char kCalibration[] =
+    R"({"wbits":4,"abits":8,"batch_size":32,)"
+    R"("costs":{"ref_gflops":5.0,"fp32_step_s":0.02,"qat_step_s":0.06,"ptq_quantize_s":0.05}})";
+
+TEST(FlCompareCalibrationTest, FileIsReusedWithoutMeasuring) {
+  const auto dir = TempDir();
+  Write(dir / "cal.json", kCalibration);
+  std::ostringstream log;
+  // An empty dataset: measuring would fail, so success means the file was used.
+  ASSERT_OK_AND_ASSIGN(StepCosts c,
+                       LoadOrCalibrate((dir / "cal.json").string(), ImageDataset{}, 4, 8, 32, 0.05f, log));
+  EXPECT_DOUBLE_EQ(c.ref_gflops, 5.0);
+  EXPECT_DOUBLE_EQ(c.fp32_step_s, 0.02);
+  EXPECT_DOUBLE_EQ(c.qat_step_s, 0.06);
+  EXPECT_DOUBLE_EQ(c.ptq_quantize_s, 0.05);
+  EXPECT_THAT(log.str(), HasSubstr("calibration from"));
+  std::filesystem::remove_all(dir);
+}
+
+TEST(FlCompareCalibrationTest, RejectsMismatchedAndMalformedFiles) {
+  const auto dir = TempDir();
+  const std::string path = (dir / "cal.json").string();
+  std::ostringstream log;
+  Write(path, kCalibration);
+  EXPECT_THAT(LoadOrCalibrate(path, ImageDataset{}, 2, 8, 32, 0.05f, log),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("wbits 4")));
+  EXPECT_THAT(LoadOrCalibrate(path, ImageDataset{}, 4, 8, 64, 0.05f, log),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  for (const char* bad :
+       {"", "not json", "[1,2]", R"({"wbits":4,"abits":8,"batch_size":32})",
+        R"({"wbits":4,"abits":8,"batch_size":32,"costs":{"ref_gflops":-1,"fp32_step_s":1,"qat_step_s":1}})",
+        R"({"wbits":4,"abits":8,"batch_size":32,"costs":{"ref_gflops":5,"fp32_step_s":0,"qat_step_s":1}})",
+        R"({"wbits":"4","abits":8,"batch_size":32,"costs":{}})"}) {
+    Write(path, bad);
+    EXPECT_THAT(LoadOrCalibrate(path, ImageDataset{}, 4, 8, 32, 0.05f, log),
+                StatusIs(absl::StatusCode::kInvalidArgument))
+        << bad;
+  }
+  std::filesystem::remove_all(dir);
+}
+
+FlCompareOptions Small(const std::string& calibration) {
+  FlCompareOptions o;
+  o.strategies = {"qat", "fedhq"};
+  o.calibration_path = calibration;
+  o.target_acc = 0.3;
+  // Let the selector move any critical-path client: this test is about the
+  // mechanism, not the harm threshold (unit-tested on constructed fleets).
+  o.sim.keep_qat_ratio = 100;
+  o.sim.devices = 6;
+  o.sim.rounds = 2;
+  o.sim.seed = 5;
+  o.sim.alpha = 0.5;
+  o.sim.weight_bits = 4;
+  o.sim.activation_bits = 8;
+  o.sim.max_steps = 10;
+  o.sim.data_dir = kDefaultFashionMnistDir;
+  o.sim.train_limit = 1800;
+  o.sim.test_limit = 300;
+  o.sim.progress = false;
+  return o;
+}
+
+// The comparison end to end through real coordinators and agents: the same
+// seed and calibration give the same table; FedHQ moves the critical path to
+// PTQ and so finishes its rounds sooner than all-QAT; under a simulated
+// deadline that all-QAT stragglers miss, no round stalls and FedHQ keeps at
+// least as many updates per round as all-QAT.
+TEST(FlCompareIntegrationTest, DeterministicFasterThanQatAndDeadlineSafe) {
+  if (!HaveFashionMnist()) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  const auto dir = TempDir();
+  Write(dir / "cal.json", kCalibration);
+  std::ostringstream log;
+  FlCompareOptions o = Small((dir / "cal.json").string());
+  ASSERT_OK_AND_ASSIGN(auto a, RunFlCompare(o, log));
+  FlCompareOptions again = o;
+  again.strategies = {"fedhq"};
+  ASSERT_OK_AND_ASSIGN(auto b, RunFlCompare(again, log));
+  ASSERT_EQ(a.size(), 2u);
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(a[1].final_acc, b[0].final_acc);
+  EXPECT_EQ(a[1].total_time_s, b[0].total_time_s);
+  EXPECT_EQ(a[1].bytes, b[0].bytes);
+  for (size_t s = 0; s < a.size(); ++s) {
+    ASSERT_EQ(a[s].rounds.size(), 2u);
+    for (const auto& r : a[s].rounds) EXPECT_EQ(r.state, "done");
+  }
+  const StrategyResult& qat = a[0];
+  const StrategyResult& fedhq = a[1];
+  EXPECT_LT(fedhq.total_time_s, qat.total_time_s);
+  EXPECT_GT(fedhq.selector_overhead_s, 0.0);
+  EXPECT_EQ(qat.selector_overhead_s, 0.0);
+
+  // A deadline between FedHQ's round and all-QAT's: QAT's critical client
+  // misses it.
+  o.sim.sim_deadline_s = 0.5 * (qat.rounds[0].sim_seconds + fedhq.rounds[0].sim_seconds);
+  ASSERT_OK_AND_ASSIGN(auto d, RunFlCompare(o, log));
+  ASSERT_EQ(d.size(), 2u);
+  for (const auto& s : d) {
+    ASSERT_EQ(s.rounds.size(), 2u) << s.name;
+    for (const auto& r : s.rounds) {
+      EXPECT_EQ(r.state, "done") << s.name;
+      EXPECT_LE(r.sim_seconds, o.sim.sim_deadline_s + 1e-9) << s.name;
+      EXPECT_GE(r.acc_served, 0.0) << s.name;
+    }
+  }
+  for (size_t r = 0; r < 2; ++r) {
+    EXPECT_GE(d[1].rounds[r].updates, d[0].rounds[r].updates) << r;
+  }
+  EXPECT_LT(d[0].rounds[0].updates, d[0].rounds[0].participants);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace qfleet::apps
