@@ -7,6 +7,10 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 SECS="${1:-300}"
 OUT="${2:-$ROOT/build-fuzz}"
 CXX=${CXX:-clang++-14}
+if ! command -v "$CXX" >/dev/null; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get install -y -q --no-install-recommends clang-14
+fi
 mkdir -p "$OUT"
 COMMON_SRCS=$(ls "$ROOT"/common/*.cc)
 ABSL="-labsl_status -labsl_statusor -labsl_strings -labsl_strings_internal -labsl_str_format_internal \
