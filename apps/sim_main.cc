@@ -7,6 +7,7 @@
 #include "absl/strings/str_split.h"
 #include "apps/fl_compare.h"
 #include "apps/fleet_sim.h"
+#include "apps/light_sim.h"
 #include "apps/ptq_sim.h"
 #include "common/idx_dataset.h"
 
@@ -14,6 +15,7 @@ int main(int argc, char** argv) {
   // --task ptq has its own flags (apps/ptq_sim.h); everything else is the
   // fleet simulator below.
   if (qfleet::apps::SelectsPtqTask(argc, argv)) return qfleet::apps::PtqSimMain(argc, argv);
+  if (qfleet::apps::SelectsLightSim(argc, argv)) return qfleet::apps::LightSimMain(argc, argv);
   CLI::App app{"qfleet-sim: simulate a device fleet over real gRPC", "qfleet-sim"};
   qfleet::apps::FlSimOptions o;
   o.data_dir = qfleet::kDefaultFashionMnistDir;
