@@ -1,0 +1,42 @@
+#ifndef QFLEET_CLOUD_SERVICE_METRICS_INTERCEPTOR_H_
+#define QFLEET_CLOUD_SERVICE_METRICS_INTERCEPTOR_H_
+
+#include <chrono>
+
+#include <grpcpp/support/server_interceptor.h>
+
+#include "cloud/metrics/coordinator_metrics.h"
+
+namespace qfleet::cloud {
+
+// Server interceptor that feeds CoordinatorMetrics: one RecordRpc per call
+// (method, status code, seconds from creation to the status being sent) and
+// the protobuf payload bytes of every message received and sent. Only for
+// services whose messages are protobuf (all of qfleet's).
+class MetricsInterceptor final : public grpc::experimental::Interceptor {
+ public:
+  MetricsInterceptor(grpc::experimental::ServerRpcInfo* info, CoordinatorMetrics* metrics);
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override;
+
+ private:
+  absl::string_view method_;
+  CoordinatorMetrics* metrics_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+// Creates a MetricsInterceptor per call. `metrics` is not owned and must
+// outlive the server. Thread-safe.
+class MetricsInterceptorFactory final
+    : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  explicit MetricsInterceptorFactory(CoordinatorMetrics* metrics) : metrics_(metrics) {}
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override;
+
+ private:
+  CoordinatorMetrics* metrics_;
+};
+
+}  // namespace qfleet::cloud
+
+#endif  // QFLEET_CLOUD_SERVICE_METRICS_INTERCEPTOR_H_
