@@ -3,6 +3,7 @@
 #include <google/protobuf/message_lite.h>
 #include <grpcpp/support/byte_buffer.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/strip.h"
 
 namespace qfleet::cloud {
@@ -14,10 +15,14 @@ MetricsInterceptor::MetricsInterceptor(gx::ServerRpcInfo* info, CoordinatorMetri
       metrics_(metrics),
       start_(std::chrono::steady_clock::now()) {
   absl::ConsumePrefix(&method_, "/");
+  // Only qfleet's own methods carry protobuf messages the casts below
+  // rely on (the unknown-method handler, for one, does not).
+  count_bytes_ = absl::StartsWith(method_, "qfleet.");
 }
 
 void MetricsInterceptor::Intercept(gx::InterceptorBatchMethods* methods) {
-  if (methods->QueryInterceptionHookPoint(gx::InterceptionHookPoints::POST_RECV_MESSAGE)) {
+  if (count_bytes_ &&
+      methods->QueryInterceptionHookPoint(gx::InterceptionHookPoints::POST_RECV_MESSAGE)) {
     // The generated service hands gRPC its protobuf request objects, whose
     // MessageLite base sits at the start of the object.
     if (void* message = methods->GetRecvMessage(); message != nullptr) {
@@ -25,7 +30,8 @@ void MetricsInterceptor::Intercept(gx::InterceptorBatchMethods* methods) {
           static_cast<const google::protobuf::MessageLite*>(message)->ByteSizeLong());
     }
   }
-  if (methods->QueryInterceptionHookPoint(gx::InterceptionHookPoints::PRE_SEND_MESSAGE)) {
+  if (count_bytes_ &&
+      methods->QueryInterceptionHookPoint(gx::InterceptionHookPoints::PRE_SEND_MESSAGE)) {
     if (const void* message = methods->GetSendMessage(); message != nullptr) {
       metrics_->AddBytesSent(
           static_cast<const google::protobuf::MessageLite*>(message)->ByteSizeLong());

@@ -11,8 +11,9 @@ namespace qfleet::cloud {
 
 // Server interceptor that feeds CoordinatorMetrics: one RecordRpc per call
 // (method, status code, seconds from creation to the status being sent) and
-// the protobuf payload bytes of every message received and sent. Only for
-// services whose messages are protobuf (all of qfleet's).
+// the protobuf payload bytes of every message received and sent by
+// qfleet's own (protobuf) services. Method labels come from the server's
+// registered methods, never from the client, so their number is bounded.
 class MetricsInterceptor final : public grpc::experimental::Interceptor {
  public:
   MetricsInterceptor(grpc::experimental::ServerRpcInfo* info, CoordinatorMetrics* metrics);
@@ -22,6 +23,7 @@ class MetricsInterceptor final : public grpc::experimental::Interceptor {
   absl::string_view method_;
   CoordinatorMetrics* metrics_;
   std::chrono::steady_clock::time_point start_;
+  bool count_bytes_ = false;
 };
 
 // Creates a MetricsInterceptor per call. `metrics` is not owned and must

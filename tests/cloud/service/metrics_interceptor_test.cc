@@ -1,5 +1,8 @@
 #include "cloud/service/metrics_interceptor.h"
 
+#include <grpcpp/impl/codegen/client_unary_call.h>
+#include <grpcpp/impl/codegen/rpc_method.h>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "cloud/metrics/metrics_http_server.h"
@@ -75,6 +78,29 @@ TEST_F(MetricsInterceptorTest, MetricsCountRpcsBytesAndFleetAfterRealCalls) {
   EXPECT_GT(SampleValue(text, "qfleet_bytes_sent_total"), model_bytes);
   EXPECT_GT(SampleValue(text, "qfleet_bytes_received_total"), 0u);
   EXPECT_THAT(HttpGet(http->port(), "/other"), StartsWith("HTTP/1.1 404"));
+}
+
+// --- Error paths -------------------------------------------------------------
+
+TEST_F(MetricsInterceptorTest, ClientChosenMethodNamesNeverBecomeLabels) {
+  ServerOptions o;
+  o.insecure = true;
+  StartServer(o);
+  auto channel = Channel(grpc::InsecureChannelCredentials());
+  for (const char* path : {"/random/xyz", "/qfleet.fleet.v1.FleetService/Nope"}) {
+    grpc::internal::RpcMethod method(path, grpc::internal::RpcMethod::NORMAL_RPC, channel);
+    grpc::ClientContext ctx;
+    Deadline(&ctx);
+    fv1::PullTaskRequest req;
+    fv1::PullTaskResponse resp;
+    grpc::Status s = grpc::internal::BlockingUnaryCall(channel.get(), method, &ctx, req, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  }
+  const std::string text = server_->MetricsText();
+  std::string bad;
+  EXPECT_TRUE(IsPrometheusText(text, &bad)) << bad;
+  EXPECT_THAT(text, testing::Not(HasSubstr("random")));
+  EXPECT_THAT(text, testing::Not(HasSubstr("Nope")));
 }
 
 }  // namespace
