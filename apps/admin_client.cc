@@ -14,31 +14,36 @@ namespace qfleet::apps {
 
 namespace av1 = qfleet::admin::v1;
 
-std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target) {
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  args.SetMaxReceiveMessageSize(8 << 20);
-  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
-}
-
-AdminClient::AdminClient(std::shared_ptr<grpc::Channel> channel, int64_t timeout_ms)
-    : channel_(channel), stub_(av1::AdminService::NewStub(channel)), timeout_ms_(timeout_ms) {}
+AdminClient::AdminClient(std::shared_ptr<grpc::Channel> channel, int64_t timeout_ms,
+                         std::string admin_token)
+    : channel_(channel),
+      stub_(av1::AdminService::NewStub(channel)),
+      timeout_ms_(timeout_ms),
+      admin_token_(std::move(admin_token)) {}
 
 absl::Status AdminClient::WaitConnected(const std::string& target) {
   auto deadline = std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms_);
   if (!channel_->WaitForConnected(deadline)) {
     return absl::UnavailableError(
-        absl::StrFormat("cannot reach the coordinator at %s within %d ms", target, timeout_ms_));
+        absl::StrFormat("cannot reach the coordinator at %s within %d ms (is it running? TLS: "
+                        "check --tls-ca and the server name, or --insecure for a plaintext "
+                        "coordinator)",
+                        target, timeout_ms_));
   }
   return absl::OkStatus();
 }
 
 namespace {
 
+void Prepare(grpc::ClientContext* ctx, int64_t timeout_ms, const std::string& token) {
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
+  if (!token.empty()) ctx->AddMetadata("authorization", "Bearer " + token);
+}
+
 template <typename Resp, typename Call>
-absl::StatusOr<Resp> Unary(int64_t timeout_ms, Call call) {
+absl::StatusOr<Resp> Unary(int64_t timeout_ms, const std::string& token, Call call) {
   grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
+  Prepare(&ctx, timeout_ms, token);
   Resp resp;
   absl::Status s = FromGrpcStatus(call(&ctx, &resp));
   if (!s.ok()) return s;
@@ -48,7 +53,7 @@ absl::StatusOr<Resp> Unary(int64_t timeout_ms, Call call) {
 }  // namespace
 
 absl::StatusOr<av1::ListDevicesResponse> AdminClient::ListDevices() {
-  return Unary<av1::ListDevicesResponse>(timeout_ms_, [&](auto* ctx, auto* resp) {
+  return Unary<av1::ListDevicesResponse>(timeout_ms_, admin_token_, [&](auto* ctx, auto* resp) {
     return stub_->ListDevices(ctx, av1::ListDevicesRequest(), resp);
   });
 }
@@ -57,11 +62,12 @@ absl::StatusOr<av1::GetDeviceResponse> AdminClient::GetDevice(uint64_t id) {
   av1::GetDeviceRequest req;
   req.set_device_id(id);
   return Unary<av1::GetDeviceResponse>(
-      timeout_ms_, [&](auto* ctx, auto* resp) { return stub_->GetDevice(ctx, req, resp); });
+      timeout_ms_, admin_token_,
+      [&](auto* ctx, auto* resp) { return stub_->GetDevice(ctx, req, resp); });
 }
 
 absl::StatusOr<av1::ListRoundsResponse> AdminClient::ListRounds() {
-  return Unary<av1::ListRoundsResponse>(timeout_ms_, [&](auto* ctx, auto* resp) {
+  return Unary<av1::ListRoundsResponse>(timeout_ms_, admin_token_, [&](auto* ctx, auto* resp) {
     return stub_->ListRounds(ctx, av1::ListRoundsRequest(), resp);
   });
 }
@@ -70,34 +76,67 @@ absl::StatusOr<av1::GetRoundResponse> AdminClient::GetRound(uint64_t round) {
   av1::GetRoundRequest req;
   req.set_round(round);
   return Unary<av1::GetRoundResponse>(
-      timeout_ms_, [&](auto* ctx, auto* resp) { return stub_->GetRound(ctx, req, resp); });
+      timeout_ms_, admin_token_,
+      [&](auto* ctx, auto* resp) { return stub_->GetRound(ctx, req, resp); });
 }
 
 absl::StatusOr<av1::GetPlanResponse> AdminClient::GetPlan(uint64_t device_id) {
   av1::GetPlanRequest req;
   req.set_device_id(device_id);
   return Unary<av1::GetPlanResponse>(
-      timeout_ms_, [&](auto* ctx, auto* resp) { return stub_->GetPlan(ctx, req, resp); });
+      timeout_ms_, admin_token_,
+      [&](auto* ctx, auto* resp) { return stub_->GetPlan(ctx, req, resp); });
 }
 
 absl::StatusOr<av1::StartRoundsResponse> AdminClient::StartRounds(const av1::CampaignConfig& c) {
   av1::StartRoundsRequest req;
   *req.mutable_config() = c;
   return Unary<av1::StartRoundsResponse>(
-      timeout_ms_, [&](auto* ctx, auto* resp) { return stub_->StartRounds(ctx, req, resp); });
+      timeout_ms_, admin_token_,
+      [&](auto* ctx, auto* resp) { return stub_->StartRounds(ctx, req, resp); });
 }
 
 absl::StatusOr<av1::StatusResponse> AdminClient::GetStatus() {
-  return Unary<av1::StatusResponse>(timeout_ms_, [&](auto* ctx, auto* resp) {
+  return Unary<av1::StatusResponse>(timeout_ms_, admin_token_, [&](auto* ctx, auto* resp) {
     return stub_->GetStatus(ctx, av1::StatusRequest(), resp);
   });
+}
+
+absl::StatusOr<av1::DeviceInfo> AdminClient::RevokeDevice(uint64_t device_id) {
+  av1::RevokeDeviceRequest req;
+  req.set_device_id(device_id);
+  auto resp = Unary<av1::RevokeDeviceResponse>(
+      timeout_ms_, admin_token_,
+      [&](auto* ctx, auto* resp) { return stub_->RevokeDevice(ctx, req, resp); });
+  if (!resp.ok()) return resp.status();
+  return resp->device();
+}
+
+absl::StatusOr<av1::DeviceInfo> AdminClient::DrainDevice(uint64_t device_id) {
+  av1::DrainDeviceRequest req;
+  req.set_device_id(device_id);
+  auto resp = Unary<av1::DrainDeviceResponse>(
+      timeout_ms_, admin_token_,
+      [&](auto* ctx, auto* resp) { return stub_->DrainDevice(ctx, req, resp); });
+  if (!resp.ok()) return resp.status();
+  return resp->device();
+}
+
+absl::StatusOr<av1::DeviceInfo> AdminClient::EnableDevice(uint64_t device_id) {
+  av1::EnableDeviceRequest req;
+  req.set_device_id(device_id);
+  auto resp = Unary<av1::EnableDeviceResponse>(
+      timeout_ms_, admin_token_,
+      [&](auto* ctx, auto* resp) { return stub_->EnableDevice(ctx, req, resp); });
+  if (!resp.ok()) return resp.status();
+  return resp->device();
 }
 
 absl::StatusOr<std::string> AdminClient::ExportModel(uint64_t version, uint64_t* actual_version) {
   av1::ExportModelRequest req;
   req.set_version(version);
   grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms_ * 12));
+  Prepare(&ctx, timeout_ms_ * 12, admin_token_);
   auto reader = stub_->ExportModel(&ctx, req);
   av1::ExportModelChunk chunk;
   std::string bytes, sha;

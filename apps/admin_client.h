@@ -13,11 +13,13 @@
 namespace qfleet::apps {
 
 // Client of AdminService used by qfleetctl and qfleet-sim. Every call has a
-// deadline (`timeout_ms`); an unreachable coordinator yields Unavailable or
-// DeadlineExceeded. Thread-safe.
+// deadline (`timeout_ms`) and, when `admin_token` is non-empty, carries it
+// as "authorization: Bearer <token>"; an unreachable coordinator yields
+// Unavailable or DeadlineExceeded. Thread-safe.
 class AdminClient {
  public:
-  AdminClient(std::shared_ptr<grpc::Channel> channel, int64_t timeout_ms = 5000);
+  AdminClient(std::shared_ptr<grpc::Channel> channel, int64_t timeout_ms = 5000,
+              std::string admin_token = "");
 
   // Waits up to timeout_ms for the channel to connect; Unavailable naming
   // `target` otherwise.
@@ -29,6 +31,9 @@ class AdminClient {
   absl::StatusOr<admin::v1::GetPlanResponse> GetPlan(uint64_t device_id);
   absl::StatusOr<admin::v1::StartRoundsResponse> StartRounds(const admin::v1::CampaignConfig& c);
   absl::StatusOr<admin::v1::StatusResponse> GetStatus();
+  absl::StatusOr<admin::v1::DeviceInfo> RevokeDevice(uint64_t device_id);
+  absl::StatusOr<admin::v1::DeviceInfo> DrainDevice(uint64_t device_id);
+  absl::StatusOr<admin::v1::DeviceInfo> EnableDevice(uint64_t device_id);
   // Downloads a model version (0 = latest), verifying chunk CRCs and the
   // SHA-256 of the whole. DataLoss on a mismatch.
   absl::StatusOr<std::string> ExportModel(uint64_t version, uint64_t* actual_version);
@@ -37,12 +42,8 @@ class AdminClient {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<admin::v1::AdminService::Stub> stub_;
   int64_t timeout_ms_;
+  std::string admin_token_;
 };
-
-// A channel to `target` (host:port), insecure for now. Each call makes a
-// new connection (no subchannel sharing), so simulated devices are distinct
-// clients.
-std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target);
 
 }  // namespace qfleet::apps
 

@@ -8,8 +8,8 @@
 
 #include <torch/torch.h>
 
-#include "apps/admin_client.h"
 #include "apps/cli_util.h"
+#include "apps/client_channel.h"
 #include "common/idx_dataset.h"
 #include "common/partition.h"
 #include "device/agent.h"
@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   std::string images, labels, shard = "iid:1:0:1", join_secret;
   int threads = 1;
   bool exit_when_idle = false;
+  qfleet::apps::ClientTlsFlags tls;
   app.add_option("--coordinator", coordinator, "HOST:PORT of the coordinator");
   app.add_option("--name", name, "stable device name (default: hostname-pid)");
   app.add_option("--data-dir", data_dir, "Fashion-MNIST IDX directory (training split)");
@@ -38,7 +39,13 @@ int main(int argc, char** argv) {
   app.add_option("--join-secret", join_secret, "enrollment secret of the coordinator");
   app.add_option("--threads", threads, "LibTorch threads for local training")->check(CLI::Range(1, 256));
   app.add_flag("--exit-when-idle", exit_when_idle, "exit once the coordinator has no campaign");
+  tls.AddTo(app);
   if (int rc = qfleet::apps::ParseOrExit(app, argc, argv); rc >= 0) return rc;
+  auto security = tls.Load();
+  if (!security.ok()) {
+    std::cerr << "qfleet-agent: error: " << security.status().message() << "\n";
+    return 2;
+  }
   if (images.empty() != labels.empty()) {
     std::cerr << "qfleet-agent: error: --images and --labels go together\n";
     return 2;
@@ -77,7 +84,7 @@ int main(int argc, char** argv) {
   opts.train = &*data;
   opts.indices = *indices;
   opts.exit_when_idle = exit_when_idle;
-  qfleet::device::FleetClient client(qfleet::apps::MakeChannel(coordinator));
+  qfleet::device::FleetClient client(qfleet::apps::MakeChannel(coordinator, *security));
   qfleet::device::Agent agent(&client, opts);
   std::cerr << "qfleet-agent: " << name << " with " << opts.indices.size() << " samples, "
             << opts.profile.compute_gflops << " GFLOP/s, coordinator " << coordinator << "\n";

@@ -5,16 +5,30 @@
 #include <iostream>
 
 #include "apps/cli_util.h"
+#include "apps/client_channel.h"
 #include "cloud/coordinator.h"
 #include "cloud/fmnist_backend.h"
+#include "cloud/metrics/metrics_http_server.h"
 #include "cloud/service/coordinator_server.h"
+#include "common/file_io.h"
 #include "common/idx_dataset.h"
+
+namespace {
+
+int Fail(const std::string& message) {
+  std::cerr << "qfleet-coordinator: " << message << "\n";
+  return 1;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"qfleet-coordinator: the qfleet cloud coordinator (gRPC)", "qfleet-coordinator"};
   qfleet::cloud::CoordinatorOptions copts;
   qfleet::cloud::ServerOptions sopts;
   std::string data_dir = qfleet::kDefaultFashionMnistDir;
+  std::string tls_cert, tls_key, tls_client_ca, admin_token_file;
+  std::string metrics_listen = "0.0.0.0:9464";
   sopts.listen = "127.0.0.1:7070";
   app.add_option("--listen", sopts.listen, "HOST:PORT to serve on (port 0 = any)");
   app.add_option("--db", copts.db_path, "SQLite state file (created if absent)")->required();
@@ -26,7 +40,51 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(int64_t{1000}, int64_t{86400000}));
   app.add_option("--heartbeat-ms", copts.heartbeat_interval_ms, "heartbeat interval asked of devices")
       ->check(CLI::Range(int64_t{100}, int64_t{3600000}));
+  app.add_option("--tls-cert", tls_cert, "server certificate chain (PEM)");
+  app.add_option("--tls-key", tls_key, "private key (PEM) of --tls-cert");
+  app.add_option("--tls-client-ca", tls_client_ca,
+                 "CA (PEM) for mutual TLS: every client must present a certificate it signed");
+  app.add_flag("--insecure", sopts.insecure,
+               "serve plaintext gRPC with an open admin API unless --admin-token-file is given "
+               "(local development only)");
+  app.add_option("--admin-token-file", admin_token_file,
+                 "file holding the bearer token AdminService calls must carry");
+  app.add_option("--metrics-listen", metrics_listen,
+                 "HOST:PORT of the Prometheus /metrics endpoint (plaintext HTTP), or 'off'");
   if (int rc = qfleet::apps::ParseOrExit(app, argc, argv); rc >= 0) return rc;
+
+  if (!sopts.insecure && (tls_cert.empty() || tls_key.empty())) {
+    std::cerr << "qfleet-coordinator: error: TLS is on by default: pass --tls-cert FILE and "
+                 "--tls-key FILE (deploy/gen-certs.sh DIR makes a local CA and certificates), "
+                 "or --insecure for plaintext local development\n";
+    return 2;
+  }
+  if (sopts.insecure && (!tls_cert.empty() || !tls_key.empty() || !tls_client_ca.empty())) {
+    std::cerr << "qfleet-coordinator: error: --insecure cannot be combined with --tls-* files\n";
+    return 2;
+  }
+  for (const auto& [file, pem] : {std::pair{&tls_cert, &sopts.tls.cert_pem},
+                                  std::pair{&tls_key, &sopts.tls.key_pem},
+                                  std::pair{&tls_client_ca, &sopts.tls.client_ca_pem}}) {
+    if (file->empty()) continue;
+    auto text = qfleet::ReadFileToString(*file);
+    if (!text.ok()) return Fail(std::string(text.status().message()));
+    *pem = *std::move(text);
+  }
+  if (!admin_token_file.empty()) {
+    auto token = qfleet::apps::ReadTokenFile(admin_token_file);
+    if (!token.ok()) return Fail(std::string(token.status().message()));
+    sopts.admin_token = *std::move(token);
+  }
+  if (sopts.insecure) {
+    std::cerr << "qfleet-coordinator: WARNING: --insecure: gRPC is plaintext (tokens and models "
+                 "travel unencrypted)"
+              << (sopts.admin_token.empty() ? " and the admin API needs no token" : "")
+              << "; use only on a trusted local machine\n";
+  } else if (sopts.admin_token.empty()) {
+    std::cerr << "qfleet-coordinator: no --admin-token-file: the admin API (qfleetctl) is "
+                 "disabled\n";
+  }
 
   // Block termination signals before any thread starts; main waits for them.
   sigset_t signals;
@@ -36,26 +94,31 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   auto backend = qfleet::cloud::FmnistBackend::Create(data_dir);
-  if (!backend.ok()) {
-    std::cerr << "qfleet-coordinator: " << backend.status().message() << "\n";
-    return 1;
-  }
+  if (!backend.ok()) return Fail(std::string(backend.status().message()));
   auto coordinator = qfleet::cloud::Coordinator::Open(copts, *std::move(backend));
-  if (!coordinator.ok()) {
-    std::cerr << "qfleet-coordinator: " << coordinator.status().message() << "\n";
-    return 1;
-  }
+  if (!coordinator.ok()) return Fail(std::string(coordinator.status().message()));
   auto server = qfleet::cloud::CoordinatorServer::Start(coordinator->get(), sopts);
-  if (!server.ok()) {
-    std::cerr << "qfleet-coordinator: " << server.status().message() << "\n";
-    return 1;
+  if (!server.ok()) return Fail(std::string(server.status().message()));
+  std::unique_ptr<qfleet::cloud::MetricsHttpServer> metrics;
+  if (metrics_listen != "off") {
+    qfleet::cloud::CoordinatorServer* s = server->get();
+    auto started = qfleet::cloud::MetricsHttpServer::Start(metrics_listen,
+                                                           [s] { return s->MetricsText(); });
+    if (!started.ok()) return Fail(std::string(started.status().message()));
+    metrics = *std::move(started);
+    std::cerr << "qfleet-coordinator: metrics on http://"
+              << metrics_listen.substr(0, metrics_listen.rfind(':')) << ":" << metrics->port()
+              << "/metrics\n";
   }
   (*coordinator)->StartEngine();
-  std::cerr << "qfleet-coordinator: serving on " << (*server)->address() << " with state in "
-            << copts.db_path << "\n";
+  std::cerr << "qfleet-coordinator: serving on " << (*server)->address() << " ("
+            << (sopts.insecure ? "plaintext"
+                               : sopts.tls.client_ca_pem.empty() ? "TLS" : "mutual TLS")
+            << ") with state in " << copts.db_path << "\n";
   int sig = 0;
   sigwait(&signals, &sig);
   std::cerr << "qfleet-coordinator: signal " << sig << ", shutting down\n";
+  if (metrics) metrics->Shutdown();
   (*server)->Shutdown(5000);
   (*coordinator)->StopEngine();
   return 0;

@@ -16,6 +16,8 @@
 #include "cloud/service/coordinator_server.h"
 #include "common/idx_dataset.h"
 #include "common/partition.h"
+#include "common/security/pki.h"
+#include "common/security/random_token.h"
 #include "common/status_macros.h"
 #include "device/agent.h"
 #include "device/profile_probe.h"
@@ -28,6 +30,9 @@ struct LocalCoordinator {
   std::unique_ptr<cloud::Coordinator> coordinator;
   std::unique_ptr<cloud::CoordinatorServer> server;
   std::filesystem::path temp_dir;
+  // How clients reach it.
+  ChannelSecurity security;
+  std::string admin_token;
   ~LocalCoordinator() {
     if (server) server->Shutdown(1000);
     if (coordinator) coordinator->StopEngine();
@@ -58,6 +63,16 @@ absl::StatusOr<std::unique_ptr<LocalCoordinator>> StartLocal(const FlSimOptions&
   local->coordinator->StartEngine(20);
   cloud::ServerOptions sopts;
   sopts.listen = "127.0.0.1:0";
+  sopts.insecure = o.insecure;
+  local->security.insecure = o.insecure;
+  if (!o.insecure) {
+    ASSIGN_OR_RETURN(Pki pki, GeneratePki());
+    sopts.tls.cert_pem = pki.server_cert;
+    sopts.tls.key_pem = pki.server_key;
+    local->security.ca_pem = pki.ca_cert;
+  }
+  ASSIGN_OR_RETURN(local->admin_token, RandomHexToken());
+  sopts.admin_token = local->admin_token;
   ASSIGN_OR_RETURN(local->server, cloud::CoordinatorServer::Start(local->coordinator.get(), sopts));
   return local;
 }
@@ -104,11 +119,15 @@ absl::StatusOr<FlSimResult> RunFlSim(const FlSimOptions& o, std::ostream& progre
   std::unique_ptr<LocalCoordinator> local;
   FlSimResult result;
   result.coordinator = o.coordinator;
+  ChannelSecurity security = o.security;
+  std::string admin_token = o.admin_token;
   if (o.coordinator.empty()) {
     ASSIGN_OR_RETURN(local, StartLocal(o));
     result.coordinator = local->server->address();
+    security = local->security;
+    admin_token = local->admin_token;
   }
-  AdminClient admin(MakeChannel(result.coordinator), 10000);
+  AdminClient admin(MakeChannel(result.coordinator, security), 10000, admin_token);
   RETURN_IF_ERROR(admin.WaitConnected(result.coordinator));
 
   admin::v1::CampaignConfig campaign;
@@ -143,7 +162,8 @@ absl::StatusOr<FlSimResult> RunFlSim(const FlSimOptions& o, std::ostream& progre
 
   AgentFleet fleet;
   for (int i = 0; i < o.devices; ++i) {
-    fleet.clients.push_back(std::make_unique<device::FleetClient>(MakeChannel(result.coordinator)));
+    fleet.clients.push_back(
+        std::make_unique<device::FleetClient>(MakeChannel(result.coordinator, security)));
     device::AgentOptions aopts;
     aopts.device_name = absl::StrFormat("sim-%04d", i);
     aopts.profile = base;

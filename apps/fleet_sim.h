@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "apps/client_channel.h"
 #include "apps/fleet_spec.h"
 #include "common/time_model.h"
 
@@ -23,6 +24,12 @@ struct FlSimOptions {
   // loopback port over `db` (a temporary file when empty).
   std::string coordinator;
   std::string db;
+  // In-process coordinator: TLS with a throw-away PKI (common/security/
+  // pki.h) and a random admin token, or plaintext with `insecure`.
+  // Remote coordinator: connect with `security` and `admin_token`.
+  bool insecure = false;
+  ChannelSecurity security;
+  std::string admin_token;
   std::string data_dir;
   // fp32 | ptq | qat | fedhq | fedhq-init
   std::string strategy = "ptq";

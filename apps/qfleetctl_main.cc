@@ -4,11 +4,13 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "apps/admin_client.h"
 #include "apps/cli_util.h"
+#include "apps/client_channel.h"
 
 namespace av1 = qfleet::admin::v1;
 
@@ -31,7 +33,9 @@ std::string Time(int64_t ms) {
 
 int Fail(const absl::Status& s) {
   std::cerr << "qfleetctl: " << s.message() << "\n";
-  return absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s) ? 3 : 1;
+  if (absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s)) return 3;
+  if (absl::IsUnauthenticated(s) || absl::IsPermissionDenied(s)) return 4;
+  return 1;
 }
 
 void PrintDevice(const av1::DeviceInfo& d) {
@@ -51,6 +55,18 @@ void PrintRoundRow(const av1::RoundInfo& r) {
                                r.acc_fp32(), r.acc_q8(), r.bytes_down(), r.bytes_up(), r.detail());
 }
 
+// A device given as its numeric id or its name.
+absl::StatusOr<uint64_t> ResolveDevice(qfleet::apps::AdminClient& admin, const std::string& ref) {
+  uint64_t id = 0;
+  if (absl::SimpleAtoi(ref, &id) && id > 0) return id;
+  auto list = admin.ListDevices();
+  if (!list.ok()) return list.status();
+  for (const auto& d : list->devices()) {
+    if (d.name() == ref) return d.device_id();
+  }
+  return absl::NotFoundError(absl::StrFormat("no device named '%s'", ref));
+}
+
 const char kRoundHeader[] =
     "round  state        parts  updates  reports  acc_fp32  acc_q8    bytes_down   bytes_up     "
     "detail\n";
@@ -62,7 +78,12 @@ int main(int argc, char** argv) {
   std::string target = "127.0.0.1:7070";
   bool json = false;
   int64_t timeout_ms = 5000;
+  std::string admin_token_file;
+  qfleet::apps::ClientTlsFlags tls;
   app.add_option("--coordinator", target, "HOST:PORT of the coordinator");
+  app.add_option("--admin-token-file", admin_token_file,
+                 "file holding the coordinator's admin token");
+  tls.AddTo(app);
   app.add_flag("--json", json, "machine-readable JSON output");
   app.add_option("--timeout-ms", timeout_ms, "deadline of each call")->check(CLI::PositiveNumber);
   app.require_subcommand(1);
@@ -75,6 +96,20 @@ int main(int argc, char** argv) {
   devices->add_subcommand("list", "list devices");
   uint64_t device_id = 0;
   devices->add_subcommand("show", "show one device")->add_option("ID", device_id)->required();
+  std::string device_ref;
+  devices->add_subcommand("drain", "keep a device out of new rounds")
+      ->add_option("DEVICE", device_ref, "device id or name")
+      ->required();
+  devices->add_subcommand("enable", "undo drain, or let a revoked device register again")
+      ->add_option("DEVICE", device_ref, "device id or name")
+      ->required();
+
+  auto* tokens = app.add_subcommand("tokens", "device bearer tokens");
+  tokens->require_subcommand(1);
+  tokens->fallthrough();
+  tokens->add_subcommand("revoke", "revoke a device's token (until 'devices enable')")
+      ->add_option("DEVICE", device_ref, "device id or name")
+      ->required();
 
   auto* rounds = app.add_subcommand("rounds", "list, show or start rounds");
   rounds->require_subcommand(1);
@@ -116,8 +151,47 @@ int main(int argc, char** argv) {
 
   if (int rc = qfleet::apps::ParseOrExit(app, argc, argv); rc >= 0) return rc;
 
-  qfleet::apps::AdminClient admin(qfleet::apps::MakeChannel(target), timeout_ms);
+  auto security = tls.Load();
+  if (!security.ok()) {
+    std::cerr << "qfleetctl: error: " << security.status().message() << "\n";
+    return 2;
+  }
+  std::string admin_token;
+  if (!admin_token_file.empty()) {
+    auto token = qfleet::apps::ReadTokenFile(admin_token_file);
+    if (!token.ok()) {
+      std::cerr << "qfleetctl: error: " << token.status().message() << "\n";
+      return 2;
+    }
+    admin_token = *std::move(token);
+  }
+  qfleet::apps::AdminClient admin(qfleet::apps::MakeChannel(target, *security), timeout_ms,
+                                  admin_token);
   if (absl::Status s = admin.WaitConnected(target); !s.ok()) return Fail(s);
+
+  // devices drain|enable and tokens revoke: one device, one state change.
+  const bool lifecycle = tokens->parsed() || devices->got_subcommand("drain") ||
+                         devices->got_subcommand("enable");
+  if (lifecycle) {
+    auto id = ResolveDevice(admin, device_ref);
+    if (!id.ok()) return Fail(id.status());
+    absl::StatusOr<av1::DeviceInfo> r;
+    if (tokens->parsed()) {
+      r = admin.RevokeDevice(*id);
+    } else if (devices->got_subcommand("drain")) {
+      r = admin.DrainDevice(*id);
+    } else {
+      r = admin.EnableDevice(*id);
+    }
+    if (!r.ok()) return Fail(r.status());
+    if (json) {
+      std::cout << Json(*r) << "\n";
+    } else {
+      std::cout << absl::StrFormat("device %d (%s) is now %s\n", r->device_id(), r->name(),
+                                   r->state());
+    }
+    return 0;
+  }
 
   if (devices->parsed()) {
     if (devices->got_subcommand("list")) {

@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "apps/cli_util.h"
+#include "apps/client_channel.h"
 #include "absl/strings/str_split.h"
 #include "apps/fl_compare.h"
 #include "apps/fleet_sim.h"
@@ -70,7 +71,30 @@ int main(int argc, char** argv) {
   app.add_option("--train-limit", o.train_limit, "use only the first N training images");
   app.add_option("--test-limit", o.test_limit, "evaluate on only the first N test images");
   app.add_flag("--quiet", quiet, "no per-round progress lines");
+  // Without --coordinator only --insecure matters (the in-process
+  // coordinator gets a throw-away PKI and admin token); with it, these say
+  // how to reach the remote coordinator.
+  qfleet::apps::ClientTlsFlags tls;
+  tls.AddTo(app);
+  std::string admin_token_file;
+  app.add_option("--admin-token-file", admin_token_file,
+                 "admin token of the remote --coordinator");
   if (int rc = qfleet::apps::ParseOrExit(app, argc, argv); rc >= 0) return rc;
+  auto security = tls.Load();
+  if (!security.ok()) {
+    std::cerr << "qfleet-sim: error: " << security.status().message() << "\n";
+    return 2;
+  }
+  o.security = *security;
+  o.insecure = security->insecure;
+  if (!admin_token_file.empty()) {
+    auto token = qfleet::apps::ReadTokenFile(admin_token_file);
+    if (!token.ok()) {
+      std::cerr << "qfleet-sim: error: " << token.status().message() << "\n";
+      return 2;
+    }
+    o.admin_token = *std::move(token);
+  }
   if (alpha > 0) o.alpha = alpha;
   o.progress = !quiet;
   if (!compare.empty()) {

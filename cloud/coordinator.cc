@@ -14,6 +14,7 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include "cloud/aggregator.h"
+#include "common/security/constant_time.h"
 #include "common/sha256.h"
 #include "common/status_macros.h"
 
@@ -143,19 +144,30 @@ absl::StatusOr<Registration> Coordinator::Register(DeviceRecord device,
   device.token_hash = Sha256Hex(token);
   device.state = "active";
   device.last_seen_ms = now;
-  absl::StatusOr<DeviceRecord> existing = store_->GetDeviceByName(device.name);
   Registration reg;
-  if (existing.ok()) {
-    device.id = existing->id;
-    device.registered_ms = existing->registered_ms;
-    RETURN_IF_ERROR(store_->UpdateDevice(device));
-    reg.device_id = device.id;
-  } else if (absl::IsNotFound(existing.status())) {
+  // Read and write in one transaction, so a concurrent revocation is either
+  // seen here or applied after this registration.
+  RETURN_IF_ERROR(store_->RunInTransaction([&]() -> absl::Status {
+    absl::StatusOr<DeviceRecord> existing = store_->GetDeviceByName(device.name);
+    if (existing.ok()) {
+      if (existing->state == "revoked") {
+        return absl::PermissionDeniedError(absl::StrFormat(
+            "device '%s' (id %d) has been revoked; an admin must re-enable it "
+            "(qfleetctl devices enable %d)",
+            device.name, existing->id, existing->id));
+      }
+      if (existing->state == "drained") device.state = "drained";
+      device.id = existing->id;
+      device.registered_ms = existing->registered_ms;
+      RETURN_IF_ERROR(store_->UpdateDevice(device));
+      reg.device_id = device.id;
+      return absl::OkStatus();
+    }
+    if (!absl::IsNotFound(existing.status())) return existing.status();
     device.registered_ms = now;
     ASSIGN_OR_RETURN(reg.device_id, store_->InsertDevice(device));
-  } else {
-    return existing.status();
-  }
+    return absl::OkStatus();
+  }));
   reg.token = std::move(token);
   reg.heartbeat_interval_ms = options_.heartbeat_interval_ms;
   return reg;
@@ -167,7 +179,8 @@ absl::Status Coordinator::Authenticate(uint64_t device_id, absl::string_view tok
     if (absl::IsNotFound(device.status())) return absl::UnauthenticatedError("unknown device or bad token");
     return device.status();
   }
-  if (token.empty() || Sha256Hex(token) != device->token_hash) {
+  // Only the hash is stored; compare hashes in constant time.
+  if (token.empty() || !ConstantTimeEquals(Sha256Hex(token), device->token_hash)) {
     return absl::UnauthenticatedError("unknown device or bad token");
   }
   if (device->state == "revoked") return absl::UnauthenticatedError("device token revoked");

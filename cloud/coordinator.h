@@ -16,6 +16,7 @@
 #include "absl/synchronization/notification.h"
 #include "cloud/campaign_config.h"
 #include "cloud/fedhq/fedhq_selector.h"
+#include "cloud/metrics/coordinator_metrics.h"
 #include "cloud/model_backend.h"
 #include "cloud/store/blob_store.h"
 #include "cloud/store/coordinator_store.h"
@@ -86,11 +87,13 @@ class Coordinator {
 
   // --- Device API -----------------------------------------------------------
   // Enrolls a device (or re-enrolls one with the same name, rotating its
-  // token). PermissionDenied on a wrong join secret; InvalidArgument on a bad
-  // name or profile.
+  // token; a drained device stays drained). PermissionDenied on a wrong
+  // join secret or for a revoked device name; InvalidArgument on a bad name
+  // or profile.
   absl::StatusOr<Registration> Register(DeviceRecord device, absl::string_view join_secret);
-  // OK when `token` belongs to `device_id`; Unauthenticated otherwise
-  // (unknown device included, so ids cannot be probed).
+  // OK when `token` belongs to `device_id` and the device is not revoked;
+  // Unauthenticated otherwise (unknown device included, so ids cannot be
+  // probed). Only the token's SHA-256 is stored; compared in constant time.
   absl::Status Authenticate(uint64_t device_id, absl::string_view token);
   // Renews the device's lease; returns the lease expiry (Unix ms).
   absl::StatusOr<int64_t> Heartbeat(uint64_t device_id);
@@ -115,6 +118,22 @@ class Coordinator {
   // Plans config.rounds more rounds. FailedPrecondition while another
   // campaign runs; InvalidArgument for a bad config.
   absl::StatusOr<CampaignRecord> StartCampaign(const CampaignConfig& config);
+  // Device lifecycle (coordinator_devices.cc); each returns the updated
+  // device and fails with NotFound for an unknown id. All persistent.
+  // RevokeDevice: state "revoked" — its token stops working, its task in an
+  // open round is dropped, and Register refuses its name. Idempotent.
+  absl::StatusOr<DeviceRecord> RevokeDevice(uint64_t device_id);
+  // DrainDevice: state "drained" — not selected for new rounds; its token
+  // keeps working. FailedPrecondition for a revoked device. Idempotent.
+  absl::StatusOr<DeviceRecord> DrainDevice(uint64_t device_id);
+  // EnableDevice: drained → "active"; revoked → "offline" with its token
+  // hash cleared, so it must Register again (join secret) for a new token.
+  // Other states are left alone.
+  absl::StatusOr<DeviceRecord> EnableDevice(uint64_t device_id);
+  // Registered and online (active, within lease) devices and finished
+  // rounds, read from the store, for /metrics.
+  absl::StatusOr<FleetGauges> Gauges();
+
   CoordinatorStore& store() { return *store_; }
   int64_t NowMs() const { return clock_->NowMs(); }
   int64_t lease_ms() const { return options_.lease_ms; }

@@ -12,11 +12,21 @@ namespace qfleet::cloud {
 
 namespace av1 = qfleet::admin::v1;
 
-AdminServiceImpl::AdminServiceImpl(Coordinator* coordinator, size_t chunk_bytes)
-    : coordinator_(coordinator), chunk_bytes_(chunk_bytes) {}
+AdminServiceImpl::AdminServiceImpl(Coordinator* coordinator, AdminAuthorizer auth,
+                                   size_t chunk_bytes)
+    : coordinator_(coordinator), auth_(std::move(auth)), chunk_bytes_(chunk_bytes) {}
 
-grpc::Status AdminServiceImpl::ListDevices(grpc::ServerContext*, const av1::ListDevicesRequest*,
+absl::Status AdminServiceImpl::Authorize(grpc::ServerContext* ctx) const {
+  const auto& md = ctx->client_metadata();
+  auto it = md.find("authorization");
+  if (it == md.end()) return auth_.Check(nullptr);
+  const absl::string_view value(it->second.data(), it->second.size());
+  return auth_.Check(&value);
+}
+
+grpc::Status AdminServiceImpl::ListDevices(grpc::ServerContext* ctx, const av1::ListDevicesRequest*,
                                            av1::ListDevicesResponse* resp) {
+  if (absl::Status s = Authorize(ctx); !s.ok()) return ToGrpcStatus(s);
   auto devices = coordinator_->store().ListDevices();
   if (!devices.ok()) return ToGrpcStatus(devices.status());
   const int64_t now = coordinator_->NowMs();
@@ -26,8 +36,9 @@ grpc::Status AdminServiceImpl::ListDevices(grpc::ServerContext*, const av1::List
   return grpc::Status::OK;
 }
 
-grpc::Status AdminServiceImpl::GetDevice(grpc::ServerContext*, const av1::GetDeviceRequest* req,
+grpc::Status AdminServiceImpl::GetDevice(grpc::ServerContext* ctx, const av1::GetDeviceRequest* req,
                                          av1::GetDeviceResponse* resp) {
+  if (absl::Status s = Authorize(ctx); !s.ok()) return ToGrpcStatus(s);
   auto device = coordinator_->store().GetDevice(req->device_id());
   if (!device.ok()) return ToGrpcStatus(device.status());
   *resp->mutable_device() = DeviceToProto(*device, coordinator_->NowMs(), coordinator_->lease_ms());
@@ -56,8 +67,9 @@ absl::StatusOr<av1::RoundInfo> RoundInfo(CoordinatorStore& store, const RoundRec
 
 }  // namespace
 
-grpc::Status AdminServiceImpl::ListRounds(grpc::ServerContext*, const av1::ListRoundsRequest*,
+grpc::Status AdminServiceImpl::ListRounds(grpc::ServerContext* ctx, const av1::ListRoundsRequest*,
                                           av1::ListRoundsResponse* resp) {
+  if (absl::Status s = Authorize(ctx); !s.ok()) return ToGrpcStatus(s);
   auto rounds = coordinator_->store().ListRounds();
   if (!rounds.ok()) return ToGrpcStatus(rounds.status());
   for (const RoundRecord& r : *rounds) {
@@ -68,8 +80,9 @@ grpc::Status AdminServiceImpl::ListRounds(grpc::ServerContext*, const av1::ListR
   return grpc::Status::OK;
 }
 
-grpc::Status AdminServiceImpl::GetRound(grpc::ServerContext*, const av1::GetRoundRequest* req,
+grpc::Status AdminServiceImpl::GetRound(grpc::ServerContext* ctx, const av1::GetRoundRequest* req,
                                         av1::GetRoundResponse* resp) {
+  if (absl::Status s = Authorize(ctx); !s.ok()) return ToGrpcStatus(s);
   CoordinatorStore& store = coordinator_->store();
   auto round = store.GetRound(req->round());
   if (!round.ok()) return ToGrpcStatus(round.status());
@@ -88,8 +101,9 @@ grpc::Status AdminServiceImpl::GetRound(grpc::ServerContext*, const av1::GetRoun
   return grpc::Status::OK;
 }
 
-grpc::Status AdminServiceImpl::GetPlan(grpc::ServerContext*, const av1::GetPlanRequest* req,
+grpc::Status AdminServiceImpl::GetPlan(grpc::ServerContext* ctx, const av1::GetPlanRequest* req,
                                        av1::GetPlanResponse* resp) {
+  if (absl::Status s = Authorize(ctx); !s.ok()) return ToGrpcStatus(s);
   auto device = coordinator_->store().GetDevice(req->device_id());
   if (!device.ok()) return ToGrpcStatus(device.status());
   auto plan = coordinator_->store().LatestPlanForDevice(req->device_id());
@@ -103,8 +117,10 @@ grpc::Status AdminServiceImpl::GetPlan(grpc::ServerContext*, const av1::GetPlanR
   return grpc::Status::OK;
 }
 
-grpc::Status AdminServiceImpl::StartRounds(grpc::ServerContext*, const av1::StartRoundsRequest* req,
+grpc::Status AdminServiceImpl::StartRounds(grpc::ServerContext* ctx,
+                                           const av1::StartRoundsRequest* req,
                                            av1::StartRoundsResponse* resp) {
+  if (absl::Status s = Authorize(ctx); !s.ok()) return ToGrpcStatus(s);
   auto campaign = coordinator_->StartCampaign(CampaignFromProto(req->config()));
   if (!campaign.ok()) return ToGrpcStatus(campaign.status());
   resp->set_first_round(campaign->first_round);
@@ -115,6 +131,7 @@ grpc::Status AdminServiceImpl::StartRounds(grpc::ServerContext*, const av1::Star
 grpc::Status AdminServiceImpl::ExportModel(grpc::ServerContext* ctx,
                                            const av1::ExportModelRequest* req,
                                            grpc::ServerWriter<av1::ExportModelChunk>* writer) {
+  if (absl::Status s = Authorize(ctx); !s.ok()) return ToGrpcStatus(s);
   auto blob = coordinator_->GetModel(req->version());
   if (!blob.ok()) return ToGrpcStatus(blob.status());
   const std::string& bytes = *blob->bytes;
@@ -135,8 +152,9 @@ grpc::Status AdminServiceImpl::ExportModel(grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
-grpc::Status AdminServiceImpl::GetStatus(grpc::ServerContext*, const av1::StatusRequest*,
+grpc::Status AdminServiceImpl::GetStatus(grpc::ServerContext* ctx, const av1::StatusRequest*,
                                          av1::StatusResponse* resp) {
+  if (absl::Status s = Authorize(ctx); !s.ok()) return ToGrpcStatus(s);
   CoordinatorStore& store = coordinator_->store();
   auto devices = store.ListDevices();
   if (!devices.ok()) return ToGrpcStatus(devices.status());
@@ -167,6 +185,36 @@ grpc::Status AdminServiceImpl::GetStatus(grpc::ServerContext*, const av1::Status
     resp->set_latest_acc_q8((*latest)->acc_q8);
   }
   resp->set_uptime_s((now - coordinator_->started_ms()) / 1000);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminServiceImpl::RevokeDevice(grpc::ServerContext* ctx,
+                                            const av1::RevokeDeviceRequest* req,
+                                            av1::RevokeDeviceResponse* resp) {
+  if (absl::Status s = Authorize(ctx); !s.ok()) return ToGrpcStatus(s);
+  auto device = coordinator_->RevokeDevice(req->device_id());
+  if (!device.ok()) return ToGrpcStatus(device.status());
+  *resp->mutable_device() = DeviceToProto(*device, coordinator_->NowMs(), coordinator_->lease_ms());
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminServiceImpl::DrainDevice(grpc::ServerContext* ctx,
+                                           const av1::DrainDeviceRequest* req,
+                                           av1::DrainDeviceResponse* resp) {
+  if (absl::Status s = Authorize(ctx); !s.ok()) return ToGrpcStatus(s);
+  auto device = coordinator_->DrainDevice(req->device_id());
+  if (!device.ok()) return ToGrpcStatus(device.status());
+  *resp->mutable_device() = DeviceToProto(*device, coordinator_->NowMs(), coordinator_->lease_ms());
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminServiceImpl::EnableDevice(grpc::ServerContext* ctx,
+                                            const av1::EnableDeviceRequest* req,
+                                            av1::EnableDeviceResponse* resp) {
+  if (absl::Status s = Authorize(ctx); !s.ok()) return ToGrpcStatus(s);
+  auto device = coordinator_->EnableDevice(req->device_id());
+  if (!device.ok()) return ToGrpcStatus(device.status());
+  *resp->mutable_device() = DeviceToProto(*device, coordinator_->NowMs(), coordinator_->lease_ms());
   return grpc::Status::OK;
 }
 

@@ -2,16 +2,18 @@
 #define QFLEET_CLOUD_SERVICE_ADMIN_SERVICE_IMPL_H_
 
 #include "cloud/coordinator.h"
+#include "cloud/service/admin_auth.h"
 #include "qfleet/admin/v1/admin.grpc.pb.h"
 
 namespace qfleet::cloud {
 
-// gRPC adapter of the operator API; converts with admin_conversions.h and
-// reads the coordinator's store. The coordinator is not owned and must
-// outlive the service.
+// gRPC adapter of the operator API; checks every call's admin token with
+// `auth` first, converts with admin_conversions.h and reads the
+// coordinator's store. The coordinator is not owned and must outlive the
+// service.
 class AdminServiceImpl final : public qfleet::admin::v1::AdminService::Service {
  public:
-  explicit AdminServiceImpl(Coordinator* coordinator, size_t chunk_bytes = 1 << 20);
+  AdminServiceImpl(Coordinator* coordinator, AdminAuthorizer auth, size_t chunk_bytes = 1 << 20);
 
   grpc::Status ListDevices(grpc::ServerContext*, const admin::v1::ListDevicesRequest*,
                            admin::v1::ListDevicesResponse*) override;
@@ -29,9 +31,19 @@ class AdminServiceImpl final : public qfleet::admin::v1::AdminService::Service {
                            grpc::ServerWriter<admin::v1::ExportModelChunk>*) override;
   grpc::Status GetStatus(grpc::ServerContext*, const admin::v1::StatusRequest*,
                          admin::v1::StatusResponse*) override;
+  grpc::Status RevokeDevice(grpc::ServerContext*, const admin::v1::RevokeDeviceRequest*,
+                            admin::v1::RevokeDeviceResponse*) override;
+  grpc::Status DrainDevice(grpc::ServerContext*, const admin::v1::DrainDeviceRequest*,
+                           admin::v1::DrainDeviceResponse*) override;
+  grpc::Status EnableDevice(grpc::ServerContext*, const admin::v1::EnableDeviceRequest*,
+                            admin::v1::EnableDeviceResponse*) override;
 
  private:
+  // OK when the call carries the admin token (see AdminAuthorizer).
+  absl::Status Authorize(grpc::ServerContext* ctx) const;
+
   Coordinator* coordinator_;
+  AdminAuthorizer auth_;
   size_t chunk_bytes_;
 };
 

@@ -7,23 +7,62 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/security/pki.h"
+#include "common/status_macros.h"
 
 namespace qfleet::cloud {
+namespace {
 
-CoordinatorServer::CoordinatorServer(Coordinator* coordinator)
-    : fleet_(coordinator), admin_(coordinator) {}
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const ServerOptions& o) {
+  const bool has_tls = !o.tls.cert_pem.empty() || !o.tls.key_pem.empty();
+  if (o.insecure) {
+    if (has_tls || !o.tls.client_ca_pem.empty()) {
+      return absl::InvalidArgumentError("--insecure cannot be combined with --tls-* files");
+    }
+    return grpc::InsecureServerCredentials();
+  }
+  if (!has_tls) {
+    return absl::FailedPreconditionError(
+        "TLS is required: pass --tls-cert FILE and --tls-key FILE (deploy/gen-certs.sh makes a "
+        "local CA and certificates), or --insecure for a plaintext local-development listener");
+  }
+  if (absl::Status s = CheckTlsIdentity(o.tls.cert_pem, o.tls.key_pem); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("server TLS identity: ", s.message()));
+  }
+  grpc::SslServerCredentialsOptions ssl(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  ssl.pem_key_cert_pairs.push_back({o.tls.key_pem, o.tls.cert_pem});
+  if (!o.tls.client_ca_pem.empty()) {
+    if (absl::Status s = CheckCertificates(o.tls.client_ca_pem); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("client CA: ", s.message()));
+    }
+    ssl.pem_root_certs = o.tls.client_ca_pem;
+    ssl.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  return grpc::SslServerCredentials(ssl);
+}
+
+}  // namespace
+
+CoordinatorServer::CoordinatorServer(Coordinator* coordinator, const ServerOptions& options)
+    : coordinator_(coordinator),
+      fleet_(coordinator),
+      admin_(coordinator, AdminAuthorizer(options.admin_token, options.insecure)) {}
 
 CoordinatorServer::~CoordinatorServer() { Shutdown(0); }
 
 absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
     Coordinator* coordinator, const ServerOptions& options) {
-  std::unique_ptr<CoordinatorServer> s(new CoordinatorServer(coordinator));
+  ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials, Credentials(options));
+  std::unique_ptr<CoordinatorServer> s(new CoordinatorServer(coordinator, options));
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &s->port_);
+  builder.AddListeningPort(options.listen, credentials, &s->port_);
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   builder.SetMaxSendMessageSize(options.max_message_bytes);
   builder.RegisterService(&s->fleet_);
   builder.RegisterService(&s->admin_);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(std::make_unique<MetricsInterceptorFactory>(&s->metrics_));
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   s->server_ = builder.BuildAndStart();
   if (s->server_ == nullptr || s->port_ == 0) {
     return absl::UnavailableError("cannot listen on " + options.listen);
@@ -41,6 +80,12 @@ void CoordinatorServer::Shutdown(int64_t grace_ms) {
 
 void CoordinatorServer::Wait() {
   if (server_ != nullptr) server_->Wait();
+}
+
+std::string CoordinatorServer::MetricsText() {
+  FleetGauges gauges;
+  if (absl::StatusOr<FleetGauges> g = coordinator_->Gauges(); g.ok()) gauges = *g;
+  return metrics_.Render(gauges);
 }
 
 }  // namespace qfleet::cloud

@@ -61,7 +61,7 @@ class CoordinatorStore {
   absl::StatusOr<std::vector<DeviceRecord>> ListDevices();
   // Sets last_seen_ms. NotFound if the device is absent. Thread-safe.
   absl::Status TouchDevice(uint64_t id, int64_t now_ms);
-  // Sets the state (active|offline|drained). NotFound if absent,
+  // Sets the state (active|offline|drained|revoked). NotFound if absent,
   // InvalidArgument for another state. Thread-safe.
   absl::Status SetDeviceState(uint64_t id, absl::string_view state);
 

@@ -21,7 +21,7 @@ absl::Status CheckOneOf(absl::string_view value, absl::string_view field,
 }  // namespace
 
 absl::Status CheckDeviceState(absl::string_view state) {
-  return CheckOneOf(state, "device state", {"active", "offline", "drained"});
+  return CheckOneOf(state, "device state", {"active", "offline", "drained", "revoked"});
 }
 
 absl::Status CheckParticipantStatus(absl::string_view status) {

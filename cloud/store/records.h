@@ -26,7 +26,9 @@ struct DeviceRecord {
   uint64_t sample_count = 0;
   std::vector<uint64_t> label_histogram;
   std::string agent_version;
-  std::string state = "active";  // active|offline|drained
+  // active|offline|drained|revoked (no column change: the v1 schema stores
+  // the state as free text).
+  std::string state = "active";
   int64_t registered_ms = 0, last_seen_ms = 0;
 };
 

@@ -32,7 +32,10 @@ class FleetServiceTest : public ::testing::Test {
     auto c = Coordinator::Open(o, std::make_unique<FakeBackend>());
     ASSERT_OK(c.status());
     coordinator_ = *std::move(c);
-    auto s = CoordinatorServer::Start(coordinator_.get(), ServerOptions());
+    // Plaintext for speed; TLS has its own tests (tls_test.cc).
+    ServerOptions options;
+    options.insecure = true;
+    auto s = CoordinatorServer::Start(coordinator_.get(), options);
     ASSERT_OK(s.status());
     server_ = *std::move(s);
     stub_ = fv1::FleetService::NewStub(
@@ -45,12 +48,21 @@ class FleetServiceTest : public ::testing::Test {
     ASSERT_TRUE(stub_->Register(&ctx, req, &resp).ok());
     id_ = resp.device_id();
     token_ = resp.token();
+    {
+      req.set_device_name("dev-b");
+      grpc::ClientContext ctx_b;
+      ASSERT_TRUE(stub_->Register(&ctx_b, req, &resp).ok());
+      b_id_ = resp.device_id();
+      b_token_ = resp.token();
+    }
     CampaignConfig cfg;
     cfg.rounds = 1;
     ASSERT_OK(coordinator_->StartCampaign(cfg).status());
     ASSERT_OK(coordinator_->Step());
     ASSERT_OK_AND_ASSIGN(PulledTask t, coordinator_->PullTask(id_));
     task_id_ = t.task->task_id;
+    ASSERT_OK_AND_ASSIGN(PulledTask tb, coordinator_->PullTask(b_id_));
+    b_task_id_ = tb.task->task_id;
   }
   void TearDown() override {
     server_.reset();
@@ -67,7 +79,8 @@ class FleetServiceTest : public ::testing::Test {
   }
   // Streams `chunks` after a header describing `whole`.
   grpc::Status Upload(const std::string& whole, const std::vector<fv1::UpdateChunk>& chunks,
-                      bool send_header = true, const std::string& sha = "") {
+                      bool send_header = true, const std::string& sha = "",
+                      uint64_t task_id = 0) {
     grpc::ClientContext ctx;
     Auth(&ctx, token_);
     fv1::UploadUpdateResponse resp;
@@ -75,7 +88,7 @@ class FleetServiceTest : public ::testing::Test {
     if (send_header) {
       fv1::UpdateChunk h;
       h.mutable_header()->set_device_id(id_);
-      h.mutable_header()->set_task_id(task_id_);
+      h.mutable_header()->set_task_id(task_id != 0 ? task_id : task_id_);
       h.mutable_header()->set_request_id("req");
       h.mutable_header()->set_sample_count(10);
       h.mutable_header()->set_total_bytes(whole.size());
@@ -100,6 +113,9 @@ class FleetServiceTest : public ::testing::Test {
   std::unique_ptr<fv1::FleetService::Stub> stub_;
   uint64_t id_ = 0, task_id_ = 0;
   std::string token_;
+  // A second device with its own task.
+  uint64_t b_id_ = 0, b_task_id_ = 0;
+  std::string b_token_;
 };
 
 TEST_F(FleetServiceTest, ChunkedUploadIsAccepted) {
@@ -208,6 +224,71 @@ TEST_F(FleetServiceTest, DownloadOfUnknownVersionOrBadOffsetFails) {
     }
     EXPECT_EQ(r->Finish().error_code(), grpc::StatusCode::OUT_OF_RANGE);
   }
+}
+
+TEST_F(FleetServiceTest, DeviceCannotActAsAnotherDevice) {
+  // A's token with B's id: the token does not belong to B.
+  {
+    grpc::ClientContext ctx;
+    Auth(&ctx, token_);
+    fv1::PullTaskRequest req;
+    req.set_device_id(b_id_);
+    fv1::PullTaskResponse resp;
+    EXPECT_EQ(stub_->PullTask(&ctx, req, &resp).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+    EXPECT_FALSE(resp.has_task());
+  }
+  {
+    grpc::ClientContext ctx;
+    Auth(&ctx, token_);
+    fv1::HeartbeatRequest req;
+    req.set_device_id(b_id_);
+    fv1::HeartbeatResponse resp;
+    EXPECT_EQ(stub_->Heartbeat(&ctx, req, &resp).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  }
+  {
+    grpc::ClientContext ctx;
+    Auth(&ctx, token_);
+    fv1::DownloadModelRequest req;
+    req.set_device_id(b_id_);
+    req.set_model_version(1);
+    auto r = stub_->DownloadModel(&ctx, req);
+    fv1::ModelChunk c;
+    EXPECT_FALSE(r->Read(&c));
+    EXPECT_EQ(r->Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  }
+  {
+    grpc::ClientContext ctx;
+    Auth(&ctx, token_);
+    fv1::SubmitReportRequest req;
+    req.mutable_report()->set_device_id(b_id_);
+    req.mutable_report()->set_task_id(b_task_id_);
+    req.mutable_report()->set_request_id("r1");
+    fv1::SubmitReportResponse resp;
+    EXPECT_EQ(stub_->SubmitReport(&ctx, req, &resp).error_code(),
+              grpc::StatusCode::UNAUTHENTICATED);
+  }
+}
+
+TEST_F(FleetServiceTest, DeviceCannotWriteAnotherDevicesTask) {
+  // A authenticates as itself but names B's task.
+  std::string u = GoodUpdate();
+  EXPECT_EQ(Upload(u, {Chunk(u, 0, u.size())}, true, "", b_task_id_).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  grpc::ClientContext ctx;
+  Auth(&ctx, token_);
+  fv1::SubmitReportRequest req;
+  req.mutable_report()->set_device_id(id_);
+  req.mutable_report()->set_task_id(b_task_id_);
+  req.mutable_report()->set_request_id("r1");
+  fv1::SubmitReportResponse resp;
+  EXPECT_EQ(stub_->SubmitReport(&ctx, req, &resp).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(coordinator_->store().ListUpdates(1)->size(), 0u);
+  EXPECT_EQ(coordinator_->store().ListReports(1)->size(), 0u);
+  // B itself still can.
+  token_ = b_token_;
+  id_ = b_id_;
+  EXPECT_TRUE(Upload(u, {Chunk(u, 0, u.size())}, true, "", b_task_id_).ok());
 }
 
 }  // namespace
