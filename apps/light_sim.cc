@@ -27,6 +27,8 @@
 #include "apps/admin_client.h"
 #include "apps/cli_util.h"
 #include "common/idx_dataset.h"
+#include "common/security/pki.h"
+#include "common/security/random_token.h"
 #include "common/status_macros.h"
 #include "device/fleet_client.h"
 
@@ -102,7 +104,9 @@ class ChildCoordinator {
     }
   }
 
-  absl::Status Start(const LightSimOptions& o, std::string* address) {
+  // Starts the coordinator; fills the address and how to reach it.
+  absl::Status Start(const LightSimOptions& o, std::string* address, ChannelSecurity* security,
+                     std::string* admin_token) {
     std::string binary = o.coordinator_binary;
     if (binary.empty()) {
       std::error_code ec;
@@ -127,7 +131,27 @@ class ChildCoordinator {
                                      "--data-dir",
                                      o.data_dir.empty() ? kDefaultFashionMnistDir : o.data_dir,
                                      "--lease-ms",
-                                     "600000"};
+                                     "600000",
+                                     "--metrics-listen",
+                                     "off"};
+    ASSIGN_OR_RETURN(*admin_token, RandomHexToken());
+    {
+      std::ofstream token(dir_ + "/admin.token", std::ios::trunc);
+      token << *admin_token << "\n";
+      if (!token) return absl::UnavailableError("cannot write " + dir_ + "/admin.token");
+    }
+    args.push_back("--admin-token-file");
+    args.push_back(dir_ + "/admin.token");
+    *security = ChannelSecurity{};
+    if (o.insecure) {
+      security->insecure = true;
+      args.push_back("--insecure");
+    } else {
+      ASSIGN_OR_RETURN(Pki pki, GeneratePki());
+      RETURN_IF_ERROR(WritePki(pki, dir_));
+      security->ca_pem = pki.ca_cert;
+      args.insert(args.end(), {"--tls-cert", dir_ + "/server.crt", "--tls-key", dir_ + "/server.key"});
+    }
     if (!o.join_secret.empty()) {
       args.push_back("--join-secret");
       args.push_back(o.join_secret);
@@ -158,14 +182,6 @@ class ChildCoordinator {
   pid_t pid_ = -1;
   std::string dir_;
 };
-
-std::shared_ptr<grpc::Channel> Channel(const std::string& target, int index) {
-  grpc::ChannelArguments args;
-  // A distinct argument gives each channel its own connection.
-  args.SetInt("qfleet.light_channel", index);
-  args.SetMaxReceiveMessageSize(64 << 20);
-  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
-}
 
 struct LightDevice {
   std::unique_ptr<device::FleetClient> client;
@@ -243,13 +259,15 @@ absl::StatusOr<LightSimResult> RunLightSim(const LightSimOptions& o, std::ostrea
   ChildCoordinator child;
   int64_t coordinator_pid = o.coordinator_pid;
   r.coordinator = o.coordinator;
+  ChannelSecurity security = o.security;
+  std::string admin_token = o.admin_token;
   if (r.coordinator.empty()) {
-    RETURN_IF_ERROR(child.Start(o, &r.coordinator));
+    RETURN_IF_ERROR(child.Start(o, &r.coordinator, &security, &admin_token));
     coordinator_pid = child.pid();
     progress << "started qfleet-coordinator (pid " << coordinator_pid << ") on " << r.coordinator
              << "\n";
   }
-  AdminClient admin(MakeChannel(r.coordinator), 10000);
+  AdminClient admin(MakeChannel(r.coordinator, security), 10000, admin_token);
   // A started coordinator loads its evaluation data first: allow a minute.
   for (int attempt = 0;; ++attempt) {
     absl::Status up = admin.WaitConnected(r.coordinator);
@@ -259,7 +277,8 @@ absl::StatusOr<LightSimResult> RunLightSim(const LightSimOptions& o, std::ostrea
   }
 
   std::vector<std::shared_ptr<grpc::Channel>> channels;
-  for (int i = 0; i < o.channels; ++i) channels.push_back(Channel(r.coordinator, i));
+  // MakeChannel gives each channel its own connection.
+  for (int i = 0; i < o.channels; ++i) channels.push_back(MakeChannel(r.coordinator, security));
   std::vector<LightDevice> devices(static_cast<size_t>(o.devices));
   device::FleetClientOptions fopts;
   fopts.rpc_timeout_ms = o.rpc_timeout_ms;
@@ -484,7 +503,28 @@ int LightSimMain(int argc, char** argv) {
   app.add_option("--max-seconds", o.max_seconds, "cap on the load phase")->check(CLI::PositiveNumber);
   app.add_option("--seed", o.seed, "campaign seed");
   app.add_option("--json", json_path, "write the results as JSON");
+  // Without --coordinator only --insecure matters (the started coordinator
+  // gets a throw-away PKI and admin token).
+  ClientTlsFlags tls;
+  tls.AddTo(app);
+  std::string admin_token_file;
+  app.add_option("--admin-token-file", admin_token_file, "admin token of the remote --coordinator");
   if (int rc = ParseOrExit(app, argc, argv); rc >= 0) return rc;
+  auto security = tls.Load();
+  if (!security.ok()) {
+    std::cerr << "qfleet-sim: error: " << security.status().message() << "\n";
+    return 2;
+  }
+  o.security = *security;
+  o.insecure = security->insecure;
+  if (!admin_token_file.empty()) {
+    auto token = ReadTokenFile(admin_token_file);
+    if (!token.ok()) {
+      std::cerr << "qfleet-sim: error: " << token.status().message() << "\n";
+      return 2;
+    }
+    o.admin_token = *std::move(token);
+  }
   auto result = RunLightSim(o, std::cerr);
   if (!result.ok()) {
     std::cerr << "qfleet-sim: " << result.status().message() << "\n";

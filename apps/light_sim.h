@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "apps/client_channel.h"
 
 namespace qfleet::apps {
 
@@ -26,6 +27,12 @@ struct LightSimOptions {
   // PID of an external coordinator, for its memory (0 = not measured).
   int64_t coordinator_pid = 0;
   std::string join_secret;
+  // Started coordinator: TLS with a throw-away PKI and a random admin token
+  // unless `insecure`. Remote coordinator: reached with `security` and
+  // `admin_token`.
+  bool insecure = false;
+  ChannelSecurity security;
+  std::string admin_token;
   std::string data_dir;            // Fashion-MNIST for the spawned coordinator
   int rounds = 3;
   int clients_per_round = 50;
