@@ -183,7 +183,9 @@ TEST_F(ChordModelTest, EvaluateRunsEveryMethod) {
                                             "chord-mean", "chord"));
   for (const auto& m : *r) {
     EXPECT_EQ(m.metrics.users, 30);
-    if (m.name != "fp32") EXPECT_LE(m.avg_bits, 8.0 + 1e-9) << m.name;
+    if (m.name != "fp32") {
+      EXPECT_LE(m.avg_bits, 8.0 + 1e-9) << m.name;
+    }
     if (m.name == "chord" || m.name == "chord-mean") {
       EXPECT_LE(m.avg_bits, 3.0 + 1e-9);
     }
