@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
   double budget = 3.0;
   int64_t eval_users = 10000, chord_users = 0, sens_users = 256;
   std::optional<int64_t> hidden, max_len;
+  int64_t length_buckets = 0;
   qfleet::seqrec::SyntheticOptions syn;
   ch::ChordTrainOptions train;
   ch::ChordOptions copt;
@@ -62,10 +63,17 @@ int main(int argc, char** argv) {
   app.add_option("--chord-users", chord_users, "train CHORD on at most this many users (0 = all)");
   app.add_option("--penalty", train.bits_penalty, "lambda of the bit-budget penalty");
   app.add_option("--temperature", train.temperature, "soft tier temperature")->check(CLI::PositiveNumber);
+  std::vector<int> tier_bits_ref = {4, 3, 3, 2}, allowed = {2, 3, 4, 8};
+  std::vector<double> middle = {0.25, 0.25};
+  app.add_option("--tier-bits", tier_bits_ref, "reference widths of tiers 0..3 (cloud's tier sizing)")
+      ->expected(4)->delimiter(',');
+  app.add_option("--middle-share", middle, "weight shares of tiers 1 and 2")->expected(2)->delimiter(',');
+  app.add_option("--allowed-bits", allowed, "widths the device decoder may use")->delimiter(',');
   app.add_option("--embed-dim", copt.encoder.embed_dim, "user embedding size")->check(CLI::Range(1, 4096));
   app.add_option("--hessian-samples", hessian_samples, "Hutchinson samples (static baseline)")
       ->check(CLI::Range(1, 1000));
   app.add_option("--sens-users", sens_users, "users in the sensitivity batch")->check(CLI::Range(1, 1 << 20));
+  app.add_option("--length-buckets", length_buckets, "SASRec backbone: batch users of similar length");
   app.add_option("--hidden", hidden, "backbone hidden size (default 50)")->check(CLI::Range(1, 4096));
   app.add_option("--max-len", max_len, "SASRec max length (default 50)")->check(CLI::Range(1, 4096));
   app.add_option("--eval-users", eval_users, "evaluated users (0 = all)");
@@ -124,6 +132,7 @@ int main(int argc, char** argv) {
     model = *m;
     tq::SeqRecTrainOptions to = tq::DefaultSeqRecTrainOptions(backbone);
     to.epochs = epochs;
+    to.length_buckets = length_buckets;
     to.seed = seed;
     to.on_epoch = [&](const tq::SeqRecEpochStats& e) {
       say(absl::StrFormat("backbone epoch %d loss %.4f (%.1f s)", e.epoch, e.loss, e.seconds));
@@ -149,11 +158,14 @@ int main(int argc, char** argv) {
   copt.encoder.num_items = split->num_items;
   copt.hypernet.embed_dim = copt.encoder.embed_dim;
   copt.budget_bits = budget;
+  for (int t = 0; t < 4; ++t) copt.tiers.reference_bits[t] = tier_bits_ref[t];
+  copt.tiers.middle_share = {middle[0], middle[1]};
   copt.seed = seed;
   auto chord = ch::ChordModel::Create(*catalog, copt);
   if (!chord.ok()) return Fail(chord.status());
   ch::ChordEvalOptions eval;
   eval.budget_bits = budget;
+  eval.decode.allowed_bits = allowed;
   auto decision = (*chord)->ExpectedDecision(budget, eval.decode);
   if (!decision.ok()) return Fail(decision.status());
   const auto& f = (*chord)->fractions();

@@ -21,9 +21,15 @@ namespace qfleet::torchq::chord {
 // blocks), f_0 solved so that sum_t f_t b_t = budget, f_3 the rest. When the
 // budget is too low for the middle shares they shrink (f_0 = 0); when it is
 // too high, f_3 = 0 and f_0 and the middle shares are solved together.
+//
+// The default (4/3/3/2 bits, middle shares 1/4) cuts equal quarters at 3
+// bits: a table a device decoding with budget_decode's default error model
+// (tier importance 8/4/2/1, i.e. half a bit per tier at the optimum) keeps
+// mixed. Tiers cut for 8/4/3/2 (one eighth at 8 bits, two thirds at 2) are
+// decoded back to a uniform 3 bits by that model, which erases the plan.
 struct TierPolicy {
-  std::array<int, 4> reference_bits = {8, 4, 3, 2};
-  std::array<double, 2> middle_share = {0.1, 0.1};
+  std::array<int, 4> reference_bits = {4, 3, 3, 2};
+  std::array<double, 2> middle_share = {0.25, 0.25};
 };
 
 // Tier shares f_0..f_3 (sum 1) for `budget_bits` as described above.

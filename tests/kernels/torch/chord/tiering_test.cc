@@ -16,6 +16,8 @@ namespace {
 
 TEST(TierFractionsTest, HitTheBudgetUnderTheReferenceWidths) {
   TierPolicy p;
+  p.reference_bits = {8, 4, 3, 2};
+  p.middle_share = {0.1, 0.1};
   for (double budget : {2.0, 2.2, 2.5, 3.0, 4.0, 6.0, 7.9, 8.0}) {
     auto f = TierFractions(budget, p);
     ASSERT_THAT(f.status(), IsOk()) << budget;
@@ -31,12 +33,21 @@ TEST(TierFractionsTest, HitTheBudgetUnderTheReferenceWidths) {
   auto f3 = TierFractions(3.0, p).value();
   EXPECT_NEAR(f3[1], 0.1, 1e-12);
   EXPECT_NEAR(f3[0], (3.0 - 2.3) / 6.0, 1e-12);
+  // The default policy cuts equal quarters at 3 bits.
+  auto q = TierFractions(3.0, TierPolicy()).value();
+  for (int t = 0; t < 4; ++t) EXPECT_NEAR(q[t], 0.25, 1e-12);
+  for (double budget : {2.0, 2.4, 3.3, 3.9, 4.0}) {
+    auto f = TierFractions(budget, TierPolicy()).value();
+    double bits = 0;
+    for (int t = 0; t < 4; ++t) bits += f[t] * TierPolicy().reference_bits[t];
+    EXPECT_NEAR(bits, budget, 1e-9) << budget;
+  }
 }
 
 TEST(TierFractionsTest, RejectsBudgetOutsideRangeAndBadPolicy) {
   TierPolicy p;
   EXPECT_THAT(TierFractions(1.9, p).status(), StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_THAT(TierFractions(8.5, p).status(), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(TierFractions(4.5, p).status(), StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(TierFractions(NAN, p).status(), StatusIs(absl::StatusCode::kInvalidArgument));
   p.reference_bits = {2, 3, 4, 8};
   EXPECT_THAT(TierFractions(3.0, p).status(), StatusIs(absl::StatusCode::kInvalidArgument));
