@@ -205,6 +205,11 @@ absl::StatusOr<std::vector<ChordMethodResult>> EvaluateChordMethods(
                        return DecodeCodes(catalog, codes.slice(0, b0, b1), options);
                      }));
     rc->plan_bytes = static_cast<int64_t>(wire.front().size());
+    rc->tier_diff_vs_mean =
+        torch::matmul(codes.ne(mean_codes).to(torch::kFloat64), catalog.elements().to(torch::kFloat64))
+            .mean()
+            .item<double>() /
+        static_cast<double>(catalog.total_elements());
     rc->plan_ms_per_device = 1e3 * plan_s / static_cast<double>(plans.size());
     rc->encode_ms_per_device = 1e3 * encode_s / static_cast<double>(plans.size());
 

@@ -37,6 +37,9 @@ struct ChordMethodResult {
   double encode_ms_per_device = 0; // device: user encoder
   double apply_ms_per_device = 0;  // device: decode plan + budget + quantize full model
   double eval_seconds = 0;         // ranking all users with this method
+  // chord: share of weights (element-weighted, mean over users) whose tier
+  // differs from the chord-mean plan: how personal the plans are.
+  double tier_diff_vs_mean = 0;
 };
 
 // Ranks every user of `sample` under each method with its own per-channel

@@ -62,6 +62,7 @@ int main(int argc, char** argv) {
   app.add_option("--chord-lr", train.learning_rate, "CHORD Adam learning rate")->check(CLI::PositiveNumber);
   app.add_option("--chord-users", chord_users, "train CHORD on at most this many users (0 = all)");
   app.add_option("--penalty", train.bits_penalty, "lambda of the bit-budget penalty");
+  app.add_option("--distill", train.distill_weight, "weight of the FP32 logit distillation term (0 = off)");
   app.add_option("--temperature", train.temperature, "soft tier temperature")->check(CLI::PositiveNumber);
   std::vector<int> tier_bits_ref = {4, 3, 3, 2}, allowed = {2, 3, 4, 8};
   std::vector<double> middle = {0.25, 0.25};
@@ -179,8 +180,8 @@ int main(int argc, char** argv) {
   train.max_users = chord_users;
   train.tier_bits = decision->tier_bits;
   train.on_epoch = [&](const ch::ChordEpochStats& e) {
-    say(absl::StrFormat("chord epoch %d loss %.4f task %.4f E[bits] %.3f (%.1f s)", e.epoch, e.loss,
-                        e.task_loss, e.expected_bits, e.seconds));
+    say(absl::StrFormat("chord epoch %d loss %.4f task %.4f distill %.4f E[bits] %.3f (%.1f s)",
+                        e.epoch, e.loss, e.task_loss, e.distill, e.expected_bits, e.seconds));
     return true;
   };
   auto stats = ch::TrainChord(**chord, **view, *split, train);
@@ -192,7 +193,8 @@ int main(int argc, char** argv) {
   t0 = std::chrono::steady_clock::now();
   auto results = ch::EvaluateChordMethods(**chord, **view, *split, *sample, eval);
   if (!results.ok()) return Fail(results.status());
-  say(absl::StrFormat("evaluation %.1f s", Since(t0)));
+  say(absl::StrFormat("evaluation %.1f s; chord tiers differ from chord-mean on %.1f%% of weights",
+                      Since(t0), 100 * results->back().tier_diff_vs_mean));
 
   say(absl::StrFormat("%-11s %8s %7s %7s %7s %7s %10s %11s %9s %9s %9s", "method", "avg_bits",
                       "HR@5", "HR@10", "NDCG@5", "NDCG@10", "plan_B", "model_B", "plan_ms",
@@ -207,7 +209,8 @@ int main(int argc, char** argv) {
                        {"hr10", r.metrics.hr10}, {"ndcg5", r.metrics.ndcg5},
                        {"ndcg10", r.metrics.ndcg10}, {"plan_bytes", r.plan_bytes},
                        {"model_bytes", r.model_bytes}, {"plan_ms", r.plan_ms_per_device},
-                       {"encode_ms", r.encode_ms_per_device}, {"apply_ms", r.apply_ms_per_device}});
+                       {"encode_ms", r.encode_ms_per_device}, {"apply_ms", r.apply_ms_per_device},
+                       {"tier_diff_vs_mean", r.tier_diff_vs_mean}});
   }
   if (!json_path.empty()) {
     std::ofstream out(json_path);

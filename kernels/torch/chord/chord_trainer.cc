@@ -17,7 +17,7 @@ namespace {
 
 absl::Status ValidateOptions(const ChordTrainOptions& o) {
   if (o.epochs < 1 || o.batch_users < 1 || !(o.learning_rate > 0) || !(o.temperature > 0) ||
-      !(o.bits_penalty >= 0) || o.max_users < 0 || o.max_steps < 0) {
+      !(o.bits_penalty >= 0) || !(o.distill_weight >= 0) || o.max_users < 0 || o.max_steps < 0) {
     return absl::InvalidArgumentError(
         "chord training needs epochs, batch_users >= 1, learning_rate, temperature > 0, "
         "bits_penalty >= 0, max_users, max_steps >= 0");
@@ -86,6 +86,7 @@ absl::StatusOr<ChordTrainStats> TrainChord(ChordModel& chord, PersonalizedBackbo
   ASSIGN_OR_RETURN(QuantTables tables,
                    QuantTables::Create(catalog, std::vector<int>(options.tier_bits.begin(),
                                                                  options.tier_bits.end())));
+  ASSIGN_OR_RETURN(QuantTables fp_tables, QuantTables::Create(catalog, {32}));
   const bool sasrec = config.backbone == Backbone::kSasRec;
   std::vector<int32_t> users = SasRecTrainUsers(split);
   std::vector<std::vector<CaserInstance>> windows;  // Caser: per train user
@@ -138,7 +139,7 @@ absl::StatusOr<ChordTrainStats> TrainChord(ChordModel& chord, PersonalizedBackbo
     for (int epoch = 1; epoch <= options.epochs; ++epoch) {
       const auto start = std::chrono::steady_clock::now();
       rng.Shuffle(order);
-      double sum_loss = 0, sum_task = 0, sum_bits = 0;
+      double sum_loss = 0, sum_task = 0, sum_bits = 0, sum_distill = 0;
       int64_t batches = 0;
       bool capped = false;
       for (size_t b0 = 0; b0 < order.size(); b0 += options.batch_users) {
@@ -178,10 +179,23 @@ absl::StatusOr<ChordTrainStats> TrainChord(ChordModel& chord, PersonalizedBackbo
         }
         UserWeights weights = UserWeights::Soft(catalog, tables, mix);
         torch::Tensor task = backbone.Loss(weights, batch).mean();
+        torch::Tensor distill = torch::zeros({});
+        if (options.distill_weight > 0) {
+          torch::Tensor target;
+          {
+            torch::NoGradGuard no_grad;
+            UserWeights fp = UserWeights::Hard(
+                catalog, fp_tables,
+                torch::zeros({mix.size(0), catalog.total_channels()}, torch::kLong));
+            target = backbone.TargetLogits(fp, batch).first;
+          }
+          auto [z, mask] = backbone.TargetLogits(weights, batch);
+          distill = ((z - target).pow(2) * mask).sum() / mask.sum().clamp_min(1.0);
+        }
         torch::Tensor expected = torch::matmul(probs, bits);                    // [U, N]
         torch::Tensor avg_bits = torch::matmul(expected, elements) / total_elements;  // [U]
         torch::Tensor penalty = options.bits_penalty * (avg_bits - budget).pow(2).mean();
-        torch::Tensor loss = task + penalty;
+        torch::Tensor loss = task + penalty + options.distill_weight * distill;
         const double lv = loss.item<double>();
         if (!std::isfinite(lv)) {
           return absl::InternalError(absl::StrFormat("chord loss became %g at step %d", lv, stats.steps));
@@ -193,6 +207,7 @@ absl::StatusOr<ChordTrainStats> TrainChord(ChordModel& chord, PersonalizedBackbo
         ++batches;
         sum_loss += lv;
         sum_task += task.item<double>();
+        sum_distill += distill.item<double>();
         sum_bits += avg_bits.mean().item<double>();
         if (options.max_steps > 0 && stats.steps >= options.max_steps) {
           capped = true;
@@ -204,6 +219,7 @@ absl::StatusOr<ChordTrainStats> TrainChord(ChordModel& chord, PersonalizedBackbo
       e.loss = sum_loss / std::max<int64_t>(1, batches);
       e.task_loss = sum_task / std::max<int64_t>(1, batches);
       e.expected_bits = sum_bits / std::max<int64_t>(1, batches);
+      e.distill = sum_distill / std::max<int64_t>(1, batches);
       e.steps = stats.steps;
       e.seconds = Seconds(start);
       stats.epochs.push_back(e);

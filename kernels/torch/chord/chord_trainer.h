@@ -20,6 +20,7 @@ struct ChordEpochStats {
   int epoch = 0;             // 1-based
   double loss = 0;           // mean total loss (task + penalty)
   double task_loss = 0;      // mean next-item loss with the users' quantized weights
+  double distill = 0;        // mean squared logit error against FP32
   double expected_bits = 0;  // mean soft expected average bits
   int64_t steps = 0;         // optimizer steps so far
   double seconds = 0;
@@ -34,6 +35,11 @@ struct ChordTrainOptions {
   // soft tiers (straight-through); false: forward with the soft mixture.
   bool straight_through = true;
   double bits_penalty = 1.0;    // lambda of lambda * (E[bits] - budget)^2
+  // beta of an added distillation term beta * mean (z_q - z_fp32)^2 over the
+  // batch's target / negative logits (z with the user's quantized weights vs
+  // the FP32 backbone): the quantization damage itself, far less noisy than
+  // the sampled BCE. 0 = the paper's objective alone.
+  double distill_weight = 1.0;
   // Widths tiers 0..3 quantize with (non-increasing, 0..8): usually
   // ChordModel::ExpectedDecision(budget).tier_bits, the table devices pick.
   std::array<int, 4> tier_bits = {8, 4, 3, 2};

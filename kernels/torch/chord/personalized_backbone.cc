@@ -76,6 +76,19 @@ class SasRecView final : public PersonalizedBackbone {
     return torch::bmm(emb, last.unsqueeze(2)).squeeze(2);
   }
 
+  std::pair<torch::Tensor, torch::Tensor> TargetLogits(const UserWeights& w,
+                                                       const SeqRecTrainBatch& batch) override {
+    int64_t first = 0;
+    torch::Tensor hs = Encode(w, batch.histories, &first);
+    const int64_t full = batch.positives.size(1);
+    torch::Tensor positives = batch.positives.slice(1, first, full);
+    torch::Tensor negatives = batch.negatives.slice(1, first, full);
+    torch::Tensor targets = w.Rows(item_, torch::cat({positives, negatives}, 1));
+    torch::Tensor logits = (torch::cat({hs, hs}, 1) * targets).sum(-1);
+    torch::Tensor valid = positives.ne(0).to(torch::kFloat32);
+    return {logits, torch::cat({valid, valid}, 1)};
+  }
+
   torch::Tensor Loss(const UserWeights& w, const SeqRecTrainBatch& batch) override {
     int64_t first = 0;
     torch::Tensor hs = Encode(w, batch.histories, &first);
@@ -177,6 +190,15 @@ class CaserView final : public PersonalizedBackbone {
   torch::Tensor Score(const UserWeights& w, const torch::Tensor& histories,
                       const torch::Tensor& users, const torch::Tensor& candidates) override {
     return ScoreFrom(w, Represent(w, histories, users), candidates);
+  }
+
+  std::pair<torch::Tensor, torch::Tensor> TargetLogits(const UserWeights& w,
+                                                       const SeqRecTrainBatch& batch) override {
+    torch::Tensor x = Represent(w, batch.histories, batch.users);
+    torch::Tensor logits = ScoreFrom(w, x, torch::cat({batch.positives, batch.negatives}, 1));
+    torch::Tensor mask = torch::cat({batch.positives.ne(0).to(torch::kFloat32),
+                                     torch::ones(batch.negatives.sizes())}, 1);
+    return {logits, mask};
   }
 
   torch::Tensor Loss(const UserWeights& w, const SeqRecTrainBatch& batch) override {

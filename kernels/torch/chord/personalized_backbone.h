@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <utility>
 
 #include <torch/types.h>
 
@@ -43,6 +44,12 @@ class PersonalizedBackbone {
   // SeqRecTrainBatch, one row per user): the backbone's BCE averaged over
   // that user's targets. Differentiable with respect to soft weights.
   virtual torch::Tensor Loss(const UserWeights& weights, const SeqRecTrainBatch& batch) = 0;
+
+  // The logits Loss scores, [U, T] (positives then negatives), and a float
+  // mask [U, T] of the ones that count (padding targets 0): what a
+  // distillation term compares between quantized and FP32 weights.
+  virtual std::pair<torch::Tensor, torch::Tensor> TargetLogits(const UserWeights& weights,
+                                                               const SeqRecTrainBatch& batch) = 0;
 
  protected:
   PersonalizedBackbone(std::shared_ptr<SeqRecModel> model, const ChannelCatalog& catalog)
