@@ -147,13 +147,17 @@ TEST_F(ChordModelTest, TrainingATinyInstanceReducesTheLoss) {
   t.epochs = 6;
   t.batch_users = 40;
   t.learning_rate = 1e-2;
-  t.tier_bits = {8, 4, 2, 1};
+  t.tier_bits = chord_->ExpectedDecision(3.0, BudgetDecodeOptions{{2, 3, 4, 8}, {8, 4, 2, 1}})
+                    .value()
+                    .tier_bits;
   t.bits_penalty = 1.0;
   t.seed = 4;
   const TensorContainer before = ModuleToContainer(*model_);
   auto stats = TrainChord(*chord_, *view, split_, t);
   ASSERT_THAT(stats.status(), IsOk());
   ASSERT_EQ(stats->epochs.size(), 6u);
+  // Seeded, so deterministic; the epoch losses are noisy (fresh negatives
+  // every epoch), so this is a smoke check of learning, not a strong one.
   EXPECT_LT(stats->epochs.back().loss, stats->epochs.front().loss);
   // The backbone is frozen.
   const TensorContainer after = ModuleToContainer(*model_);
