@@ -1,0 +1,68 @@
+#ifndef QFLEET_KERNELS_TORCH_CHORD_CHORD_EVAL_H_
+#define QFLEET_KERNELS_TORCH_CHORD_CHORD_EVAL_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/budget_decode.h"
+#include "common/seqrec/eval_sampler.h"
+#include "common/seqrec/leave_one_out.h"
+#include "common/seqrec/ranking_metrics.h"
+#include "kernels/torch/chord/chord_model.h"
+#include "kernels/torch/chord/personalized_backbone.h"
+
+namespace qfleet::torchq::chord {
+
+struct ChordEvalOptions {
+  double budget_bits = 3.0;  // what every device decodes its plan for
+  // The device's decoder; the default widths are the RTN ones.
+  BudgetDecodeOptions decode = {{2, 3, 4, 8}, {8, 4, 2, 1}};
+  std::vector<int> rtn_bits = {2, 3, 4, 8};  // one "rtnB" row each
+  std::vector<int> static_bits;  // per channel, catalog order; empty: no "static" row
+  int64_t batch_users = 256;     // users ranked per batched forward
+  int64_t timing_devices = 8;    // devices whose full-model apply is timed
+  uint64_t plan_version = 1;
+};
+
+// One row of the comparison.
+struct ChordMethodResult {
+  std::string name;           // fp32, rtn2.., static, chord-mean, chord
+  double avg_bits = 32;       // element-weighted, mean over users
+  seqrec::RankingMetrics metrics;
+  int64_t plan_bytes = 0;     // QFPL bytes per device (0: nothing shipped)
+  int64_t model_bytes = 0;    // FP32 bytes of the backbone's parameters
+  double plan_ms_per_device = 0;   // cloud: hypernetworks + tiering + encoding
+  double encode_ms_per_device = 0; // device: user encoder
+  double apply_ms_per_device = 0;  // device: decode plan + budget + quantize full model
+  double eval_seconds = 0;         // ranking all users with this method
+  // chord: share of weights (element-weighted, mean over users) whose tier
+  // differs from the chord-mean plan: how personal the plans are.
+  double tier_diff_vs_mean = 0;
+};
+
+// Ranks every user of `sample` under each method with its own per-channel
+// bits (UserWeights gathers from tables quantized once; exact, because a
+// channel's quantization reads only that channel), in order: fp32, rtnB
+// for each of rtn_bits, static (if given), chord-mean (the hypernetworks fed
+// the mean embedding of every user with a history, one plan for all) and
+// chord (one plan per user from its own embedding, decoded per device with
+// DecodeForBudget at budget_bits). Times the cloud's plan generation per
+// device and, for timing_devices users, the device path on a full copy of
+// the backbone: DecodePlan + DecodeForBudget + ApplyPlan. InvalidArgument
+// for bad options or a sample that does not fit; Internal if LibTorch
+// throws. Not thread-safe (uses the model and chord).
+absl::StatusOr<std::vector<ChordMethodResult>> EvaluateChordMethods(
+    ChordModel& chord, PersonalizedBackbone& backbone, const seqrec::LeaveOneOutSplit& split,
+    const seqrec::EvalSample& sample, const ChordEvalOptions& options);
+
+// Mean user embedding [1, E] over every user with a non-empty history at
+// `stage` (the input of the chord-mean ablation).
+absl::StatusOr<torch::Tensor> MeanUserEmbedding(ChordModel& chord,
+                                                const seqrec::LeaveOneOutSplit& split,
+                                                seqrec::EvalStage stage);
+
+}  // namespace qfleet::torchq::chord
+
+#endif  // QFLEET_KERNELS_TORCH_CHORD_CHORD_EVAL_H_

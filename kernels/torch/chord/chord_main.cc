@@ -1,0 +1,221 @@
+// qfleet-chord: trains (or loads) a SASRec / Caser backbone, trains CHORD's
+// user encoder and hypernetworks through the mixed-precision quantizer, and
+// compares fp32, uniform RTN, static mixed precision, chord-mean and chord at
+// the same average bits under the leave-one-out / 100-negative protocol.
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <optional>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "absl/strings/str_format.h"
+#include "common/seqrec/eval_sampler.h"
+#include "common/seqrec/leave_one_out.h"
+#include "kernels/torch/chord/chord_eval.h"
+#include "kernels/torch/chord/chord_model.h"
+#include "kernels/torch/chord/chord_trainer.h"
+#include "kernels/torch/chord/static_allocation.h"
+#include "kernels/torch/seqrec/seqrec_baseline.h"
+#include "kernels/torch/seqrec/seqrec_eval.h"
+#include "kernels/torch/seqrec/seqrec_factory.h"
+
+namespace {
+
+namespace tq = qfleet::torchq;
+namespace ch = qfleet::torchq::chord;
+
+double Since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+int Fail(const absl::Status& s) {
+  std::fprintf(stderr, "qfleet-chord: %s\n", s.ToString().c_str());
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"qfleet-chord: personalized channel-wise mixed precision (CHORD)", "qfleet-chord"};
+  std::string data_path, backbone_name = "sasrec", load_path, save_path, json_path;
+  int epochs = 20, threads = 2, chord_epochs = 5, hessian_samples = 4;
+  uint64_t seed = 1, eval_seed = 1;
+  double budget = 3.0;
+  int64_t eval_users = 10000, chord_users = 0, sens_users = 256;
+  std::optional<int64_t> hidden, max_len;
+  int64_t length_buckets = 0;
+  qfleet::seqrec::SyntheticOptions syn;
+  ch::ChordTrainOptions train;
+  ch::ChordOptions copt;
+  app.add_option("--data", data_path, "'user item' lines file (default: synthetic data)");
+  app.add_option("--backbone", backbone_name, "sasrec or caser")
+      ->check(CLI::IsMember({"sasrec", "caser"}));
+  app.add_option("--budget-bits", budget, "average bits per weight")->check(CLI::Range(0.0, 8.0));
+  app.add_option("--epochs", epochs, "backbone training epochs")->check(CLI::Range(1, 100000));
+  app.add_option("--load-backbone", load_path, "use this trained backbone (.qftc)");
+  app.add_option("--save-backbone", save_path, "save the trained backbone (.qftc)");
+  app.add_option("--chord-epochs", chord_epochs, "CHORD training epochs")->check(CLI::Range(1, 100000));
+  app.add_option("--chord-batch", train.batch_users, "users per CHORD step")->check(CLI::Range(1, 1 << 20));
+  app.add_option("--chord-lr", train.learning_rate, "CHORD Adam learning rate")->check(CLI::PositiveNumber);
+  app.add_option("--chord-users", chord_users, "train CHORD on at most this many users (0 = all)");
+  app.add_option("--penalty", train.bits_penalty, "lambda of the bit-budget penalty");
+  app.add_option("--distill", train.distill_weight, "weight of the FP32 logit distillation term (0 = off)");
+  app.add_option("--temperature", train.temperature, "soft tier temperature")->check(CLI::PositiveNumber);
+  std::vector<int> tier_bits_ref = {4, 3, 3, 2}, allowed = {2, 3, 4, 8};
+  std::vector<double> middle = {0.25, 0.25};
+  app.add_option("--tier-bits", tier_bits_ref, "reference widths of tiers 0..3 (cloud's tier sizing)")
+      ->expected(4)->delimiter(',');
+  app.add_option("--middle-share", middle, "weight shares of tiers 1 and 2")->expected(2)->delimiter(',');
+  app.add_option("--allowed-bits", allowed, "widths the device decoder may use")->delimiter(',');
+  app.add_option("--embed-dim", copt.encoder.embed_dim, "user embedding size")->check(CLI::Range(1, 4096));
+  app.add_option("--hessian-samples", hessian_samples, "Hutchinson samples (static baseline)")
+      ->check(CLI::Range(1, 1000));
+  app.add_option("--sens-users", sens_users, "users in the sensitivity batch")->check(CLI::Range(1, 1 << 20));
+  app.add_option("--length-buckets", length_buckets, "SASRec backbone: batch users of similar length");
+  app.add_option("--hidden", hidden, "backbone hidden size (default 50)")->check(CLI::Range(1, 4096));
+  app.add_option("--max-len", max_len, "SASRec max length (default 50)")->check(CLI::Range(1, 4096));
+  app.add_option("--eval-users", eval_users, "evaluated users (0 = all)");
+  app.add_option("--eval-seed", eval_seed, "seed of the evaluated users and negatives");
+  app.add_option("--seed", seed, "seed of data, models and training");
+  app.add_option("--threads", threads, "torch intra-op threads")->check(CLI::Range(1, 1024));
+  app.add_option("--json", json_path, "write the comparison as JSON");
+  app.add_option("--syn-users", syn.num_users, "synthetic users");
+  app.add_option("--syn-items", syn.num_items, "synthetic items");
+  app.add_option("--syn-clusters", syn.clusters, "synthetic interest clusters");
+  app.add_option("--syn-length", syn.mean_length, "synthetic mean sequence length");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    std::printf("%s", app.help().c_str());
+    return 0;
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "qfleet-chord: error: %s (see --help)\n", e.what());
+    return 2;
+  }
+  torch::set_num_threads(threads);
+  auto say = [](const std::string& s) {
+    std::printf("%s\n", s.c_str());
+    std::fflush(stdout);
+  };
+
+  syn.seed = seed;
+  auto data = tq::LoadInteractions(data_path, tq::InteractionFormat::kUserItemLines, syn);
+  if (!data.ok()) return Fail(data.status());
+  auto split = qfleet::seqrec::SplitLeaveOneOut(*data);
+  if (!split.ok()) return Fail(split.status());
+  qfleet::seqrec::EvalSampleOptions eo;
+  eo.max_users = eval_users;
+  eo.seed = eval_seed;
+  auto sample = qfleet::seqrec::BuildEvalSample(*split, qfleet::seqrec::EvalStage::kTest, eo);
+  if (!sample.ok()) return Fail(sample.status());
+  say(absl::StrFormat("data: %s, %d users, %d items; evaluating %d users",
+                      data_path.empty() ? "synthetic" : data_path, split->num_users,
+                      split->num_items, sample->NumUsers()));
+
+  const tq::Backbone backbone = *tq::ParseBackbone(backbone_name);
+  tq::SeqRecConfig config = tq::DefaultSeqRecConfig(backbone);
+  config.num_items = split->num_items;
+  config.num_users = split->num_users;
+  if (hidden) config.hidden = *hidden;
+  if (max_len) config.max_length = *max_len;
+  std::shared_ptr<tq::SeqRecModel> model;
+  if (!load_path.empty()) {
+    auto m = tq::LoadSeqRecModel(load_path, config);
+    if (!m.ok()) return Fail(m.status());
+    model = *m;
+    say("backbone: loaded " + load_path + " (" + model->config().ToString() + ")");
+  } else {
+    auto m = tq::MakeSeqRecModel(config, seed);
+    if (!m.ok()) return Fail(m.status());
+    model = *m;
+    tq::SeqRecTrainOptions to = tq::DefaultSeqRecTrainOptions(backbone);
+    to.epochs = epochs;
+    to.length_buckets = length_buckets;
+    to.seed = seed;
+    to.on_epoch = [&](const tq::SeqRecEpochStats& e) {
+      say(absl::StrFormat("backbone epoch %d loss %.4f (%.1f s)", e.epoch, e.loss, e.seconds));
+      return true;
+    };
+    auto st = tq::TrainSeqRec(*model, *split, to);
+    if (!st.ok()) return Fail(st.status());
+    if (!save_path.empty()) {
+      absl::Status s = tq::SaveSeqRecModel(*model, save_path);
+      if (!s.ok()) return Fail(s);
+    }
+  }
+  model->eval();
+
+  auto t0 = std::chrono::steady_clock::now();
+  auto sens = ch::BackboneSensitivity(*model, *split, sens_users, hessian_samples, seed);
+  if (!sens.ok()) return Fail(sens.status());
+  auto catalog = ch::ChannelCatalog::Create(*model, *sens);
+  if (!catalog.ok()) return Fail(catalog.status());
+  say(absl::StrFormat("catalog: %d layers, %d channels, %d weights; sensitivity %.1f s",
+                      catalog->num_layers(), catalog->total_channels(), catalog->total_elements(),
+                      Since(t0)));
+  copt.encoder.num_items = split->num_items;
+  copt.hypernet.embed_dim = copt.encoder.embed_dim;
+  copt.budget_bits = budget;
+  for (int t = 0; t < 4; ++t) copt.tiers.reference_bits[t] = tier_bits_ref[t];
+  copt.tiers.middle_share = {middle[0], middle[1]};
+  copt.seed = seed;
+  auto chord = ch::ChordModel::Create(*catalog, copt);
+  if (!chord.ok()) return Fail(chord.status());
+  ch::ChordEvalOptions eval;
+  eval.budget_bits = budget;
+  eval.decode.allowed_bits = allowed;
+  auto decision = (*chord)->ExpectedDecision(budget, eval.decode);
+  if (!decision.ok()) return Fail(decision.status());
+  const auto& f = (*chord)->fractions();
+  say(absl::StrFormat("tiers: shares %.3f/%.3f/%.3f/%.3f, device table %d/%d/%d/%d bits (avg %.3f)",
+                      f[0], f[1], f[2], f[3], decision->tier_bits[0], decision->tier_bits[1],
+                      decision->tier_bits[2], decision->tier_bits[3], decision->avg_bits));
+  auto view = ch::PersonalizedBackbone::Create(model, (*chord)->catalog());
+  if (!view.ok()) return Fail(view.status());
+  train.epochs = chord_epochs;
+  train.seed = seed;
+  train.max_users = chord_users;
+  train.tier_bits = decision->tier_bits;
+  train.on_epoch = [&](const ch::ChordEpochStats& e) {
+    say(absl::StrFormat("chord epoch %d loss %.4f task %.4f distill %.4f E[bits] %.3f (%.1f s)",
+                        e.epoch, e.loss, e.task_loss, e.distill, e.expected_bits, e.seconds));
+    return true;
+  };
+  auto stats = ch::TrainChord(**chord, **view, *split, train);
+  if (!stats.ok()) return Fail(stats.status());
+
+  auto static_bits = ch::StaticChannelBits((*chord)->catalog(), *sens, budget, eval.decode.allowed_bits);
+  if (!static_bits.ok()) return Fail(static_bits.status());
+  eval.static_bits = *static_bits;
+  t0 = std::chrono::steady_clock::now();
+  auto results = ch::EvaluateChordMethods(**chord, **view, *split, *sample, eval);
+  if (!results.ok()) return Fail(results.status());
+  say(absl::StrFormat("evaluation %.1f s; chord tiers differ from chord-mean on %.1f%% of weights",
+                      Since(t0), 100 * results->back().tier_diff_vs_mean));
+
+  say(absl::StrFormat("%-11s %8s %7s %7s %7s %7s %10s %11s %9s %9s %9s", "method", "avg_bits",
+                      "HR@5", "HR@10", "NDCG@5", "NDCG@10", "plan_B", "model_B", "plan_ms",
+                      "enc_ms", "apply_ms"));
+  nlohmann::json methods = nlohmann::json::array();
+  for (const auto& r : *results) {
+    say(absl::StrFormat("%-11s %8.3f %7.4f %7.4f %7.4f %7.4f %10d %11d %9.3f %9.3f %9.2f", r.name,
+                        r.avg_bits, r.metrics.hr5, r.metrics.hr10, r.metrics.ndcg5,
+                        r.metrics.ndcg10, r.plan_bytes, r.model_bytes, r.plan_ms_per_device,
+                        r.encode_ms_per_device, r.apply_ms_per_device));
+    methods.push_back({{"name", r.name}, {"avg_bits", r.avg_bits}, {"hr5", r.metrics.hr5},
+                       {"hr10", r.metrics.hr10}, {"ndcg5", r.metrics.ndcg5},
+                       {"ndcg10", r.metrics.ndcg10}, {"plan_bytes", r.plan_bytes},
+                       {"model_bytes", r.model_bytes}, {"plan_ms", r.plan_ms_per_device},
+                       {"encode_ms", r.encode_ms_per_device}, {"apply_ms", r.apply_ms_per_device},
+                       {"tier_diff_vs_mean", r.tier_diff_vs_mean}});
+  }
+  if (!json_path.empty()) {
+    std::ofstream out(json_path);
+    out << nlohmann::json{{"methods", methods}}.dump(2) << "\n";
+    if (!out) return Fail(absl::UnknownError("cannot write " + json_path));
+  }
+  return 0;
+}

@@ -1,0 +1,95 @@
+#include "kernels/torch/chord/chord_model.h"
+
+#include <torch/torch.h>
+
+#include "absl/strings/str_format.h"
+#include "common/status_macros.h"
+#include "kernels/torch/model_io.h"
+
+namespace qfleet::torchq::chord {
+
+absl::StatusOr<std::unique_ptr<ChordModel>> ChordModel::Create(const ChannelCatalog& catalog,
+                                                               const ChordOptions& options) {
+  RETURN_IF_ERROR(ValidateUserEncoderOptions(options.encoder));
+  const HypernetOptions& h = options.hypernet;
+  if (h.embed_dim != options.encoder.embed_dim) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "hypernetwork embed_dim %d differs from the encoder's %d", h.embed_dim,
+        options.encoder.embed_dim));
+  }
+  if (h.hidden < 1 || h.key_dim < 1 || h.element_rank < 1) {
+    return absl::InvalidArgumentError("hypernetwork sizes must be >= 1");
+  }
+  ASSIGN_OR_RETURN(const auto fractions,
+                   TierFractions(options.budget_bits, options.tiers));
+  std::unique_ptr<ChordModel> m(new ChordModel(catalog, options));
+  m->fractions_ = fractions;
+  m->encoder_ = UserEncoder(options.encoder, options.seed);
+  m->hypernet_ = ChordHypernet(m->catalog_, h, options.seed + 1);
+  return m;
+}
+
+absl::StatusOr<torch::Tensor> ChordModel::GenerateCodes(const torch::Tensor& e, int64_t chunk) {
+  const int64_t width = options_.hypernet.embed_dim;
+  if (!e.defined() || e.dim() != 2 || !e.is_floating_point()) {
+    return absl::InvalidArgumentError("user embeddings must be a float [U, E] tensor");
+  }
+  if (e.size(0) == 0) return absl::InvalidArgumentError("empty user batch");
+  if (e.size(1) != width) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("user embeddings are %d wide, expected %d", e.size(1), width));
+  }
+  if (chunk < 1) return absl::InvalidArgumentError("chunk must be >= 1");
+  if (!torch::isfinite(e).all().item<bool>()) {
+    return absl::InvalidArgumentError("user embeddings hold NaN or Inf");
+  }
+  try {
+    torch::NoGradGuard no_grad;
+    const torch::Device device = hypernet_->channel_bias.device();
+    torch::Tensor elements = catalog_.elements().to(device);
+    std::vector<torch::Tensor> out;
+    for (int64_t start = 0; start < e.size(0); start += chunk) {
+      torch::Tensor part = e.slice(0, start, std::min(e.size(0), start + chunk))
+                               .to(device)
+                               .to(torch::kFloat32);
+      HypernetScores s = hypernet_->forward(part);
+      out.push_back(AssignTiers(s.log_score, elements, fractions_).to(torch::kCPU));
+    }
+    return torch::cat(out, 0);
+  } catch (const c10::Error& err) {
+    return absl::InternalError(err.what_without_backtrace());
+  }
+}
+
+absl::StatusOr<std::vector<PrecisionPlan>> ChordModel::GeneratePlans(const torch::Tensor& e,
+                                                                     uint64_t version,
+                                                                     int64_t chunk) {
+  ASSIGN_OR_RETURN(torch::Tensor codes, GenerateCodes(e, chunk));
+  std::vector<PrecisionPlan> plans;
+  plans.reserve(codes.size(0));
+  for (int64_t u = 0; u < codes.size(0); ++u) {
+    ASSIGN_OR_RETURN(PrecisionPlan p, PlanFromCodes(catalog_, codes[u], version));
+    plans.push_back(std::move(p));
+  }
+  return plans;
+}
+
+absl::StatusOr<BudgetDecision> ChordModel::ExpectedDecision(
+    double budget_bits, const BudgetDecodeOptions& decode) const {
+  // One ranking that is the same for everyone: the channel order itself.
+  torch::Tensor scores = -torch::arange(catalog_.total_channels(), torch::kFloat32).unsqueeze(0);
+  torch::Tensor codes = AssignTiers(scores, catalog_.elements(), fractions_);
+  ASSIGN_OR_RETURN(PrecisionPlan plan, PlanFromCodes(catalog_, codes[0], 0));
+  return DecodeForBudget(plan, catalog_.RowLengths(), budget_bits, decode);
+}
+
+TensorContainer ChordModel::EncoderContainer() const { return ModuleToContainer(*encoder_); }
+TensorContainer ChordModel::HypernetContainer() const { return ModuleToContainer(*hypernet_); }
+
+absl::Status ChordModel::LoadWeights(const TensorContainer& encoder,
+                                     const TensorContainer& hypernet) {
+  RETURN_IF_ERROR(LoadContainer(encoder, *encoder_));
+  return LoadContainer(hypernet, *hypernet_);
+}
+
+}  // namespace qfleet::torchq::chord

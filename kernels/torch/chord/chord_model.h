@@ -1,0 +1,91 @@
+#ifndef QFLEET_KERNELS_TORCH_CHORD_CHORD_MODEL_H_
+#define QFLEET_KERNELS_TORCH_CHORD_CHORD_MODEL_H_
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include <torch/types.h>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/budget_decode.h"
+#include "common/plan_codec.h"
+#include "common/tensor_container.h"
+#include "kernels/torch/chord/channel_catalog.h"
+#include "kernels/torch/chord/hypernetwork.h"
+#include "kernels/torch/chord/tiering.h"
+#include "kernels/torch/chord/user_encoder.h"
+
+namespace qfleet::torchq::chord {
+
+struct ChordOptions {
+  UserEncoderOptions encoder;  // encoder.num_items: the backbone's
+  HypernetOptions hypernet;    // hypernet.embed_dim must equal encoder.embed_dim
+  TierPolicy tiers;
+  double budget_bits = 3.0;    // the average bits the tier sizes are cut for
+  uint64_t seed = 1;           // initial weights of encoder and hypernetworks
+};
+
+// CHORD for one frozen backbone: the device-side user encoder, the
+// cloud-side hypernetworks and the tier cut, over a copy of the backbone's
+// channel catalog. The coordinator's API is GeneratePlans (cloud) and the
+// encoder container (shipped to devices, run with EncodeUsers). Not
+// thread-safe: one instance per thread, or external locking.
+class ChordModel {
+ public:
+  // InvalidArgument if the encoder options fail ValidateUserEncoderOptions,
+  // the hypernetwork's embed_dim differs from the encoder's, a size is < 1,
+  // or TierFractions rejects the budget / policy.
+  static absl::StatusOr<std::unique_ptr<ChordModel>> Create(const ChannelCatalog& catalog,
+                                                            const ChordOptions& options);
+
+  const ChordOptions& options() const { return options_; }
+  const ChannelCatalog& catalog() const { return catalog_; }
+  const std::array<double, 4>& fractions() const { return fractions_; }
+  UserEncoder& encoder() { return encoder_; }
+  ChordHypernet& hypernet() { return hypernet_; }
+
+  // Tier codes [U, N] int64 (catalog order) for user embeddings [U, E]: one
+  // batched hypernetwork forward per chunk of `chunk` users, then
+  // AssignTiers. Runs without gradient on the hypernetwork's device (the
+  // embeddings are moved there); the codes come back on the CPU.
+  // InvalidArgument for an undefined / non-float / non-2-D input, U == 0,
+  // a width other than E, non-finite values, or chunk < 1; Internal if
+  // LibTorch throws. Deterministic.
+  absl::StatusOr<torch::Tensor> GenerateCodes(const torch::Tensor& user_embeddings,
+                                              int64_t chunk = 1024);
+
+  // GenerateCodes, then one PrecisionPlan per user (catalog layer names and
+  // channel counts, plan.version = version), each encodable with EncodePlan
+  // in kPlanHeaderBytes + names + ceil(N / 4) bytes. Same failures.
+  absl::StatusOr<std::vector<PrecisionPlan>> GeneratePlans(const torch::Tensor& user_embeddings,
+                                                           uint64_t version, int64_t chunk = 1024);
+
+  // The tier -> bits table a device with `decode` options would choose at
+  // `budget_bits` for a plan cut at fractions(): DecodeForBudget on a plan
+  // whose tiers hold exactly those shares. What training quantizes with.
+  absl::StatusOr<BudgetDecision> ExpectedDecision(double budget_bits,
+                                                  const BudgetDecodeOptions& decode) const;
+
+  // Weights of the encoder / hypernetworks as FP32 containers (QFTC via
+  // EncodeContainer) and back. LoadWeights: InvalidArgument if a container
+  // does not match the shapes this model was created with.
+  TensorContainer EncoderContainer() const;
+  TensorContainer HypernetContainer() const;
+  absl::Status LoadWeights(const TensorContainer& encoder, const TensorContainer& hypernet);
+
+ private:
+  ChordModel(const ChannelCatalog& catalog, const ChordOptions& options)
+      : options_(options), catalog_(catalog) {}
+  ChordOptions options_;
+  ChannelCatalog catalog_;
+  std::array<double, 4> fractions_{};
+  UserEncoder encoder_{nullptr};
+  ChordHypernet hypernet_{nullptr};
+};
+
+}  // namespace qfleet::torchq::chord
+
+#endif  // QFLEET_KERNELS_TORCH_CHORD_CHORD_MODEL_H_

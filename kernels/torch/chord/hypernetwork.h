@@ -1,0 +1,79 @@
+#ifndef QFLEET_KERNELS_TORCH_CHORD_HYPERNETWORK_H_
+#define QFLEET_KERNELS_TORCH_CHORD_HYPERNETWORK_H_
+
+#include <cstdint>
+#include <vector>
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/types.h>
+
+#include "kernels/torch/chord/channel_catalog.h"
+
+namespace qfleet::torchq::chord {
+
+struct HypernetOptions {
+  int64_t embed_dim = 32;     // E, the user embedding size
+  int64_t hidden = 64;        // shared trunk width
+  int64_t key_dim = 16;       // filter level: learned projection of a weight row
+  int64_t element_rank = 8;   // element level: rank of the per-element gates
+};
+
+// What the three hypernetworks say about every channel, for U users.
+struct HypernetScores {
+  torch::Tensor layer;      // [U, layers]  > 0: layer-level importance
+  torch::Tensor filter;     // [U, N]       > 0: filter-level importance
+  torch::Tensor element;    // [U, N]  in (0, 2): element scores aggregated per channel
+  torch::Tensor log_score;  // [U, N]  log(layer[layer of c] * filter * element): the ranking key
+};
+
+// CHORD's cloud-side hypernetworks over a frozen backbone's channels
+// (catalog order). From a user embedding u [E]:
+//   h           = relu(trunk(u))                                   [hidden]
+//   layer       = softplus(layer_head(h)) + 1e-3                   [layers]
+//   filter_c    = softplus(q_l(h) . key_c + bias_c)   for c in layer l,
+//                 q_l(h) = slice l of filter_head(h)   [key_dim + F]
+//                 key_c  = [w_c P_l / sqrt(K_l), features_c]   (w_c the FP32
+//                 row, P_l [K_l, key_dim] learned, F = kChannelFeatures)
+//   element_c   = 2 sum_j sigmoid(g_l(h))_j * w_cj^2 / sum_j w_cj^2,
+//                 g_l(h) = element_head(h) B_l^T,  B_l [K_l, rank] learned:
+//                 a score per weight element (gate of input column j for
+//                 user u, low rank), aggregated by each element's share of
+//                 the channel's energy (uniform for an all-zero row).
+// The combined score layer * filter * element ranks channels for tiering.
+// Cost per user is O(sum_l C_l (key_dim + F + K_l)): a few matrix products,
+// batched over users. Holds copies of the catalog's rows and features.
+// Not thread-safe per instance.
+class ChordHypernetImpl : public torch::nn::Module {
+ public:
+  ChordHypernetImpl(const ChannelCatalog& catalog, const HypernetOptions& options, uint64_t seed);
+
+  const HypernetOptions& options() const { return options_; }
+  int64_t total_channels() const { return total_channels_; }
+
+  // user_emb [U, E] float -> scores. Throws c10::Error on a wrong shape.
+  HypernetScores forward(const torch::Tensor& user_emb);
+
+  // Moves parameters and the catalog copies to `device`.
+  void MoveTo(const torch::Device& device);
+
+  torch::nn::Linear trunk{nullptr}, layer_head{nullptr}, filter_head{nullptr},
+      element_head{nullptr};
+  torch::Tensor channel_bias;                  // [N]
+  std::vector<torch::Tensor> key_proj;         // per layer [K_l, key_dim]
+  std::vector<torch::Tensor> element_basis;    // per layer [K_l, rank]
+
+ private:
+  HypernetOptions options_;
+  int64_t total_channels_ = 0;
+  std::vector<int64_t> channels_, row_lengths_;
+  std::vector<torch::Tensor> rows_;    // per layer [C, K] FP32 weights
+  std::vector<torch::Tensor> energy_;  // per layer [C, K] w^2 / sum w^2
+  torch::Tensor features_;             // [N, F]
+  torch::Tensor layer_of_channel_;     // [N] int64
+};
+TORCH_MODULE(ChordHypernet);
+
+}  // namespace qfleet::torchq::chord
+
+#endif  // QFLEET_KERNELS_TORCH_CHORD_HYPERNETWORK_H_

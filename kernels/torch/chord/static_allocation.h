@@ -1,0 +1,38 @@
+#ifndef QFLEET_KERNELS_TORCH_CHORD_STATIC_ALLOCATION_H_
+#define QFLEET_KERNELS_TORCH_CHORD_STATIC_ALLOCATION_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/seqrec/leave_one_out.h"
+#include "kernels/torch/chord/channel_catalog.h"
+#include "kernels/torch/seqrec/seqrec_model.h"
+
+namespace qfleet::torchq::chord {
+
+// Per-channel Hessian-trace sensitivity of every quantizable layer of the
+// backbone (HessianTraceOfLoss, kernels/torch/hessian_trace.h) for its
+// training loss on one batch of up to `batch_users` training users (SASRec
+// sequences / Caser windows, seeded), in eval mode: layer name -> one value
+// per channel. InvalidArgument if there is nothing to train on or
+// num_samples < 1; Internal if LibTorch throws. Restores the model's mode.
+absl::StatusOr<std::map<std::string, std::vector<double>>> BackboneSensitivity(
+    SeqRecModel& model, const seqrec::LeaveOneOutSplit& split, int64_t batch_users,
+    int num_samples, uint64_t seed);
+
+// The "static" baseline: one bit-width per channel (catalog order) for all
+// users, from common/bit_allocator's AllocateBits with sensitivity_c =
+// max(trace_c, 0) / elements_c (0 where unknown) and the measured per-element
+// mean squared RTN error of the channel at each allowed width. The budget
+// is the element-weighted average. AllocateBits' InvalidArgument errors
+// (budget outside the allowed range, bad widths).
+absl::StatusOr<std::vector<int>> StaticChannelBits(
+    const ChannelCatalog& catalog, const std::map<std::string, std::vector<double>>& sensitivity,
+    double budget_bits, const std::vector<int>& allowed_bits);
+
+}  // namespace qfleet::torchq::chord
+
+#endif  // QFLEET_KERNELS_TORCH_CHORD_STATIC_ALLOCATION_H_

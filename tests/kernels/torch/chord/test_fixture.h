@@ -1,0 +1,44 @@
+#ifndef QFLEET_TESTS_KERNELS_TORCH_CHORD_TEST_FIXTURE_H_
+#define QFLEET_TESTS_KERNELS_TORCH_CHORD_TEST_FIXTURE_H_
+
+#include <memory>
+
+#include "kernels/torch/chord/channel_catalog.h"
+#include "kernels/torch/chord/chord_model.h"
+#include "tests/kernels/torch/seqrec/test_util.h"
+
+namespace qfleet::torchq::chord::testing {
+
+// A tiny split and backbone: fast enough for sub-second tests.
+inline seqrec::LeaveOneOutSplit TinySplit() {
+  return torchq::testing::SmallSplit(/*users=*/120, /*items=*/80, /*seed=*/5);
+}
+
+inline std::shared_ptr<SeqRecModel> TinyModel(Backbone backbone,
+                                              const seqrec::LeaveOneOutSplit& split) {
+  SeqRecConfig c = torchq::testing::SmallConfig(backbone, split);
+  c.hidden = 16;
+  c.max_length = 12;
+  c.num_blocks = 1;
+  return MakeSeqRecModel(c, 3).value();
+}
+
+inline ChordOptions TinyOptions(const seqrec::LeaveOneOutSplit& split) {
+  ChordOptions o;
+  o.encoder.num_items = split.num_items;
+  o.encoder.item_dim = 8;
+  o.encoder.history = 10;
+  o.encoder.embed_dim = 12;
+  o.encoder.hidden = 16;
+  o.hypernet.embed_dim = 12;
+  o.hypernet.hidden = 16;
+  o.hypernet.key_dim = 6;
+  o.hypernet.element_rank = 4;
+  o.budget_bits = 3.0;
+  o.seed = 11;
+  return o;
+}
+
+}  // namespace qfleet::torchq::chord::testing
+
+#endif  // QFLEET_TESTS_KERNELS_TORCH_CHORD_TEST_FIXTURE_H_
