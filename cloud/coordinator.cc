@@ -187,14 +187,41 @@ absl::Status Coordinator::Authenticate(uint64_t device_id, absl::string_view tok
   return absl::OkStatus();
 }
 
+absl::Status Coordinator::FlushLastSeen() {
+  std::unordered_map<uint64_t, int64_t> batch;
+  {
+    absl::MutexLock lock(&seen_mu_);
+    batch.swap(seen_);
+  }
+  std::vector<std::pair<uint64_t, int64_t>> rows(batch.begin(), batch.end());
+  absl::Status s = store_->TouchDevices(rows);
+  if (!s.ok()) {
+    // Keep what could not be written for the next flush.
+    absl::MutexLock lock(&seen_mu_);
+    for (const auto& [id, ms] : batch) {
+      int64_t& slot = seen_[id];
+      slot = std::max(slot, ms);
+    }
+  }
+  return s;
+}
+
+// The service authenticates the device (a store read) before these; they
+// only record when it was seen.
 absl::StatusOr<int64_t> Coordinator::Heartbeat(uint64_t device_id) {
   const int64_t now = clock_->NowMs();
-  RETURN_IF_ERROR(store_->TouchDevice(device_id, now));
+  {
+    absl::MutexLock lock(&seen_mu_);
+    seen_[device_id] = now;
+  }
   return now + options_.lease_ms;
 }
 
 absl::StatusOr<PulledTask> Coordinator::PullTask(uint64_t device_id) {
-  RETURN_IF_ERROR(store_->TouchDevice(device_id, clock_->NowMs()));
+  {
+    absl::MutexLock lock(&seen_mu_);
+    seen_[device_id] = clock_->NowMs();
+  }
   PulledTask out;
   out.retry_after_ms = options_.poll_interval_ms;
   ASSIGN_OR_RETURN(std::optional<TaskRecord> task, store_->OpenTaskForDevice(device_id));
@@ -348,6 +375,7 @@ absl::StatusOr<CampaignRecord> Coordinator::StartCampaign(const CampaignConfig& 
 
 absl::Status Coordinator::Step() {
   absl::MutexLock step_lock(&step_mu_);
+  RETURN_IF_ERROR(FlushLastSeen());
   ASSIGN_OR_RETURN(std::optional<RoundRecord> latest, store_->LatestRound());
   if (latest.has_value()) {
     if (latest->state == "open") return CloseRoundIfDue(*latest);

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -137,6 +138,10 @@ class Coordinator {
   CoordinatorStore& store() { return *store_; }
   int64_t NowMs() const { return clock_->NowMs(); }
   int64_t lease_ms() const { return options_.lease_ms; }
+  uint64_t max_update_bytes() const { return options_.max_update_bytes; }
+  // Writes the last-seen times recorded since the previous flush. Readers of
+  // DeviceRecord::last_seen_ms through store() call this first.
+  absl::Status FlushLastSeen();
   int64_t started_ms() const { return started_ms_; }
 
   // --- Round engine -----------------------------------------------------------
@@ -187,6 +192,11 @@ class Coordinator {
   absl::Mutex round_mu_;
   // Serializes Step() callers.
   absl::Mutex step_mu_;
+  // Heartbeats and polls record last-seen times here; FlushLastSeen() writes
+  // them to SQLite in one transaction (each engine step and before anything
+  // reads devices), so a busy fleet costs no database write per call.
+  mutable absl::Mutex seen_mu_;
+  std::unordered_map<uint64_t, int64_t> seen_ ABSL_GUARDED_BY(seen_mu_);
 
   mutable absl::Mutex model_mu_;
   ModelBlob latest_ ABSL_GUARDED_BY(model_mu_);

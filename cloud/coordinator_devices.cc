@@ -62,6 +62,7 @@ absl::StatusOr<DeviceRecord> Coordinator::EnableDevice(uint64_t device_id) {
 
 absl::StatusOr<FleetGauges> Coordinator::Gauges() {
   FleetGauges g;
+  RETURN_IF_ERROR(FlushLastSeen());
   ASSIGN_OR_RETURN(std::vector<DeviceRecord> devices, store_->ListDevices());
   const int64_t now = clock_->NowMs();
   g.devices_registered = devices.size();

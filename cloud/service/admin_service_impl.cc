@@ -27,6 +27,7 @@ absl::Status AdminServiceImpl::Authorize(grpc::ServerContext* ctx) const {
 grpc::Status AdminServiceImpl::ListDevices(grpc::ServerContext* ctx, const av1::ListDevicesRequest*,
                                            av1::ListDevicesResponse* resp) {
   if (absl::Status s = Authorize(ctx); !s.ok()) return ToGrpcStatus(s);
+  if (absl::Status f = coordinator_->FlushLastSeen(); !f.ok()) return ToGrpcStatus(f);
   auto devices = coordinator_->store().ListDevices();
   if (!devices.ok()) return ToGrpcStatus(devices.status());
   const int64_t now = coordinator_->NowMs();
@@ -39,6 +40,7 @@ grpc::Status AdminServiceImpl::ListDevices(grpc::ServerContext* ctx, const av1::
 grpc::Status AdminServiceImpl::GetDevice(grpc::ServerContext* ctx, const av1::GetDeviceRequest* req,
                                          av1::GetDeviceResponse* resp) {
   if (absl::Status s = Authorize(ctx); !s.ok()) return ToGrpcStatus(s);
+  if (absl::Status f = coordinator_->FlushLastSeen(); !f.ok()) return ToGrpcStatus(f);
   auto device = coordinator_->store().GetDevice(req->device_id());
   if (!device.ok()) return ToGrpcStatus(device.status());
   *resp->mutable_device() = DeviceToProto(*device, coordinator_->NowMs(), coordinator_->lease_ms());
@@ -104,6 +106,7 @@ grpc::Status AdminServiceImpl::GetRound(grpc::ServerContext* ctx, const av1::Get
 grpc::Status AdminServiceImpl::GetPlan(grpc::ServerContext* ctx, const av1::GetPlanRequest* req,
                                        av1::GetPlanResponse* resp) {
   if (absl::Status s = Authorize(ctx); !s.ok()) return ToGrpcStatus(s);
+  if (absl::Status f = coordinator_->FlushLastSeen(); !f.ok()) return ToGrpcStatus(f);
   auto device = coordinator_->store().GetDevice(req->device_id());
   if (!device.ok()) return ToGrpcStatus(device.status());
   auto plan = coordinator_->store().LatestPlanForDevice(req->device_id());
@@ -155,6 +158,7 @@ grpc::Status AdminServiceImpl::ExportModel(grpc::ServerContext* ctx,
 grpc::Status AdminServiceImpl::GetStatus(grpc::ServerContext* ctx, const av1::StatusRequest*,
                                          av1::StatusResponse* resp) {
   if (absl::Status s = Authorize(ctx); !s.ok()) return ToGrpcStatus(s);
+  if (absl::Status f = coordinator_->FlushLastSeen(); !f.ok()) return ToGrpcStatus(f);
   CoordinatorStore& store = coordinator_->store();
   auto devices = store.ListDevices();
   if (!devices.ok()) return ToGrpcStatus(devices.status());

@@ -110,10 +110,11 @@ grpc::Status FleetServiceImpl::UploadUpdate(grpc::ServerContext* ctx,
   if (!IsSha256Hex(header.sha256())) {
     return ToGrpcStatus(absl::InvalidArgumentError("upload header: sha256 is not 64 hex digits"));
   }
-  // Reject oversize uploads before buffering them; the coordinator applies
-  // its own limit again.
-  if (header.total_bytes() > (1ull << 30)) {
-    return ToGrpcStatus(absl::InvalidArgumentError("upload larger than 1 GiB"));
+  // Reject oversize uploads before buffering (or reserving) anything.
+  if (header.total_bytes() > coordinator_->max_update_bytes()) {
+    return ToGrpcStatus(absl::InvalidArgumentError(
+        absl::StrFormat("upload of %d bytes exceeds the limit of %d", header.total_bytes(),
+                        coordinator_->max_update_bytes())));
   }
   std::string bytes;
   bytes.reserve(header.total_bytes());

@@ -114,6 +114,18 @@ absl::StatusOr<std::vector<DeviceRecord>> CoordinatorStore::ListDevices() {
       absl::StrCat("SELECT ", kDeviceColumns, " FROM devices ORDER BY id"));
 }
 
+absl::Status CoordinatorStore::TouchDevices(
+    const std::vector<std::pair<uint64_t, int64_t>>& seen) {
+  if (seen.empty()) return absl::OkStatus();
+  return db_->Transaction([&]() -> absl::Status {
+    for (const auto& [id, ms] : seen) {
+      RETURN_IF_ERROR(Execute(
+          *db_, "UPDATE devices SET last_seen_ms = MAX(last_seen_ms, ?2) WHERE id = ?1", id, ms));
+    }
+    return absl::OkStatus();
+  });
+}
+
 absl::Status CoordinatorStore::TouchDevice(uint64_t id, int64_t now_ms) {
   return db_->Transaction([&]() -> absl::Status {
     RETURN_IF_ERROR(

@@ -61,6 +61,9 @@ class CoordinatorStore {
   absl::StatusOr<std::vector<DeviceRecord>> ListDevices();
   // Sets last_seen_ms. NotFound if the device is absent. Thread-safe.
   absl::Status TouchDevice(uint64_t id, int64_t now_ms);
+  // Sets last_seen_ms of many devices in one transaction (never moving it
+  // back); ids that do not exist are skipped.
+  absl::Status TouchDevices(const std::vector<std::pair<uint64_t, int64_t>>& seen);
   // Sets the state (active|offline|drained|revoked). NotFound if absent,
   // InvalidArgument for another state. Thread-safe.
   absl::Status SetDeviceState(uint64_t id, absl::string_view state);

@@ -194,6 +194,26 @@ TEST_F(FleetServiceTest, MalformedUploadStreamsAreRejected) {
   grpc::ClientContext ctx;
   EXPECT_EQ(Upload(u, {Chunk(longer, 0, longer.size())}).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
+  // A header announcing more than the coordinator's limit is refused before
+  // anything is buffered or reserved.
+  {
+    grpc::ClientContext big_ctx;
+    Auth(&big_ctx, token_);
+    fv1::UploadUpdateResponse resp;
+    auto w = stub_->UploadUpdate(&big_ctx, &resp);
+    fv1::UpdateChunk h;
+    h.mutable_header()->set_device_id(id_);
+    h.mutable_header()->set_task_id(task_id_);
+    h.mutable_header()->set_request_id("big");
+    h.mutable_header()->set_sample_count(10);
+    h.mutable_header()->set_total_bytes(coordinator_->max_update_bytes() + 1);
+    h.mutable_header()->set_sha256(std::string(64, 'a'));
+    w->Write(h);
+    w->WritesDone();
+    const grpc::Status st = w->Finish();
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(st.error_message(), testing::HasSubstr("exceeds the limit"));
+  }
   EXPECT_EQ(coordinator_->store().ListUpdates(1)->size(), 0u);
   // A good upload still goes through afterwards.
   EXPECT_TRUE(Upload(u, {Chunk(u, 0, u.size())}).ok());
