@@ -77,4 +77,14 @@ absl::StatusOr<std::string> ReadTokenFile(const std::string& path) {
   return token;
 }
 
+absl::StatusOr<ClientAccess> LoadClientAccess(const ClientTlsFlags& tls,
+                                              const std::string& admin_token_file) {
+  ClientAccess access;
+  ASSIGN_OR_RETURN(access.security, tls.Load());
+  if (!admin_token_file.empty()) {
+    ASSIGN_OR_RETURN(access.admin_token, ReadTokenFile(admin_token_file));
+  }
+  return access;
+}
+
 }  // namespace qfleet::apps

@@ -53,6 +53,17 @@ struct ClientTlsFlags {
 // file errors as ReadFileToString.
 absl::StatusOr<std::string> ReadTokenFile(const std::string& path);
 
+// How a client program reaches the coordinator: TLS and the admin token.
+struct ClientAccess {
+  ChannelSecurity security;
+  std::string admin_token;  // empty when no token file was given
+};
+
+// tls.Load() and, when `admin_token_file` is non-empty, ReadTokenFile; the
+// first error as those return it.
+absl::StatusOr<ClientAccess> LoadClientAccess(const ClientTlsFlags& tls,
+                                              const std::string& admin_token_file);
+
 }  // namespace qfleet::apps
 
 #endif  // QFLEET_APPS_CLIENT_CHANNEL_H_

@@ -80,21 +80,14 @@ int main(int argc, char** argv) {
   app.add_option("--admin-token-file", admin_token_file,
                  "admin token of the remote --coordinator");
   if (int rc = qfleet::apps::ParseOrExit(app, argc, argv); rc >= 0) return rc;
-  auto security = tls.Load();
-  if (!security.ok()) {
-    std::cerr << "qfleet-sim: error: " << security.status().message() << "\n";
+  auto access = qfleet::apps::LoadClientAccess(tls, admin_token_file);
+  if (!access.ok()) {
+    std::cerr << "qfleet-sim: error: " << access.status().message() << "\n";
     return 2;
   }
-  o.security = *security;
-  o.insecure = security->insecure;
-  if (!admin_token_file.empty()) {
-    auto token = qfleet::apps::ReadTokenFile(admin_token_file);
-    if (!token.ok()) {
-      std::cerr << "qfleet-sim: error: " << token.status().message() << "\n";
-      return 2;
-    }
-    o.admin_token = *std::move(token);
-  }
+  o.security = access->security;
+  o.insecure = access->security.insecure;
+  o.admin_token = access->admin_token;
   if (alpha > 0) o.alpha = alpha;
   o.progress = !quiet;
   if (!compare.empty()) {

@@ -174,7 +174,7 @@ absl::StatusOr<Registration> Coordinator::Register(DeviceRecord device,
 }
 
 absl::Status Coordinator::Authenticate(uint64_t device_id, absl::string_view token) {
-  absl::StatusOr<DeviceRecord> device = store_->GetDevice(device_id);
+  absl::StatusOr<CoordinatorStore::DeviceAuth> device = store_->GetDeviceAuth(device_id);
   if (!device.ok()) {
     if (absl::IsNotFound(device.status())) return absl::UnauthenticatedError("unknown device or bad token");
     return device.status();

@@ -57,6 +57,7 @@ absl::StatusOr<uint64_t> CoordinatorStore::InsertDevice(
         absl::StatusCode::kAlreadyExists,
         absl::StrCat("device name '", row.name, "' is already registered")));
     id = static_cast<uint64_t>(db_->LastInsertRowId());
+    auth_cache_.erase(id);
     return absl::OkStatus();
   }));
   return id;
@@ -65,6 +66,7 @@ absl::StatusOr<uint64_t> CoordinatorStore::InsertDevice(
 absl::Status CoordinatorStore::UpdateDevice(const DeviceRecord& record) {
   RETURN_IF_ERROR(CheckDevice(record));
   return db_->Transaction([&]() -> absl::Status {
+    auth_cache_.erase(record.id);
     RETURN_IF_ERROR(ExplainIf(
         ExecuteRow(*db_, UpdateSql("devices", kDeviceColumns), record),
         absl::StatusCode::kAlreadyExists,
@@ -75,6 +77,19 @@ absl::Status CoordinatorStore::UpdateDevice(const DeviceRecord& record) {
     }
     return absl::OkStatus();
   });
+}
+
+absl::StatusOr<CoordinatorStore::DeviceAuth> CoordinatorStore::GetDeviceAuth(uint64_t id) {
+  constexpr size_t kMaxCached = 1 << 20;
+  ReentrantMutexLock lock(db_->mutex());
+  if (auto it = auth_cache_.find(id); it != auth_cache_.end()) return it->second;
+  ASSIGN_OR_RETURN(DeviceRecord device, GetDevice(id));
+  DeviceAuth auth{device.token_hash, device.state};
+  // Inside an open transaction the row may still roll back: do not cache it.
+  if (db_->InTransaction()) return auth;
+  if (auth_cache_.size() >= kMaxCached) auth_cache_.clear();
+  auth_cache_.emplace(id, auth);
+  return auth;
 }
 
 absl::StatusOr<DeviceRecord> CoordinatorStore::GetDevice(uint64_t id) {
@@ -142,6 +157,7 @@ absl::Status CoordinatorStore::SetDeviceState(uint64_t id,
                                               absl::string_view state) {
   RETURN_IF_ERROR(CheckDeviceState(state));
   return db_->Transaction([&]() -> absl::Status {
+    auth_cache_.erase(id);
     RETURN_IF_ERROR(Execute(*db_, "UPDATE devices SET state = ?2 WHERE id = ?1",
                             id, state));
     if (db_->Changes() == 0) {
@@ -209,6 +225,7 @@ absl::StatusOr<uint64_t> CoordinatorStore::InsertCampaign(
     RETURN_IF_ERROR(
         ExecuteRow(*db_, InsertSql("campaigns", kCampaignColumns), row));
     id = static_cast<uint64_t>(db_->LastInsertRowId());
+    auth_cache_.erase(id);
     return absl::OkStatus();
   }));
   return id;

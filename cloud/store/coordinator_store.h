@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -54,6 +55,15 @@ class CoordinatorStore {
   // Overwrites every field of the device with record.id. NotFound if
   // absent, AlreadyExists if renamed to a taken name. Thread-safe.
   absl::Status UpdateDevice(const DeviceRecord& record);
+  // What authenticating a call needs of a device, from a memory cache kept
+  // coherent with every write of the devices table made through this store
+  // (the cache is read and filled under the connection lock, and writes
+  // drop the entry inside their transaction). NotFound for an unknown id.
+  struct DeviceAuth {
+    std::string token_hash;
+    std::string state;
+  };
+  absl::StatusOr<DeviceAuth> GetDeviceAuth(uint64_t id);
   // Look a device up by id or by name. NotFound if absent. Thread-safe.
   absl::StatusOr<DeviceRecord> GetDevice(uint64_t id);
   absl::StatusOr<DeviceRecord> GetDeviceByName(absl::string_view name);
@@ -205,6 +215,8 @@ class CoordinatorStore {
 
   const std::unique_ptr<SqliteDb> db_;
   const int schema_version_;
+  // Guarded by db_->mutex().
+  std::unordered_map<uint64_t, DeviceAuth> auth_cache_;
 };
 
 }  // namespace qfleet::cloud

@@ -10,23 +10,15 @@
 #include "common/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/integration/test_util.h"
 
 namespace qfleet::apps {
 namespace {
 
+using ::qfleet::testing_util::HaveFashionMnist;
+using ::qfleet::testing_util::MakeTempDir;
+
 using ::testing::HasSubstr;
-
-bool HaveFashionMnist() {
-  return std::filesystem::exists(std::string(kDefaultFashionMnistDir) + "/t10k-labels-idx1-ubyte.gz");
-}
-
-std::filesystem::path TempDir() {
-  auto dir = std::filesystem::temp_directory_path() /
-             ("qfleet-cmp-test-" + std::to_string(::getpid()) + "-" +
-              std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));
-  std::filesystem::create_directories(dir);
-  return dir;
-}
 
 void Write(const std::filesystem::path& p, const std::string& text) {
   std::ofstream(p, std::ios::binary | std::ios::trunc) << text;
@@ -39,7 +31,7 @@ constexpr char kCalibration[] =
     R"("costs":{"ref_gflops":5.0,"fp32_step_s":0.02,"qat_step_s":0.06,"ptq_quantize_s":0.05}})";
 
 TEST(FlCompareCalibrationTest, FileIsReusedWithoutMeasuring) {
-  const auto dir = TempDir();
+  const auto dir = MakeTempDir("qfleet-cmp-test");
   Write(dir / "cal.json", kCalibration);
   std::ostringstream log;
   // An empty dataset: measuring would fail, so success means the file was used.
@@ -54,7 +46,7 @@ TEST(FlCompareCalibrationTest, FileIsReusedWithoutMeasuring) {
 }
 
 TEST(FlCompareCalibrationTest, RejectsMismatchedAndMalformedFiles) {
-  const auto dir = TempDir();
+  const auto dir = MakeTempDir("qfleet-cmp-test");
   const std::string path = (dir / "cal.json").string();
   std::ostringstream log;
   Write(path, kCalibration);
@@ -104,7 +96,7 @@ FlCompareOptions Small(const std::string& calibration) {
 // least as many updates per round as all-QAT.
 TEST(FlCompareIntegrationTest, DeterministicFasterThanQatAndDeadlineSafe) {
   if (!HaveFashionMnist()) GTEST_SKIP() << "dataset-fashion-mnist not installed";
-  const auto dir = TempDir();
+  const auto dir = MakeTempDir("qfleet-cmp-test");
   Write(dir / "cal.json", kCalibration);
   std::ostringstream log;
   FlCompareOptions o = Small((dir / "cal.json").string());

@@ -5,6 +5,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/integration/test_util.h"
 #include "cloud/coordinator.h"
 #include "cloud/fmnist_backend.h"
 #include "cloud/service/coordinator_server.h"
@@ -15,9 +16,7 @@
 namespace qfleet::apps {
 namespace {
 
-bool HaveFashionMnist() {
-  return std::filesystem::exists(std::string(kDefaultFashionMnistDir) + "/t10k-labels-idx1-ubyte.gz");
-}
+using ::qfleet::testing_util::HaveFashionMnist;
 
 FlSimOptions Small() {
   FlSimOptions o;

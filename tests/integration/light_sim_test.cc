@@ -9,15 +9,14 @@
 #include "common/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/integration/test_util.h"
 
 namespace qfleet::apps {
 namespace {
 
-using ::testing::HasSubstr;
+using ::qfleet::testing_util::HaveFashionMnist;
 
-bool HaveFashionMnist() {
-  return std::filesystem::exists(std::string(kDefaultFashionMnistDir) + "/t10k-labels-idx1-ubyte.gz");
-}
+using ::testing::HasSubstr;
 
 // 300 light devices against a coordinator started as a separate process
 // over TLS: every RPC kind runs, the round completes with exactly the

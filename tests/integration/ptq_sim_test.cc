@@ -13,23 +13,15 @@
 #include "common/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/integration/test_util.h"
 
 namespace qfleet::apps {
 namespace {
 
+using ::qfleet::testing_util::HaveFashionMnist;
+using ::qfleet::testing_util::MakeTempDir;
+
 using ::testing::HasSubstr;
-
-bool HaveFashionMnist() {
-  return std::filesystem::exists(std::string(kDefaultFashionMnistDir) + "/t10k-labels-idx1-ubyte.gz");
-}
-
-std::filesystem::path TempDir() {
-  auto dir = std::filesystem::temp_directory_path() /
-             ("qfleet-ptq-test-" + std::to_string(::getpid()) + "-" +
-              std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));
-  std::filesystem::create_directories(dir);
-  return dir;
-}
 
 PtqSimOptions Quick() {
   PtqSimOptions o;
@@ -43,7 +35,7 @@ PtqSimOptions Quick() {
 // epochs): the properties that would fail if a method were broken.
 TEST(PtqSimIntegrationTest, QuickStudyHasTheExpectedOrdering) {
   if (!HaveFashionMnist()) GTEST_SKIP() << "dataset-fashion-mnist not installed";
-  const auto dir = TempDir();
+  const auto dir = MakeTempDir("qfleet-ptq-test");
   PtqSimOptions o = Quick();
   o.wbits = {2, 3, 8};
   o.cache_path = (dir / "fp32.qftc").string();

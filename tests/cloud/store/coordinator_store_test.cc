@@ -17,6 +17,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "record_test_util.h"
+#include "common/status_macros.h"
 #include "store_test_util.h"
 
 namespace qfleet::cloud {
@@ -110,6 +111,40 @@ TEST_F(CoordinatorStoreTest, DeviceRoundTripsExactly) {
   ASSERT_OK_AND_ASSIGN(DeviceRecord by_name,
                        store_->GetDeviceByName("sim-0007"));
   ExpectSame(by_name, device);
+}
+
+// The authentication cache follows every write of the device row, including
+// one rolled back inside a transaction.
+TEST_F(CoordinatorStoreTest, DeviceAuthCacheFollowsWrites) {
+  DeviceRecord device = MakeDevice("sim-0001");
+  device.token_hash = std::string(64, 'a');
+  ASSERT_OK_AND_ASSIGN(device.id, store_->InsertDevice(device));
+  ASSERT_OK_AND_ASSIGN(auto auth, store_->GetDeviceAuth(device.id));
+  EXPECT_EQ(auth.token_hash, std::string(64, 'a'));
+  EXPECT_EQ(auth.state, device.state);
+
+  device.token_hash = std::string(64, 'b');
+  ASSERT_OK(store_->UpdateDevice(device));
+  ASSERT_OK_AND_ASSIGN(auth, store_->GetDeviceAuth(device.id));
+  EXPECT_EQ(auth.token_hash, std::string(64, 'b'));
+
+  ASSERT_OK(store_->SetDeviceState(device.id, "revoked"));
+  ASSERT_OK_AND_ASSIGN(auth, store_->GetDeviceAuth(device.id));
+  EXPECT_EQ(auth.state, "revoked");
+
+  // A write read back inside its transaction and then rolled back leaves
+  // the committed row in force.
+  absl::Status rolled = store_->RunInTransaction([&]() -> absl::Status {
+    RETURN_IF_ERROR(store_->SetDeviceState(device.id, "active"));
+    ASSIGN_OR_RETURN(auto inside, store_->GetDeviceAuth(device.id));
+    EXPECT_EQ(inside.state, "active");
+    return absl::AbortedError("roll back");
+  });
+  EXPECT_THAT(rolled, StatusIs(absl::StatusCode::kAborted));
+  ASSERT_OK_AND_ASSIGN(auth, store_->GetDeviceAuth(device.id));
+  EXPECT_EQ(auth.state, "revoked");
+
+  EXPECT_THAT(store_->GetDeviceAuth(device.id + 100), StatusIs(absl::StatusCode::kNotFound));
 }
 
 TEST_F(CoordinatorStoreTest, DeviceWithEmptyListsAndNanRoundTrips) {
