@@ -217,6 +217,9 @@ CoordinatorStore::ListModelVersions() {
 
 absl::StatusOr<uint64_t> CoordinatorStore::InsertCampaign(
     const CampaignRecord& record) {
+  // Tasks, rounds or campaigns change: cached idle answers are void.
+  ReentrantMutexLock epoch_lock(db_->mutex());
+  ++task_epoch_;
   RETURN_IF_ERROR(CheckCampaign(record));
   CampaignRecord row = record;
   row.id = 0;  // SQLite assigns it.
@@ -232,6 +235,9 @@ absl::StatusOr<uint64_t> CoordinatorStore::InsertCampaign(
 }
 
 absl::Status CoordinatorStore::UpdateCampaign(const CampaignRecord& record) {
+  // Tasks, rounds or campaigns change: cached idle answers are void.
+  ReentrantMutexLock epoch_lock(db_->mutex());
+  ++task_epoch_;
   RETURN_IF_ERROR(CheckCampaign(record));
   return db_->Transaction([&]() -> absl::Status {
     RETURN_IF_ERROR(
@@ -268,10 +274,18 @@ absl::StatusOr<std::vector<CampaignRecord>> CoordinatorStore::ListCampaigns() {
 absl::StatusOr<std::optional<CampaignRecord>>
 CoordinatorStore::ActiveCampaign() {
   ReentrantMutexLock lock(db_->mutex());
-  return QueryFirst<CampaignRecord>(
+  if (active_campaign_epoch_ == task_epoch_ && active_campaign_.has_value()) {
+    return *active_campaign_;
+  }
+  ASSIGN_OR_RETURN(std::optional<CampaignRecord> campaign, QueryFirst<CampaignRecord>(
       *db_, absl::StrCat("SELECT ", kCampaignColumns,
                          " FROM campaigns WHERE state = 'running' "
-                         "ORDER BY id DESC LIMIT 1"));
+                         "ORDER BY id DESC LIMIT 1")));
+  if (!db_->InTransaction()) {
+    active_campaign_ = campaign;
+    active_campaign_epoch_ = task_epoch_;
+  }
+  return campaign;
 }
 
 // --- plans ------------------------------------------------------------------

@@ -217,6 +217,12 @@ class CoordinatorStore {
   const int schema_version_;
   // Guarded by db_->mutex().
   std::unordered_map<uint64_t, DeviceAuth> auth_cache_;
+  // Bumped by every write to tasks, rounds, participants or campaigns;
+  // answers cached at an older epoch are not used.
+  uint64_t task_epoch_ = 1;
+  std::unordered_map<uint64_t, uint64_t> no_task_epoch_;  // device -> epoch
+  std::optional<std::optional<CampaignRecord>> active_campaign_;
+  uint64_t active_campaign_epoch_ = 0;
 };
 
 }  // namespace qfleet::cloud

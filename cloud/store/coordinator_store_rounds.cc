@@ -78,6 +78,9 @@ absl::Status CoordinatorStore::InsertTaskLocked(TaskRecord* task) {
 
 absl::StatusOr<std::vector<TaskRecord>> CoordinatorStore::CreateRound(
     const RoundRecord& round, const std::vector<TaskRecord>& tasks) {
+  // Tasks, rounds or campaigns change: cached idle answers are void.
+  ReentrantMutexLock epoch_lock(db_->mutex());
+  ++task_epoch_;
   RETURN_IF_ERROR(CheckRound(round));
   std::vector<TaskRecord> stored = tasks;
   for (TaskRecord& task : stored) {
@@ -105,6 +108,9 @@ absl::StatusOr<std::vector<TaskRecord>> CoordinatorStore::CreateRound(
 }
 
 absl::Status CoordinatorStore::UpdateRound(const RoundRecord& record) {
+  // Tasks, rounds or campaigns change: cached idle answers are void.
+  ReentrantMutexLock epoch_lock(db_->mutex());
+  ++task_epoch_;
   RETURN_IF_ERROR(CheckRound(record));
   return db_->Transaction([&]() -> absl::Status {
     if (record.campaign_id != 0) {
@@ -175,8 +181,14 @@ absl::StatusOr<TaskRecord> CoordinatorStore::GetTask(uint64_t task_id) {
 absl::StatusOr<std::optional<TaskRecord>> CoordinatorStore::OpenTaskForDevice(
     uint64_t device_id) {
   ReentrantMutexLock lock(db_->mutex());
+  // Idle polls dominate a large fleet: remember "no open task" per device
+  // until tasks, rounds or campaigns change.
+  if (auto it = no_task_epoch_.find(device_id);
+      it != no_task_epoch_.end() && it->second == task_epoch_) {
+    return std::optional<TaskRecord>();
+  }
   RETURN_IF_ERROR(CheckDeviceExists(device_id));
-  return QueryFirst<TaskRecord>(
+  ASSIGN_OR_RETURN(std::optional<TaskRecord> task, QueryFirst<TaskRecord>(
       *db_,
       absl::StrCat("SELECT ", Qualify("t", kTaskColumns),
                    " FROM tasks t"
@@ -186,7 +198,12 @@ absl::StatusOr<std::optional<TaskRecord>> CoordinatorStore::OpenTaskForDevice(
                    " WHERE t.device_id = ?1 AND r.state = 'open'"
                    "   AND p.status IN ('assigned', 'pulled')"
                    " ORDER BY t.round DESC LIMIT 1"),
-      device_id);
+      device_id));
+  if (!task.has_value() && !db_->InTransaction()) {
+    if (no_task_epoch_.size() >= (1u << 20)) no_task_epoch_.clear();
+    no_task_epoch_[device_id] = task_epoch_;
+  }
+  return task;
 }
 
 absl::StatusOr<std::vector<ParticipantRecord>>
@@ -204,6 +221,9 @@ absl::Status CoordinatorStore::SetParticipantStatus(uint64_t round,
                                                     uint64_t device_id,
                                                     absl::string_view status,
                                                     absl::string_view detail) {
+  // Tasks, rounds or campaigns change: cached idle answers are void.
+  ReentrantMutexLock epoch_lock(db_->mutex());
+  ++task_epoch_;
   RETURN_IF_ERROR(CheckParticipantStatus(status));
   return db_->Transaction([&]() -> absl::Status {
     RETURN_IF_ERROR(Execute(*db_,
@@ -222,6 +242,9 @@ absl::Status CoordinatorStore::SetParticipantStatus(uint64_t round,
 
 absl::StatusOr<std::pair<UpdateRecord, bool>> CoordinatorStore::InsertUpdate(
     const UpdateRecord& record) {
+  // Tasks, rounds or campaigns change: cached idle answers are void.
+  ReentrantMutexLock epoch_lock(db_->mutex());
+  ++task_epoch_;
   if (record.request_id.empty()) {
     return absl::InvalidArgumentError("update request_id must not be empty");
   }
@@ -279,6 +302,9 @@ absl::StatusOr<std::vector<UpdateRecord>> CoordinatorStore::ListUpdates(
 
 absl::StatusOr<bool> CoordinatorStore::InsertReport(
     const ReportRecord& record) {
+  // Tasks, rounds or campaigns change: cached idle answers are void.
+  ReentrantMutexLock epoch_lock(db_->mutex());
+  ++task_epoch_;
   if (record.request_id.empty()) {
     return absl::InvalidArgumentError("report request_id must not be empty");
   }
