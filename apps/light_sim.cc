@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -27,6 +28,7 @@
 #include "apps/admin_client.h"
 #include "apps/cli_util.h"
 #include "common/idx_dataset.h"
+#include "common/seeded_random.h"
 #include "common/security/pki.h"
 #include "common/security/random_token.h"
 #include "common/status_macros.h"
@@ -188,15 +190,28 @@ struct LightDevice {
   int64_t next_heartbeat_ms = 0;
   int64_t next_pull_ms = 0;
   int64_t heartbeat_every_ms = 1000;
+  bool drops = false;           // fault injection: vanishes after taking a task
+  uint64_t silent_round = 0;    // the round it vanished in (0 = none)
+};
+
+// Per-round counts the devices saw, indexed by round number.
+struct RoundTally {
+  std::mutex mu;
+  std::map<uint64_t, std::pair<uint64_t, uint64_t>> by_round;  // uploaded, abandoned
+  void Add(uint64_t round, bool uploaded) {
+    std::lock_guard<std::mutex> lock(mu);
+    auto& t = by_round[round];
+    (uploaded ? t.first : t.second) += 1;
+  }
 };
 
 absl::Status Validate(const LightSimOptions& o) {
   if (o.devices < 1 || o.rounds < 1 || o.clients_per_round < 1 || o.workers < 1 ||
       o.channels < 1 || !(o.max_seconds > 0) || !(o.round_deadline_s > 0) ||
-      o.rpc_timeout_ms < 1) {
+      o.rpc_timeout_ms < 1 || !(o.drop_fraction >= 0 && o.drop_fraction < 1)) {
     return absl::InvalidArgumentError(
         "devices, rounds, clients per round, workers, channels, the time cap, the round deadline "
-        "and the RPC timeout must be positive");
+        "and the RPC timeout must be positive, and the drop fraction in [0, 1)");
   }
   if (o.clients_per_round > o.devices) {
     return absl::InvalidArgumentError(absl::StrFormat(
@@ -206,13 +221,14 @@ absl::Status Validate(const LightSimOptions& o) {
 }
 
 // One selected device's task: download, upload the model back, report.
-void RunTask(LightDevice& d, const device::DeviceTask& task, Samples& s) {
+// Returns whether the upload was accepted.
+bool RunTask(LightDevice& d, const device::DeviceTask& task, Samples& s) {
   auto t0 = Clock::now();
   auto model = d.client->DownloadModel(task.model_version, task.model_sha256);
   s.ms[kDownload].push_back(static_cast<float>(MsSince(t0)));
   if (!model.ok()) {
     ++s.errors[kDownload];
-    return;
+    return false;
   }
   const std::string request = absl::StrFormat("light-%d-u", task.task_id);
   t0 = Clock::now();
@@ -220,7 +236,7 @@ void RunTask(LightDevice& d, const device::DeviceTask& task, Samples& s) {
   s.ms[kUpload].push_back(static_cast<float>(MsSince(t0)));
   if (!up.ok()) {
     ++s.errors[kUpload];
-    return;
+    return false;
   }
   device::TaskReport report;
   report.task_id = task.task_id;
@@ -231,6 +247,7 @@ void RunTask(LightDevice& d, const device::DeviceTask& task, Samples& s) {
   auto rep = d.client->SubmitReport(report);
   s.ms[kReport].push_back(static_cast<float>(MsSince(t0)));
   if (!rep.ok()) ++s.errors[kReport];
+  return true;
 }
 
 RpcKindStats Summarize(int kind, std::vector<float>& ms, uint64_t errors) {
@@ -282,9 +299,12 @@ absl::StatusOr<LightSimResult> RunLightSim(const LightSimOptions& o, std::ostrea
   std::vector<LightDevice> devices(static_cast<size_t>(o.devices));
   device::FleetClientOptions fopts;
   fopts.rpc_timeout_ms = o.rpc_timeout_ms;
+  SeededRandom drop_rng(o.seed ^ 0xd20bULL);
   for (int i = 0; i < o.devices; ++i) {
     devices[i].client = std::make_unique<device::FleetClient>(channels[i % o.channels], fopts);
+    devices[i].drops = drop_rng.Uniform01() < o.drop_fraction;
   }
+  RoundTally tally;
   const int workers = std::min(o.workers, o.devices);
   std::vector<Samples> samples(static_cast<size_t>(workers));
 
@@ -347,6 +367,13 @@ absl::StatusOr<LightSimResult> RunLightSim(const LightSimOptions& o, std::ostrea
   const uint64_t last_round = first_round + static_cast<uint64_t>(o.rounds) - 1;
 
   std::atomic<bool> stop{false};
+  // Rounds the monitor has seen end (read by workers for vanished devices).
+  std::mutex ended_mu;
+  std::set<uint64_t> ended;
+  auto round_ended = [&](uint64_t round) {
+    std::lock_guard<std::mutex> lock(ended_mu);
+    return ended.count(round) > 0;
+  };
   const auto t_load = Clock::now();
   std::vector<std::thread> threads;
   for (int w = 0; w < workers; ++w) {
@@ -357,6 +384,11 @@ absl::StatusOr<LightSimResult> RunLightSim(const LightSimOptions& o, std::ostrea
         for (int i = w; i < o.devices && !stop.load(std::memory_order_relaxed); i += workers) {
           LightDevice& d = devices[i];
           const int64_t now = NowMs();
+          if (d.silent_round != 0) {
+            // Vanished mid-round: silent until that round has ended.
+            if (!round_ended(d.silent_round)) continue;
+            d.silent_round = 0;
+          }
           if (now >= d.next_heartbeat_ms) {
             const auto t0 = Clock::now();
             absl::Status hb = d.client->Heartbeat();
@@ -376,7 +408,13 @@ absl::StatusOr<LightSimResult> RunLightSim(const LightSimOptions& o, std::ostrea
             continue;
           }
           d.next_pull_ms = NowMs() + std::max<int64_t>(10, pulled->retry_after_ms);
-          if (pulled->task.has_value()) RunTask(d, *pulled->task, s);
+          if (!pulled->task.has_value()) continue;
+          if (d.drops) {
+            d.silent_round = pulled->task->round;
+            tally.Add(pulled->task->round, /*uploaded=*/false);
+            continue;
+          }
+          if (RunTask(d, *pulled->task, s)) tally.Add(pulled->task->round, /*uploaded=*/true);
         }
         if (!did) std::this_thread::sleep_for(std::chrono::milliseconds(2));
       }
@@ -384,7 +422,7 @@ absl::StatusOr<LightSimResult> RunLightSim(const LightSimOptions& o, std::ostrea
   }
 
   // Monitor: rounds and the coordinator's memory as each round ends.
-  std::set<uint64_t> ended;
+  std::vector<admin::v1::RoundInfo> ended_info;
   absl::Status monitor_status = absl::OkStatus();
   while (MsSince(t_load) < o.max_seconds * 1000.0) {
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
@@ -396,7 +434,13 @@ absl::StatusOr<LightSimResult> RunLightSim(const LightSimOptions& o, std::ostrea
     if (!rounds.ok()) continue;
     for (const auto& info : rounds->rounds()) {
       if (info.round() < first_round || info.round() > last_round) continue;
-      if ((info.state() == "done" || info.state() == "failed") && ended.insert(info.round()).second) {
+      bool newly_ended = false;
+      if (info.state() == "done" || info.state() == "failed") {
+        std::lock_guard<std::mutex> lock(ended_mu);
+        newly_ended = ended.insert(info.round()).second;
+      }
+      if (newly_ended) {
+        ended_info.push_back(info);
         r.coordinator_rss_by_round_mb.push_back(ProcMemMb(coordinator_pid, "VmRSS:"));
         if (info.state() == "done") ++r.rounds_done;
         progress << absl::StrFormat("round %d %s: %d participants, %d updates (%.1f s)\n",
@@ -404,10 +448,24 @@ absl::StatusOr<LightSimResult> RunLightSim(const LightSimOptions& o, std::ostrea
                                     info.updates_accepted(), MsSince(t_load) / 1000.0);
       }
     }
-    if (ended.size() >= static_cast<size_t>(o.rounds)) break;
+    if (ended_info.size() >= static_cast<size_t>(o.rounds)) break;
   }
   stop = true;
   for (auto& t : threads) t.join();
+  for (const auto& info : ended_info) {
+    LightRound lr;
+    lr.round = info.round();
+    lr.state = info.state();
+    lr.participants = info.participants();
+    lr.updates_accepted = info.updates_accepted();
+    lr.reports = info.reports();
+    auto it = tally.by_round.find(lr.round);
+    if (it != tally.by_round.end()) {
+      lr.uploaded = it->second.first;
+      lr.abandoned = it->second.second;
+    }
+    r.rounds.push_back(lr);
+  }
   r.load_seconds = MsSince(t_load) / 1000.0;
   r.coordinator_peak_rss_mb = ProcMemMb(coordinator_pid, "VmHWM:");
   RETURN_IF_ERROR(monitor_status);
@@ -465,6 +523,16 @@ std::string LightResultToJson(const LightSimResult& r) {
     j["calls"][k.kind] = k.calls;
     j["errors"][k.kind] = k.errors;
   }
+  j["rounds"] = nlohmann::json::array();
+  for (const LightRound& lr : r.rounds) {
+    j["rounds"].push_back({{"round", lr.round},
+                           {"state", lr.state},
+                           {"participants", lr.participants},
+                           {"updates_accepted", lr.updates_accepted},
+                           {"reports", lr.reports},
+                           {"uploaded", lr.uploaded},
+                           {"abandoned", lr.abandoned}});
+  }
   j["coordinator_peak_rss_mb"] = r.coordinator_peak_rss_mb;
   j["coordinator_rss_by_round_mb"] = r.coordinator_rss_by_round_mb;
   return j.dump(2) + "\n";
@@ -501,7 +569,10 @@ int LightSimMain(int argc, char** argv) {
   app.add_option("--workers", o.workers, "client threads")->check(CLI::Range(1, 4096));
   app.add_option("--channels", o.channels, "gRPC connections")->check(CLI::Range(1, 1024));
   app.add_option("--max-seconds", o.max_seconds, "cap on the load phase")->check(CLI::PositiveNumber);
-  app.add_option("--seed", o.seed, "campaign seed");
+  app.add_option("--seed", o.seed, "campaign seed and the draw of dropping devices");
+  app.add_option("--drop-fraction", o.drop_fraction,
+                 "share of devices that vanish after taking a task (fault injection)")
+      ->check(CLI::Range(0.0, 0.99));
   app.add_option("--json", json_path, "write the results as JSON");
   // Without --coordinator only --insecure matters (the started coordinator
   // gets a throw-away PKI and admin token).

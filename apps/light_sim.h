@@ -43,6 +43,20 @@ struct LightSimOptions {
   double max_seconds = 600;
   int64_t rpc_timeout_ms = 20000;
   uint64_t seed = 1;
+  // Fault injection: this share of the devices (chosen by seed) take their
+  // task and then vanish for the rest of that round (no upload, no report,
+  // no heartbeat), like a phone that lost its network mid-round.
+  double drop_fraction = 0;
+};
+
+struct LightRound {
+  uint64_t round = 0;
+  std::string state;
+  uint64_t participants = 0;
+  uint64_t updates_accepted = 0;  // as the coordinator counts them
+  uint64_t reports = 0;
+  uint64_t uploaded = 0;          // uploads the devices saw succeed for this round
+  uint64_t abandoned = 0;         // tasks taken by dropping devices
 };
 
 struct RpcKindStats {
@@ -59,6 +73,7 @@ struct LightSimResult {
   double rpcs_per_s = 0;        // load phase
   double register_seconds = 0;  // registering every device
   int rounds_done = 0;
+  std::vector<LightRound> rounds;
   std::vector<RpcKindStats> kinds;
   double coordinator_peak_rss_mb = -1;          // VmHWM; -1 = not measured
   std::vector<double> coordinator_rss_by_round_mb;  // VmRSS when each round ended

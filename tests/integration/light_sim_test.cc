@@ -51,6 +51,34 @@ TEST(LightSimIntegrationTest, SeparateCoordinatorProcessServesAFleet) {
   EXPECT_THAT(FormatLightTable(r), HasSubstr("pull_task"));
 }
 
+// Fault injection: 30% of the devices take their task and vanish. The round
+// does not stall: it closes at its deadline with exactly the updates and
+// reports of the devices that stayed, as the coordinator's database counts
+// them.
+TEST(LightSimIntegrationTest, RoundSurvivesThirtyPercentDroppingMidRound) {
+  if (!HaveFashionMnist()) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  LightSimOptions o;
+  o.devices = 300;
+  o.rounds = 1;
+  o.clients_per_round = 10;
+  o.round_deadline_s = 4;
+  o.drop_fraction = 0.3;
+  o.workers = 8;
+  o.channels = 2;
+  o.max_seconds = 120;
+  std::ostringstream log;
+  ASSERT_OK_AND_ASSIGN(LightSimResult r, RunLightSim(o, log));
+  ASSERT_EQ(r.rounds.size(), 1u) << log.str();
+  const LightRound& round = r.rounds[0];
+  EXPECT_EQ(round.state, "done");
+  EXPECT_EQ(round.participants, 10u);
+  EXPECT_GT(round.abandoned, 0u);
+  EXPECT_EQ(round.uploaded + round.abandoned, round.participants);
+  EXPECT_EQ(round.updates_accepted, round.uploaded);
+  EXPECT_EQ(round.reports, round.uploaded);
+  for (const RpcKindStats& k : r.kinds) EXPECT_EQ(k.errors, 0u) << k.kind;
+}
+
 TEST(LightSimIntegrationTest, RejectsBadOptionsAndAMissingBinary) {
   std::ostringstream log;
   LightSimOptions o;
@@ -60,6 +88,9 @@ TEST(LightSimIntegrationTest, RejectsBadOptionsAndAMissingBinary) {
   o = LightSimOptions{};
   o.workers = 0;
   EXPECT_THAT(RunLightSim(o, log), StatusIs(absl::StatusCode::kInvalidArgument));
+  o = LightSimOptions{};
+  o.drop_fraction = 1.0;
+  EXPECT_THAT(RunLightSim(o, log), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("drop")));
   o = LightSimOptions{};
   o.coordinator_binary = "/nonexistent/qfleet-coordinator";
   EXPECT_THAT(RunLightSim(o, log), StatusIs(absl::StatusCode::kUnavailable, HasSubstr("nonexistent")));
