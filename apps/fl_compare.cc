@@ -5,7 +5,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <numeric>
 
 #include <nlohmann/json.hpp>
@@ -14,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/container_quant.h"
+#include "common/file_io.h"
 #include "common/status_macros.h"
 #include "device/profile_probe.h"
 #include "kernels/torch/fmnist_cnn.h"
@@ -83,9 +83,7 @@ absl::StatusOr<StepCosts> LoadOrCalibrate(const std::string& path, const ImageDa
                                           int wbits, int abits, int batch_size,
                                           float learning_rate, std::ostream& log) {
   if (!path.empty() && std::filesystem::exists(path)) {
-    std::ifstream in(path, std::ios::binary);
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (!in.good() && !in.eof()) return absl::UnavailableError("cannot read " + path);
+    ASSIGN_OR_RETURN(std::string text, ReadFileToString(path));
     nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
     if (j.is_discarded() || !j.is_object() || !j.contains("costs") || !j["costs"].is_object()) {
       return absl::InvalidArgumentError(path + ": not a calibration file (want {\"costs\":{…},…})");
@@ -115,9 +113,7 @@ absl::StatusOr<StepCosts> LoadOrCalibrate(const std::string& path, const ImageDa
                         {"abits", abits},
                         {"batch_size", batch_size},
                         {"costs", nlohmann::json::parse(c.ToJson())}};
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out << j.dump(2) << "\n";
-    if (!out) return absl::UnavailableError("cannot write " + path);
+    RETURN_IF_ERROR(WriteStringToFile(path, j.dump(2) + "\n"));
     log << "calibration written to " << path << "\n";
   }
   return c;

@@ -27,6 +27,7 @@
 #include "absl/strings/str_format.h"
 #include "apps/admin_client.h"
 #include "apps/cli_util.h"
+#include "common/file_io.h"
 #include "common/idx_dataset.h"
 #include "common/seeded_random.h"
 #include "common/security/pki.h"
@@ -137,11 +138,7 @@ class ChildCoordinator {
                                      "--metrics-listen",
                                      "off"};
     ASSIGN_OR_RETURN(*admin_token, RandomHexToken());
-    {
-      std::ofstream token(dir_ + "/admin.token", std::ios::trunc);
-      token << *admin_token << "\n";
-      if (!token) return absl::UnavailableError("cannot write " + dir_ + "/admin.token");
-    }
+    RETURN_IF_ERROR(WriteStringToFile(dir_ + "/admin.token", *admin_token + "\n", 0600));
     args.push_back("--admin-token-file");
     args.push_back(dir_ + "/admin.token");
     *security = ChannelSecurity{};

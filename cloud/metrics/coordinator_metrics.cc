@@ -64,34 +64,24 @@ void CoordinatorMetrics::RecordRpc(absl::string_view method, absl::string_view c
 
 std::string CoordinatorMetrics::Render(const FleetGauges& gauges) const {
   std::string out;
-  absl::StrAppend(&out,
-                  "# HELP qfleet_bytes_received_total Protobuf payload bytes received by the "
-                  "coordinator's gRPC services.\n"
-                  "# TYPE qfleet_bytes_received_total counter\n"
-                  "qfleet_bytes_received_total ",
-                  bytes_received_.load(std::memory_order_relaxed), "\n");
-  absl::StrAppend(&out,
-                  "# HELP qfleet_bytes_sent_total Protobuf payload bytes sent by the "
-                  "coordinator's gRPC services.\n"
-                  "# TYPE qfleet_bytes_sent_total counter\n"
-                  "qfleet_bytes_sent_total ",
-                  bytes_sent_.load(std::memory_order_relaxed), "\n");
-  absl::StrAppend(&out,
-                  "# HELP qfleet_devices_online Devices that are active and within their lease.\n"
-                  "# TYPE qfleet_devices_online gauge\n"
-                  "qfleet_devices_online ",
-                  gauges.devices_online, "\n");
-  absl::StrAppend(&out,
-                  "# HELP qfleet_devices_registered Devices known to the coordinator.\n"
-                  "# TYPE qfleet_devices_registered gauge\n"
-                  "qfleet_devices_registered ",
-                  gauges.devices_registered, "\n");
-  absl::StrAppend(&out,
-                  "# HELP qfleet_rounds_completed_total Federated rounds that finished "
-                  "aggregation.\n"
-                  "# TYPE qfleet_rounds_completed_total counter\n"
-                  "qfleet_rounds_completed_total ",
-                  gauges.rounds_completed, "\n");
+  // One unlabelled sample with its HELP and TYPE lines.
+  const auto scalar = [&out](const char* name, const char* type, const char* help,
+                             uint64_t value) {
+    absl::StrAppend(&out, "# HELP ", name, " ", help, "\n# TYPE ", name, " ", type, "\n", name,
+                    " ", value, "\n");
+  };
+  scalar("qfleet_bytes_received_total", "counter",
+         "Protobuf payload bytes received by the coordinator's gRPC services.",
+         bytes_received_.load(std::memory_order_relaxed));
+  scalar("qfleet_bytes_sent_total", "counter",
+         "Protobuf payload bytes sent by the coordinator's gRPC services.",
+         bytes_sent_.load(std::memory_order_relaxed));
+  scalar("qfleet_devices_online", "gauge", "Devices that are active and within their lease.",
+         gauges.devices_online);
+  scalar("qfleet_devices_registered", "gauge", "Devices known to the coordinator.",
+         gauges.devices_registered);
+  scalar("qfleet_rounds_completed_total", "counter", "Federated rounds that finished aggregation.",
+         gauges.rounds_completed);
 
   absl::MutexLock lock(&mu_);
   absl::StrAppend(&out,

@@ -18,18 +18,25 @@ using ::qfleet::testing_util::HaveFashionMnist;
 
 using ::testing::HasSubstr;
 
+// 300 light devices, `clients` selected in one round, against a coordinator
+// started as a separate process.
+LightSimOptions SmallFleet(int clients) {
+  LightSimOptions o;
+  o.devices = 300;
+  o.rounds = 1;
+  o.clients_per_round = clients;
+  o.workers = 8;
+  o.channels = 2;
+  o.max_seconds = 120;
+  return o;
+}
+
 // 300 light devices against a coordinator started as a separate process
 // over TLS: every RPC kind runs, the round completes with exactly the
 // selected devices' updates, and no call fails.
 TEST(LightSimIntegrationTest, SeparateCoordinatorProcessServesAFleet) {
   if (!HaveFashionMnist()) GTEST_SKIP() << "dataset-fashion-mnist not installed";
-  LightSimOptions o;
-  o.devices = 300;
-  o.rounds = 1;
-  o.clients_per_round = 3;
-  o.workers = 8;
-  o.channels = 2;
-  o.max_seconds = 120;
+  LightSimOptions o = SmallFleet(3);
   std::ostringstream log;
   ASSERT_OK_AND_ASSIGN(LightSimResult r, RunLightSim(o, log));
   EXPECT_EQ(r.rounds_done, 1) << log.str();
@@ -57,15 +64,9 @@ TEST(LightSimIntegrationTest, SeparateCoordinatorProcessServesAFleet) {
 // them.
 TEST(LightSimIntegrationTest, RoundSurvivesThirtyPercentDroppingMidRound) {
   if (!HaveFashionMnist()) GTEST_SKIP() << "dataset-fashion-mnist not installed";
-  LightSimOptions o;
-  o.devices = 300;
-  o.rounds = 1;
-  o.clients_per_round = 10;
+  LightSimOptions o = SmallFleet(10);
   o.round_deadline_s = 4;
   o.drop_fraction = 0.3;
-  o.workers = 8;
-  o.channels = 2;
-  o.max_seconds = 120;
   std::ostringstream log;
   ASSERT_OK_AND_ASSIGN(LightSimResult r, RunLightSim(o, log));
   ASSERT_EQ(r.rounds.size(), 1u) << log.str();
