@@ -1,7 +1,9 @@
 #include "common/quantizer.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
+#include <vector>
 
 #include "absl/strings/str_format.h"
 #include "common/bit_packing.h"
@@ -77,28 +79,63 @@ Range PercentileRange(const float* x, size_t n, bool symmetric, double p, Range 
   return std::max(hi, 0.0) - std::min(lo, 0.0) > 0.0 ? Range{lo, hi} : minmax;
 }
 
+// Sum of squared fake-quant error of one channel under `p`. The same
+// arithmetic as QuantizeValue/DequantizeValue, written so the compiler can
+// vectorize it: rounding to nearest-even by adding and subtracting 1.5 * 2^23
+// (exact for |v| < 2^22; |x / scale| <= qmax / kMseMinShrink here), the clamp
+// as min/max, and eight independent float partial sums.
 double SquaredError(const float* x, size_t n, ChannelParams p, int bits) {
+  constexpr float kRound = 12582912.0f;  // 1.5 * 2^23
+  const float scale = p.scale;
+  const float zero = static_cast<float>(p.zero_point);
+  const float qmax = static_cast<float>((1 << bits) - 1);
+  constexpr size_t kLanes = 8;
+  float acc[kLanes] = {};
+  size_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    for (size_t j = 0; j < kLanes; ++j) {
+      const float v = x[i + j] / scale;
+      float q = (v + kRound) - kRound + zero;
+      q = std::min(std::max(q, 0.0f), qmax);
+      const float d = x[i + j] - (q - zero) * scale;
+      acc[j] += d * d;
+    }
+  }
   double err = 0.0;
-  for (size_t i = 0; i < n; ++i) {
+  for (size_t j = 0; j < kLanes; ++j) err += acc[j];
+  for (; i < n; ++i) {
     const double d = static_cast<double>(x[i]) - DequantizeValue(QuantizeValue(x[i], p, bits), p);
     err += d * d;
   }
   return err;
 }
 
+// Shrink factor of point k of the kMseGridPoints-point grid.
+double MseShrink(int k) { return 1.0 - (1.0 - kMseMinShrink) * k / (kMseGridPoints - 1); }
+
 ChannelParams MseParams(const float* x, size_t n, bool symmetric, int bits, Range minmax) {
-  ChannelParams best = ParamsFor(minmax, symmetric, bits);
-  double best_err = SquaredError(x, n, best, bits);
-  for (int k = 1; k < kMseGridPoints; ++k) {
-    const double a = 1.0 - (1.0 - kMseMinShrink) * k / (kMseGridPoints - 1);
-    const ChannelParams p = ParamsFor(Range{a * minmax.lo, a * minmax.hi}, symmetric, bits);
-    const double err = SquaredError(x, n, p, bits);
-    if (err < best_err) {
-      best = p;
-      best_err = err;
+  std::vector<double> err(kMseGridPoints, -1.0);
+  std::vector<ChannelParams> params(kMseGridPoints);
+  auto eval = [&](int k) {
+    if (k < 0 || k >= kMseGridPoints || err[k] >= 0.0) return;
+    const double a = MseShrink(k);
+    params[k] = ParamsFor(Range{a * minmax.lo, a * minmax.hi}, symmetric, bits);
+    err[k] = SquaredError(x, n, params[k], bits);
+  };
+  // Coarse pass over every kMseCoarseStep-th point (and the last), then the
+  // points around the coarse winner.
+  for (int k = 0; k < kMseGridPoints; k += kMseCoarseStep) eval(k);
+  eval(kMseGridPoints - 1);
+  auto best_of = [&]() {
+    int best = 0;
+    for (int k = 1; k < kMseGridPoints; ++k) {
+      if (err[k] >= 0.0 && err[k] < err[best]) best = k;  // ties keep the larger shrink factor
     }
-  }
-  return best;
+    return best;
+  };
+  const int coarse = best_of();
+  for (int k = coarse - kMseCoarseStep + 1; k < coarse + kMseCoarseStep; ++k) eval(k);
+  return params[best_of()];
 }
 
 absl::Status ValidateOptions(int bits, const QuantOptions& opt) {

@@ -33,10 +33,14 @@ namespace qfleet {
 //                (kSymmetric); P linearly interpolates between order
 //                statistics. percentile must be in [50, 100]. If clipping
 //                leaves an empty range the min/max range is used instead.
-//   kMse:        the min/max range shrunk by the factor a in
-//                {1, ..., 0.2} (kMseGridPoints evenly spaced values) that
-//                minimizes the channel's sum of squared fake-quant error;
-//                ties keep the larger a.
+//   kMse:        the min/max range shrunk by a factor a from the grid
+//                {1, ..., 0.2} (kMseGridPoints evenly spaced values) chosen
+//                to minimize the channel's sum of squared fake-quant error:
+//                a coarse pass over every kMseCoarseStep-th grid point (and
+//                the last), then the grid points within kMseCoarseStep - 1
+//                of the coarse winner; the best point seen wins, ties keep
+//                the larger a. a = 1 (min/max) is always a candidate, so kMse
+//                never has a larger error than kMinMax.
 //
 // Constant channels (every value equal to c) bypass the observer so they are
 // reproduced exactly: c == 0 gives scale 1 (zero_point 2^(bits-1) for
@@ -52,6 +56,7 @@ enum class Observer { kMinMax, kPercentile, kMse };
 
 constexpr int kMseGridPoints = 100;
 constexpr double kMseMinShrink = 0.2;
+constexpr int kMseCoarseStep = 5;
 
 struct QuantOptions {
   QuantScheme scheme = QuantScheme::kAsymmetric;
