@@ -30,6 +30,10 @@ struct FlCompareOptions {
 struct StrategyResult {
   std::string name;
   double final_acc = -1;          // served (quantized) accuracy after the last round
+  // Mean served accuracy over the last (up to) five finished rounds: under
+  // skewed partitions the served accuracy swings by several points from round
+  // to round, so one round is a noisy measure of where training ended.
+  double final_acc_last5 = -1;
   double time_to_target_s = -1;   // simulated; -1 = never reached
   double total_time_s = 0;        // simulated
   uint64_t bytes = 0;             // down + up over all rounds

@@ -222,9 +222,10 @@ absl::StatusOr<FlSimResult> RunFlSim(const FlSimOptions& o, std::ostream& progre
       ++reported;
       if (o.progress) {
         progress << absl::StrFormat(
-            "[%3d/%d] %s round %d %s: %d participants, acc fp32 %.4f q8 %.4f served %.4f "
+            "[%3d/%d] %s round %d %s: %d participants, %d updates, acc fp32 %.4f q8 %.4f served %.4f "
             "(%.1fs, elapsed %.0fs)\n",
-            reported, o.rounds, o.strategy, row.round, row.state, row.participants, row.acc_fp32,
+            reported, o.rounds, o.strategy, row.round, row.state, row.participants, row.updates,
+            row.acc_fp32,
             row.acc_q8, row.acc_served, row.seconds,
             std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
         progress.flush();

@@ -7,6 +7,19 @@
 
 namespace qfleet {
 
+// The weight quantizer of every model that leaves a device or is served:
+// symmetric per-channel codes (zero point 2^(bits-1), the layout integer
+// inference kernels expect for weights, and the grid QAT's learned steps
+// train against) with the MSE-optimal clipping observer. PTQ uploads, the
+// served model and the PTQ cost calibration all use it, so a model trained
+// by any strategy is judged by one quantizer.
+inline QuantOptions DeployedWeightQuant() {
+  QuantOptions q;
+  q.scheme = QuantScheme::kSymmetric;
+  q.observer = Observer::kMse;
+  return q;
+}
+
 // Quantizes every FP32 tensor of `model` with two or more dimensions per
 // output channel at `bits` (packed); tensors of fewer dimensions (biases)
 // stay FP32. InvalidArgument if bits is outside 1..8 or a tensor is invalid.

@@ -167,9 +167,7 @@ absl::Status Agent::Execute(const DeviceTask& task, TaskReport* report) {
   TensorContainer upload_model = local;
   if (task.strategy == "ptq") {
     // Post-training quantization with calibrated (MSE-optimal) clipping.
-    QuantOptions opts;
-    opts.observer = Observer::kMse;
-    ASSIGN_OR_RETURN(upload_model, QuantizeContainer(local, wbits, opts));
+    ASSIGN_OR_RETURN(upload_model, QuantizeContainer(local, wbits, DeployedWeightQuant()));
   } else if (task.strategy == "qat") {
     ASSIGN_OR_RETURN(upload_model, PackWithSteps(local, *qat));
   }

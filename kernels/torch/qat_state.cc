@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include "absl/strings/str_format.h"
+#include "common/container_quant.h"
 #include "kernels/torch/fake_quant_op.h"
 
 namespace qfleet::torchq {
@@ -20,14 +21,27 @@ absl::StatusOr<QatState> QatState::Create(const torch::nn::Module& module, int w
         absl::StrFormat("QAT activation bits %d not 0 (float) or 1..8", act_bits));
   }
   QatState state(weight_bits, act_bits);
-  const double qp = static_cast<double>(LsqIntegerRange(weight_bits, /*symmetric=*/true).qp);
+  const QuantOptions deployed = DeployedWeightQuant();
   torch::NoGradGuard no_grad;
   for (const auto& item : module.named_parameters(/*recurse=*/true)) {
     const torch::Tensor& w = item.value();
     if (w.dim() < 2) continue;
-    torch::Tensor absmax = w.detach().abs().flatten(1).amax(1).to(torch::kFloat32);
-    torch::Tensor step = torch::where(absmax.gt(0), absmax / qp, torch::ones_like(absmax));
-    state.weight_steps_[item.key()] = step.clone().set_requires_grad(true);
+    torch::Tensor rows = w.detach().to(torch::kFloat32).flatten(1).contiguous();
+    const int64_t channels = rows.size(0), row = rows.size(1);
+    torch::Tensor step = torch::ones({channels}, torch::kFloat32);
+    const float* x = rows.data_ptr<float>();
+    float* out = step.data_ptr<float>();
+    for (int64_t c = 0; c < channels; ++c) {
+      absl::StatusOr<ChannelParams> p =
+          ChooseChannelParams(x + c * row, static_cast<size_t>(row), weight_bits, deployed);
+      if (!p.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrFormat("QAT: weight '%s' channel %d: %s", item.key(), c, p.status().message()));
+      }
+      // An all-zero channel gets step 1 (scale 1 from the quantizer).
+      out[c] = p->scale;
+    }
+    state.weight_steps_[item.key()] = step.set_requires_grad(true);
   }
   if (state.weight_steps_.empty()) {
     return absl::InvalidArgumentError("QAT: the module has no weight with >= 2 dims");

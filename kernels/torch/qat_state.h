@@ -24,12 +24,15 @@ namespace qfleet::torchq {
 class QatState {
  public:
   // Creates steps for every parameter of `module` with >= 2 dims (named as
-  // in named_parameters(), e.g. "conv1.weight"), initialised to the
-  // channel's absmax / Qp (1 for an all-zero channel), and `act_points`
+  // in named_parameters(), e.g. "conv1.weight"), initialised to the scale
+  // the deployed weight quantizer (symmetric, MSE-optimal clipping; see
+  // DeployedWeightQuant in common/container_quant.h) picks for the channel
+  // (1 for an all-zero channel), so training starts on the grid the model
+  // will be served with; and `act_points`
   // activation steps that the first Activation() call on each point
   // initialises from its input (LSQ: 2 * mean|a| / sqrt(Qp)). InvalidArgument
-  // if weight_bits is not in 2..8, act_bits not 0 or 1..8, or the module has
-  // no weight to quantize.
+  // if weight_bits is not in 2..8, act_bits not 0 or 1..8, the module has
+  // no weight to quantize or a weight holds NaN/Inf.
   static absl::StatusOr<QatState> Create(const torch::nn::Module& module, int weight_bits,
                                          int act_bits, size_t act_points);
 

@@ -107,6 +107,10 @@ TEST(FlCompareIntegrationTest, DeterministicFasterThanQatAndDeadlineSafe) {
   ASSERT_EQ(a.size(), 2u);
   ASSERT_EQ(b.size(), 1u);
   EXPECT_EQ(a[1].final_acc, b[0].final_acc);
+  EXPECT_EQ(a[1].final_acc_last5, b[0].final_acc_last5);
+  // Two finished rounds: the last-five mean is their mean.
+  EXPECT_NEAR(a[1].final_acc_last5,
+              0.5 * (a[1].rounds[0].acc_served + a[1].rounds[1].acc_served), 1e-12);
   EXPECT_EQ(a[1].total_time_s, b[0].total_time_s);
   EXPECT_EQ(a[1].bytes, b[0].bytes);
   for (size_t s = 0; s < a.size(); ++s) {
