@@ -85,12 +85,11 @@ absl::StatusOr<uint64_t> ParseTtlSeconds(const std::string& text) {
 }
 
 void PrintJoinTokenRow(const av1::JoinTokenInfo& t) {
-  std::cout << absl::StrFormat("%-6d %-9s %-11s %-21s %-21s %s
-", t.token_id(), t.state(),
-                               absl::StrFormat("%d/%s", t.uses(),
-                                               t.max_uses() == 0 ? "-" : absl::StrCat(t.max_uses())),
-                               Time(t.created_ms()), t.expires_ms() == 0 ? "never" : Time(t.expires_ms()),
-                               t.label());
+  const std::string uses =
+      absl::StrCat(t.uses(), "/", t.max_uses() == 0 ? "-" : absl::StrCat(t.max_uses()));
+  const std::string expires = t.expires_ms() == 0 ? "never" : Time(t.expires_ms());
+  std::cout << absl::StrFormat("%-6d %-9s %-11s %-21s %-21s %s\n", t.token_id(), t.state(), uses,
+                               Time(t.created_ms()), expires, t.label());
 }
 
 // tokens create|list|revoke-join: the admin-minted join tokens.

@@ -1,6 +1,7 @@
 // CoordinatorStore: admin-minted join tokens.
 
 #include "cloud/store/coordinator_store.h"
+#include "cloud/store/migrations.h"
 
 #include "common/status_matchers.h"
 #include "gmock/gmock.h"
@@ -81,6 +82,19 @@ TEST(CoordinatorStoreJoinTokensTest, SurviveReopen) {
   ASSERT_OK_AND_ASSIGN(auto store, CoordinatorStore::Open(path));
   ASSERT_OK_AND_ASSIGN(std::optional<JoinTokenRecord> found, store->FindJoinToken("aa"));
   EXPECT_TRUE(found.has_value());
+}
+
+TEST(CoordinatorStoreJoinTokensTest, VersionTwoDatabaseGainsTheTable) {
+  TempDir dir;
+  const std::string path = dir.File("v2.db");
+  {
+    ASSERT_OK_AND_ASSIGN(auto db, SqliteDb::Open(path));
+    std::vector<Migration> v2 = {CoordinatorMigrations()[0], CoordinatorMigrations()[1]};
+    ASSERT_OK(ApplyMigrations(*db, v2, 1).status());
+  }
+  ASSERT_OK_AND_ASSIGN(auto store, CoordinatorStore::Open(path));
+  EXPECT_EQ(store->SchemaVersion(), 3);
+  EXPECT_OK(store->InsertJoinToken(MakeJoinToken("aa")).status());
 }
 
 }  // namespace
