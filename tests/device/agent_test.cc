@@ -5,13 +5,6 @@
 
 #include "device/agent.h"
 
-#include <set>
-
-#include <grpcpp/create_channel.h>
-#include <grpcpp/security/credentials.h>
-#include <grpcpp/security/server_credentials.h>
-#include <grpcpp/server_builder.h>
-
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "absl/synchronization/mutex.h"
@@ -22,6 +15,7 @@
 #include "kernels/torch/fmnist_cnn.h"
 #include "kernels/torch/model_io.h"
 #include "qfleet/fleet/v1/fleet.grpc.pb.h"
+#include "tests/device/loopback_server.h"
 
 namespace qfleet::device {
 namespace {
@@ -107,12 +101,9 @@ class AgentTest : public ::testing::Test {
  protected:
   void SetUp() override {
     service_.model = *EncodeContainer(torchq::ModuleToContainer(*torchq::MakeFmnistCnn(1)));
-    grpc::ServerBuilder b;
-    b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
-    b.RegisterService(&service_);
-    server_ = b.BuildAndStart();
-    client_ = std::make_unique<FleetClient>(grpc::CreateChannel(
-        "127.0.0.1:" + std::to_string(port_), grpc::InsecureChannelCredentials()));
+    LoopbackServer loopback = StartLoopbackServer(&service_);
+    server_ = std::move(loopback.server);
+    client_ = std::move(loopback.client);
     // Eight blank 28x28 images, labels 0..7.
     data_.count = 8;
     data_.rows = data_.cols = 28;
@@ -128,7 +119,6 @@ class AgentTest : public ::testing::Test {
   void TearDown() override { server_->Shutdown(); }
 
   OneTaskService service_;
-  int port_ = 0;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<FleetClient> client_;
   ImageDataset data_;
