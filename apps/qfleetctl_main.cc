@@ -96,6 +96,7 @@ void PrintJoinTokenRow(const av1::JoinTokenInfo& t) {
 struct JoinTokenArgs {
   std::string label;
   std::string ttl = "0";
+  uint64_t ttl_s = 0;  // ttl, parsed before connecting
   uint64_t max_uses = 0;
   uint64_t token_id = 0;
 };
@@ -103,11 +104,9 @@ struct JoinTokenArgs {
 int RunJoinTokens(qfleet::apps::AdminClient& admin, const CLI::App& tokens,
                   const JoinTokenArgs& args, bool json) {
   if (tokens.got_subcommand("create")) {
-    auto ttl_s = ParseTtlSeconds(args.ttl);
-    if (!ttl_s.ok()) return Fail(ttl_s.status());
     av1::CreateJoinTokenRequest req;
     req.set_label(args.label);
-    req.set_ttl_s(*ttl_s);
+    req.set_ttl_s(args.ttl_s);
     req.set_max_uses(args.max_uses);
     auto r = admin.CreateJoinToken(req);
     if (!r.ok()) return Fail(r.status());
@@ -254,6 +253,14 @@ int main(int argc, char** argv) {
   if (!security.ok()) {
     std::cerr << "qfleetctl: error: " << security.status().message() << "\n";
     return 2;
+  }
+  if (create->parsed()) {
+    auto ttl_s = ParseTtlSeconds(join.ttl);
+    if (!ttl_s.ok()) {
+      std::cerr << "qfleetctl: error: " << ttl_s.status().message() << "\n";
+      return 2;
+    }
+    join.ttl_s = *ttl_s;
   }
   std::string admin_token;
   if (!admin_token_file.empty()) {
