@@ -132,6 +132,40 @@ absl::StatusOr<av1::DeviceInfo> AdminClient::EnableDevice(uint64_t device_id) {
   return resp->device();
 }
 
+absl::StatusOr<av1::CreateJoinTokenResponse> AdminClient::CreateJoinToken(
+    const av1::CreateJoinTokenRequest& req) {
+  return Unary<av1::CreateJoinTokenResponse>(
+      timeout_ms_, admin_token_,
+      [&](auto* ctx, auto* resp) { return stub_->CreateJoinToken(ctx, req, resp); });
+}
+
+absl::StatusOr<av1::ListJoinTokensResponse> AdminClient::ListJoinTokens() {
+  return Unary<av1::ListJoinTokensResponse>(timeout_ms_, admin_token_, [&](auto* ctx, auto* resp) {
+    return stub_->ListJoinTokens(ctx, av1::ListJoinTokensRequest(), resp);
+  });
+}
+
+absl::StatusOr<av1::JoinTokenInfo> AdminClient::RevokeJoinToken(uint64_t token_id) {
+  av1::RevokeJoinTokenRequest req;
+  req.set_token_id(token_id);
+  auto resp = Unary<av1::RevokeJoinTokenResponse>(
+      timeout_ms_, admin_token_,
+      [&](auto* ctx, auto* resp) { return stub_->RevokeJoinToken(ctx, req, resp); });
+  if (!resp.ok()) return resp.status();
+  return resp->token();
+}
+
+absl::StatusOr<av1::RoundInfo> AdminClient::CancelRound(uint64_t round, const std::string& reason) {
+  av1::CancelRoundRequest req;
+  req.set_round(round);
+  req.set_reason(reason);
+  auto resp = Unary<av1::CancelRoundResponse>(
+      timeout_ms_, admin_token_,
+      [&](auto* ctx, auto* resp) { return stub_->CancelRound(ctx, req, resp); });
+  if (!resp.ok()) return resp.status();
+  return resp->round();
+}
+
 absl::StatusOr<std::string> AdminClient::ExportModel(uint64_t version, uint64_t* actual_version) {
   av1::ExportModelRequest req;
   req.set_version(version);

@@ -34,6 +34,11 @@ class AdminClient {
   absl::StatusOr<admin::v1::DeviceInfo> RevokeDevice(uint64_t device_id);
   absl::StatusOr<admin::v1::DeviceInfo> DrainDevice(uint64_t device_id);
   absl::StatusOr<admin::v1::DeviceInfo> EnableDevice(uint64_t device_id);
+  absl::StatusOr<admin::v1::CreateJoinTokenResponse> CreateJoinToken(
+      const admin::v1::CreateJoinTokenRequest& req);
+  absl::StatusOr<admin::v1::ListJoinTokensResponse> ListJoinTokens();
+  absl::StatusOr<admin::v1::JoinTokenInfo> RevokeJoinToken(uint64_t token_id);
+  absl::StatusOr<admin::v1::RoundInfo> CancelRound(uint64_t round, const std::string& reason);
   // Downloads a model version (0 = latest), verifying chunk CRCs and the
   // SHA-256 of the whole. DataLoss on a mismatch.
   absl::StatusOr<std::string> ExportModel(uint64_t version, uint64_t* actual_version);

@@ -204,7 +204,7 @@ absl::StatusOr<FlSimResult> RunFlSim(const FlSimOptions& o, std::ostream& progre
     for (const auto& r : rounds.rounds()) {
       if (r.round() < started.first_round() + reported || r.round() > started.last_round()) continue;
       if (r.round() != started.first_round() + reported) continue;
-      if (r.state() != "done" && r.state() != "failed") break;
+      if (r.state() != "done" && r.state() != "failed" && r.state() != "cancelled") break;
       RoundRow row;
       row.round = r.round();
       row.state = r.state();

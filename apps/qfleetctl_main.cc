@@ -5,6 +5,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
@@ -67,6 +68,83 @@ absl::StatusOr<uint64_t> ResolveDevice(qfleet::apps::AdminClient& admin, const s
   return absl::NotFoundError(absl::StrFormat("no device named '%s'", ref));
 }
 
+// A --ttl value: an Abseil duration ("90m", "24h", "3600s") or whole days
+// ("7d"); "0" = never expires.
+absl::StatusOr<uint64_t> ParseTtlSeconds(const std::string& text) {
+  absl::Duration d;
+  int64_t days = 0;
+  if (!text.empty() && text.back() == 'd' &&
+      absl::SimpleAtoi(absl::string_view(text).substr(0, text.size() - 1), &days) && days >= 0) {
+    d = absl::Hours(24 * days);
+  } else if (!absl::ParseDuration(text, &d)) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("--ttl '%s' is not a duration such as 90m, 24h or 7d", text));
+  }
+  if (d < absl::ZeroDuration()) return absl::InvalidArgumentError("--ttl must not be negative");
+  return static_cast<uint64_t>(absl::ToInt64Seconds(d));
+}
+
+void PrintJoinTokenRow(const av1::JoinTokenInfo& t) {
+  const std::string uses =
+      absl::StrCat(t.uses(), "/", t.max_uses() == 0 ? "-" : absl::StrCat(t.max_uses()));
+  const std::string expires = t.expires_ms() == 0 ? "never" : Time(t.expires_ms());
+  std::cout << absl::StrFormat("%-6d %-9s %-11s %-21s %-21s %s\n", t.token_id(), t.state(), uses,
+                               Time(t.created_ms()), expires, t.label());
+}
+
+// tokens create|list|revoke-join: the admin-minted join tokens.
+struct JoinTokenArgs {
+  std::string label;
+  std::string ttl = "0";
+  uint64_t ttl_s = 0;  // ttl, parsed before connecting
+  uint64_t max_uses = 0;
+  uint64_t token_id = 0;
+};
+
+int RunJoinTokens(qfleet::apps::AdminClient& admin, const CLI::App& tokens,
+                  const JoinTokenArgs& args, bool json) {
+  if (tokens.got_subcommand("create")) {
+    av1::CreateJoinTokenRequest req;
+    req.set_label(args.label);
+    req.set_ttl_s(args.ttl_s);
+    req.set_max_uses(args.max_uses);
+    auto r = admin.CreateJoinToken(req);
+    if (!r.ok()) return Fail(r.status());
+    if (json) {
+      std::cout << Json(*r) << "\n";
+      return 0;
+    }
+    const av1::JoinTokenInfo& t = r->token();
+    std::cout << absl::StrFormat(
+        "join token %d created (expires %s, max uses %s)\n%s\n"
+        "The secret is shown only now: give it to devices as their join secret "
+        "(qfleet-agent --join-secret).\n",
+        t.token_id(), t.expires_ms() == 0 ? "never" : Time(t.expires_ms()),
+        t.max_uses() == 0 ? "unlimited" : absl::StrCat(t.max_uses()), r->secret());
+    return 0;
+  }
+  if (tokens.got_subcommand("list")) {
+    auto r = admin.ListJoinTokens();
+    if (!r.ok()) return Fail(r.status());
+    if (json) {
+      std::cout << Json(*r) << "\n";
+      return 0;
+    }
+    std::cout << absl::StrFormat("%-6s %-9s %-11s %-21s %-21s %s\n", "id", "state", "uses/max",
+                                 "created", "expires", "label");
+    for (const auto& t : r->tokens()) PrintJoinTokenRow(t);
+    return 0;
+  }
+  auto r = admin.RevokeJoinToken(args.token_id);
+  if (!r.ok()) return Fail(r.status());
+  if (json) {
+    std::cout << Json(*r) << "\n";
+  } else {
+    std::cout << absl::StrFormat("join token %d is now %s\n", r->token_id(), r->state());
+  }
+  return 0;
+}
+
 const char kRoundHeader[] =
     "round  state        parts  updates  reports  acc_fp32  acc_q8    bytes_down   bytes_up     "
     "detail\n";
@@ -104,19 +182,39 @@ int main(int argc, char** argv) {
       ->add_option("DEVICE", device_ref, "device id or name")
       ->required();
 
-  auto* tokens = app.add_subcommand("tokens", "device bearer tokens");
+  auto* tokens = app.add_subcommand("tokens", "join tokens for enrollment, device bearer tokens");
   tokens->require_subcommand(1);
   tokens->fallthrough();
+  JoinTokenArgs join;
+  auto* create = tokens->add_subcommand(
+      "create", "mint a join token devices enroll with; its secret is printed only once");
+  create->add_option("--label", join.label, "what the token is for (shown by 'tokens list')");
+  create->add_option("--ttl", join.ttl,
+                     "lifetime, e.g. 90m, 24h or 7d (default 0 = never expires)");
+  create->add_option("--max-uses", join.max_uses,
+                     "new devices it may enroll (default 0 = unlimited); re-registering a "
+                     "known device spends none");
+  tokens->add_subcommand("list", "list join tokens (never their secrets)");
+  tokens->add_subcommand("revoke-join", "revoke a join token: Register refuses it from now on")
+      ->add_option("ID", join.token_id, "join token id (see 'tokens list')")
+      ->required();
   tokens->add_subcommand("revoke", "revoke a device's token (until 'devices enable')")
       ->add_option("DEVICE", device_ref, "device id or name")
       ->required();
 
-  auto* rounds = app.add_subcommand("rounds", "list, show or start rounds");
+  auto* rounds = app.add_subcommand("rounds", "list, show, start or cancel rounds");
   rounds->require_subcommand(1);
   rounds->fallthrough();
   rounds->add_subcommand("list", "list rounds");
   uint64_t round = 0;
   rounds->add_subcommand("show", "show one round")->add_option("N", round)->required();
+  std::string cancel_reason;
+  auto* cancel = rounds->add_subcommand(
+      "cancel",
+      "cancel an open round: its updates are kept but not aggregated, devices holding its "
+      "tasks are refused, and the campaign moves on to its next round (or ends)");
+  cancel->add_option("N", round, "round number")->required();
+  cancel->add_option("--reason", cancel_reason, "recorded in the round's detail");
   auto* start = rounds->add_subcommand("start", "start a campaign of rounds");
   av1::CampaignConfig campaign;
   uint32_t n_rounds = 1, clients = 0, min_devices = 1, wbits = 8, epochs = 1;
@@ -156,6 +254,14 @@ int main(int argc, char** argv) {
     std::cerr << "qfleetctl: error: " << security.status().message() << "\n";
     return 2;
   }
+  if (create->parsed()) {
+    auto ttl_s = ParseTtlSeconds(join.ttl);
+    if (!ttl_s.ok()) {
+      std::cerr << "qfleetctl: error: " << ttl_s.status().message() << "\n";
+      return 2;
+    }
+    join.ttl_s = *ttl_s;
+  }
   std::string admin_token;
   if (!admin_token_file.empty()) {
     auto token = qfleet::apps::ReadTokenFile(admin_token_file);
@@ -169,14 +275,17 @@ int main(int argc, char** argv) {
                                   admin_token);
   if (absl::Status s = admin.WaitConnected(target); !s.ok()) return Fail(s);
 
+  if (tokens->parsed() && !tokens->got_subcommand("revoke")) {
+    return RunJoinTokens(admin, *tokens, join, json);
+  }
   // devices drain|enable and tokens revoke: one device, one state change.
-  const bool lifecycle = tokens->parsed() || devices->got_subcommand("drain") ||
+  const bool lifecycle = tokens->got_subcommand("revoke") || devices->got_subcommand("drain") ||
                          devices->got_subcommand("enable");
   if (lifecycle) {
     auto id = ResolveDevice(admin, device_ref);
     if (!id.ok()) return Fail(id.status());
     absl::StatusOr<av1::DeviceInfo> r;
-    if (tokens->parsed()) {
+    if (tokens->got_subcommand("revoke")) {
       r = admin.RevokeDevice(*id);
     } else if (devices->got_subcommand("drain")) {
       r = admin.DrainDevice(*id);
@@ -229,6 +338,17 @@ int main(int argc, char** argv) {
       }
       std::cout << kRoundHeader;
       for (const auto& info : r->rounds()) PrintRoundRow(info);
+      return 0;
+    }
+    if (rounds->got_subcommand("cancel")) {
+      auto r = admin.CancelRound(round, cancel_reason);
+      if (!r.ok()) return Fail(r.status());
+      if (json) {
+        std::cout << Json(*r) << "\n";
+      } else {
+        std::cout << absl::StrFormat("round %d cancelled (%d updates kept, not aggregated)\n",
+                                     r->round(), r->updates_accepted());
+      }
       return 0;
     }
     if (rounds->got_subcommand("show")) {

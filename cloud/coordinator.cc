@@ -1,19 +1,17 @@
 #include "cloud/coordinator.h"
 
-#include <openssl/rand.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <random>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "common/container_quant.h"
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include "cloud/aggregator.h"
+#include "cloud/random_token.h"
 #include "common/security/constant_time.h"
 #include "common/sha256.h"
 #include "common/status_macros.h"
@@ -29,13 +27,6 @@ bool ValidDeviceName(absl::string_view name) {
     }
   }
   return true;
-}
-
-absl::StatusOr<std::string> NewToken() {
-  unsigned char raw[32];
-  if (RAND_bytes(raw, sizeof(raw)) != 1) return absl::InternalError("RAND_bytes failed");
-  return absl::BytesToHexString(
-      absl::string_view(reinterpret_cast<const char*>(raw), sizeof(raw)));
 }
 
 // splitmix64: a stable mix of (seed, round, device) for per-task seeds.
@@ -124,9 +115,8 @@ std::shared_ptr<const TensorContainer> Coordinator::current_model() const {
 
 absl::StatusOr<Registration> Coordinator::Register(DeviceRecord device,
                                                    absl::string_view join_secret) {
-  if (!options_.join_secret.empty() && join_secret != options_.join_secret) {
-    return absl::PermissionDeniedError("wrong join secret");
-  }
+  const int64_t now = clock_->NowMs();
+  ASSIGN_OR_RETURN(const uint64_t join_token_id, CheckJoinSecret(join_secret, now));
   if (!ValidDeviceName(device.name)) {
     return absl::InvalidArgumentError(
         "device name must be 1..128 characters of [A-Za-z0-9._-], got '" +
@@ -139,8 +129,7 @@ absl::StatusOr<Registration> Coordinator::Register(DeviceRecord device,
   if (device.label_histogram.size() > 100000) {
     return absl::InvalidArgumentError("label histogram too long");
   }
-  ASSIGN_OR_RETURN(std::string token, NewToken());
-  const int64_t now = clock_->NowMs();
+  ASSIGN_OR_RETURN(std::string token, RandomToken());
   device.token_hash = Sha256Hex(token);
   device.state = "active";
   device.last_seen_ms = now;
@@ -164,6 +153,9 @@ absl::StatusOr<Registration> Coordinator::Register(DeviceRecord device,
       return absl::OkStatus();
     }
     if (!absl::IsNotFound(existing.status())) return existing.status();
+    // Only a new device spends a use of its join token (re-checked here, so
+    // concurrent enrollments cannot overrun max_uses).
+    if (join_token_id != 0) RETURN_IF_ERROR(ConsumeJoinToken(join_token_id, now));
     device.registered_ms = now;
     ASSIGN_OR_RETURN(reg.device_id, store_->InsertDevice(device));
     return absl::OkStatus();
@@ -296,6 +288,7 @@ absl::StatusOr<std::pair<UpdateRecord, bool>> Coordinator::AcceptUpdate(
 
   absl::MutexLock lock(&round_mu_);
   ASSIGN_OR_RETURN(RoundRecord round, store_->GetRound(task->round));
+  RETURN_IF_ERROR(CheckNotCancelled(round, "update"));
   if (round.state != "open") {
     return absl::FailedPreconditionError(
         absl::StrFormat("round %d is %s; update not accepted", round.round, round.state));
@@ -346,6 +339,8 @@ absl::StatusOr<bool> Coordinator::AcceptReport(ReportRecord report) {
   report.round = task->round;
   report.created_ms = clock_->NowMs();
   absl::MutexLock lock(&round_mu_);
+  ASSIGN_OR_RETURN(const RoundRecord round, store_->GetRound(task->round));
+  RETURN_IF_ERROR(CheckNotCancelled(round, "report"));
   return store_->InsertReport(report);
 }
 
@@ -461,6 +456,9 @@ absl::Status Coordinator::CloseRoundIfDue(RoundRecord round) {
   if (!all_done && now < round.deadline_ms) return absl::OkStatus();
   {
     absl::MutexLock lock(&round_mu_);
+    // An admin may have cancelled the round since Step() read it.
+    ASSIGN_OR_RETURN(const RoundRecord current, store_->GetRound(round.round));
+    if (current.state != "open") return absl::OkStatus();
     if (!all_done) {
       for (const ParticipantRecord& p : participants) {
         if (!Terminal(p.status) && p.status != "uploaded") {

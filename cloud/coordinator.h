@@ -63,6 +63,18 @@ struct PulledTask {
   uint32_t retry_after_ms = 0;
 };
 
+// A join token as CreateJoinToken mints it: the stored record and the
+// secret, which is not stored and cannot be shown again.
+struct NewJoinToken {
+  JoinTokenRecord record;
+  std::string secret;
+};
+
+// "active", "expired", "revoked" or "used_up" (max_uses new devices
+// enrolled) for a join token at `now_ms`; revoked wins over expired, which
+// wins over used up.
+std::string JoinTokenState(const JoinTokenRecord& token, int64_t now_ms);
+
 struct Registration {
   uint64_t device_id = 0;
   std::string token;
@@ -88,9 +100,14 @@ class Coordinator {
 
   // --- Device API -----------------------------------------------------------
   // Enrolls a device (or re-enrolls one with the same name, rotating its
-  // token; a drained device stays drained). PermissionDenied on a wrong
-  // join secret or for a revoked device name; InvalidArgument on a bad name
-  // or profile.
+  // token; a drained device stays drained). `join_secret` is either the
+  // coordinator's --join-secret or the secret of a join token minted by
+  // CreateJoinToken; enrolling a new device spends one use of such a token,
+  // re-enrolling a known name spends none. PermissionDenied on a wrong
+  // secret, a revoked, expired or used-up join token (the message says
+  // which) or a revoked device name; InvalidArgument on a bad name or
+  // profile. Open enrollment (no --join-secret) accepts any secret except
+  // one of an unusable join token.
   absl::StatusOr<Registration> Register(DeviceRecord device, absl::string_view join_secret);
   // OK when `token` belongs to `device_id` and the device is not revoked;
   // Unauthenticated otherwise (unknown device included, so ids cannot be
@@ -131,6 +148,28 @@ class Coordinator {
   // hash cleared, so it must Register again (join secret) for a new token.
   // Other states are left alone.
   absl::StatusOr<DeviceRecord> EnableDevice(uint64_t device_id);
+  // Join tokens (coordinator_join_tokens.cc). CreateJoinToken mints a
+  // token that expires `ttl_ms` from now (0 = never) and enrolls at most
+  // `max_uses` new devices (0 = unlimited); only its SHA-256 is stored.
+  // InvalidArgument for a negative ttl or a label over 256 bytes.
+  absl::StatusOr<NewJoinToken> CreateJoinToken(absl::string_view label, int64_t ttl_ms,
+                                               uint64_t max_uses);
+  // All join tokens, ordered by id (no secrets: they are not stored).
+  absl::StatusOr<std::vector<JoinTokenRecord>> ListJoinTokens();
+  // Register refuses the token from now on; devices it enrolled keep their
+  // own tokens. Persistent; idempotent (the first revocation time is kept).
+  // NotFound for an unknown id.
+  absl::StatusOr<JoinTokenRecord> RevokeJoinToken(uint64_t token_id);
+  // Cancels an open round (coordinator_round_cancel.cc): participants still
+  // assigned or pulled are dropped, no further update or report is accepted
+  // for it (FailedPrecondition naming the cancellation), updates already
+  // accepted stay stored but are never aggregated, and the round is marked
+  // "cancelled" with `reason` in its detail. The campaign then moves on to
+  // its next round (the cancelled number counts as one of its rounds), or
+  // ends if it was the last. NotFound for an unknown round;
+  // FailedPrecondition for a round that is not open; InvalidArgument for a
+  // reason over 1024 bytes.
+  absl::StatusOr<RoundRecord> CancelRound(uint64_t round, absl::string_view reason);
   // Registered and online (active, within lease) devices and finished
   // rounds, read from the store, for /metrics.
   absl::StatusOr<FleetGauges> Gauges();
@@ -158,6 +197,15 @@ class Coordinator {
               std::unique_ptr<BlobStore> blobs, std::unique_ptr<ModelBackend> backend);
 
   absl::Status LoadOrCreateModel();
+  // The id of the join token whose secret is `secret` when that token is
+  // usable (0 when the secret is not a join token's and enrollment is open
+  // or it equals --join-secret); PermissionDenied otherwise.
+  absl::StatusOr<uint64_t> CheckJoinSecret(absl::string_view secret, int64_t now_ms);
+  // Re-checks join token `token_id` (max_uses included) and counts one use.
+  absl::Status ConsumeJoinToken(uint64_t token_id, int64_t now_ms);
+  // FailedPrecondition naming the cancellation if `round` was cancelled;
+  // `what` is "update" or "report".
+  static absl::Status CheckNotCancelled(const RoundRecord& round, absl::string_view what);
   absl::Status MaybeStartRound();
   absl::Status CloseRoundIfDue(RoundRecord round);
   absl::Status Aggregate(RoundRecord round);

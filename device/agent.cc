@@ -126,7 +126,7 @@ absl::StatusOr<TensorContainer> PackWithSteps(const TensorContainer& latent,
 
 }  // namespace
 
-absl::Status Agent::Execute(const DeviceTask& task, TaskReport* report) {
+absl::Status Agent::Execute(const DeviceTask& task, TaskReport* report, std::string* upload) {
   if (task.strategy != "fp32" && task.strategy != "ptq" && task.strategy != "qat") {
     return absl::UnimplementedError("strategy '" + task.strategy + "' is not supported by this agent");
   }
@@ -171,7 +171,7 @@ absl::Status Agent::Execute(const DeviceTask& task, TaskReport* report) {
   } else if (task.strategy == "qat") {
     ASSIGN_OR_RETURN(upload_model, PackWithSteps(local, *qat));
   }
-  ASSIGN_OR_RETURN(std::string upload, EncodeContainer(upload_model));
+  ASSIGN_OR_RETURN(*upload, EncodeContainer(upload_model));
   report->quantize_seconds = SecondsSince(quant_start);
   if (task.strategy != "fp32") {
     // How much quantizing the local model costs on local data.
@@ -186,33 +186,58 @@ absl::Status Agent::Execute(const DeviceTask& task, TaskReport* report) {
                                                 options_.profile.compute_gflops, options_.sim_load));
     report->metrics["sim_compute_s"] = sim;
   }
-  const std::string request_id = absl::StrFormat("%s-t%d-update", options_.device_name, task.task_id);
-  RETURN_IF_ERROR(client_->UploadUpdate(task.task_id, request_id, options_.indices.size(), upload)
-                      .status());
-  report->bytes_up = upload.size();
-  stats_.bytes_up += upload.size();
   report->metrics["weight_bits"] = task.strategy == "fp32" ? 32 : wbits;
   return absl::OkStatus();
 }
 
+absl::Status Agent::Deliver() {
+  PendingTask& p = *pending_;
+  if (!p.uploaded) {
+    const std::string request_id =
+        absl::StrFormat("%s-t%d-update", options_.device_name, p.task.task_id);
+    absl::Status up =
+        client_->UploadUpdate(p.task.task_id, request_id, options_.indices.size(), p.upload)
+            .status();
+    if (Transient(up)) return up;  // resumed with the same request id
+    if (up.ok()) {
+      p.report.bytes_up = p.upload.size();
+      stats_.bytes_up += p.upload.size();
+      ++stats_.tasks_done;
+    } else {
+      // Refused (round closed or cancelled, update rejected): say why.
+      p.report.error = up.ToString();
+      ++stats_.tasks_failed;
+    }
+    p.uploaded = true;
+  }
+  absl::Status s = client_->SubmitReport(p.report).status();
+  if (Transient(s)) return s;
+  pending_.reset();
+  return s;
+}
+
 absl::StatusOr<bool> Agent::RunOnce(uint32_t* retry_after_ms, bool* idle) {
+  if (pending_.has_value()) {
+    RETURN_IF_ERROR(Deliver());
+    return true;
+  }
   ASSIGN_OR_RETURN(PullResult pulled, client_->PullTask());
   if (retry_after_ms != nullptr) *retry_after_ms = pulled.retry_after_ms;
   if (idle != nullptr) *idle = pulled.fleet_idle;
   if (!pulled.task.has_value()) return false;
-  const DeviceTask& task = *pulled.task;
-  TaskReport report;
-  report.task_id = task.task_id;
-  report.request_id = absl::StrFormat("%s-t%d-report", options_.device_name, task.task_id);
-  absl::Status s = Execute(task, &report);
+  PendingTask p;
+  p.task = *std::move(pulled.task);
+  p.report.task_id = p.task.task_id;
+  p.report.request_id = absl::StrFormat("%s-t%d-report", options_.device_name, p.task.task_id);
+  absl::Status s = Execute(p.task, &p.report, &p.upload);
   if (!s.ok()) {
-    if (Transient(s)) return s;  // the round may still accept a retry
-    report.error = s.ToString();
+    if (Transient(s)) return s;  // the task is still ours: pulled again next time
+    p.report.error = s.ToString();
+    p.uploaded = true;  // nothing to upload
     ++stats_.tasks_failed;
-  } else {
-    ++stats_.tasks_done;
   }
-  RETURN_IF_ERROR(client_->SubmitReport(report).status());
+  pending_ = std::move(p);
+  RETURN_IF_ERROR(Deliver());
   return true;
 }
 

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -56,7 +57,12 @@ class Agent {
   // indices) and registers with the coordinator.
   absl::Status Register();
   // Pulls and executes at most one task. Returns whether a task ran, and
-  // fills `retry_after_ms` / `idle` from the coordinator's answer.
+  // fills `retry_after_ms` / `idle` from the coordinator's answer. A task
+  // whose upload or report failed transiently (coordinator down or
+  // restarting) is kept and its delivery resumed by the next call, with the
+  // same request ids, instead of pulling: the coordinator records it once.
+  // A refused upload (round closed or cancelled) is reported with its error;
+  // a refused report ends the task and is returned.
   absl::StatusOr<bool> RunOnce(uint32_t* retry_after_ms = nullptr, bool* idle = nullptr);
   // Loops RunOnce with a heartbeat thread until `stop` is set (or the fleet
   // goes idle with exit_when_idle). Transient RPC failures are retried with
@@ -66,12 +72,26 @@ class Agent {
   const AgentStats& stats() const { return stats_; }
 
  private:
-  absl::Status Execute(const DeviceTask& task, TaskReport* report);
+  // A trained task on its way to the coordinator.
+  struct PendingTask {
+    DeviceTask task;
+    std::string upload;  // encoded update
+    TaskReport report;
+    bool uploaded = false;  // uploaded, refused, or nothing to upload
+  };
+
+  // Downloads, trains and quantizes; fills `upload` and the report's
+  // training fields.
+  absl::Status Execute(const DeviceTask& task, TaskReport* report, std::string* upload);
+  // Uploads (unless done) and reports pending_; clears it unless a call
+  // failed transiently.
+  absl::Status Deliver();
   absl::StatusOr<std::string> ModelBytes(const DeviceTask& task, uint64_t* downloaded);
 
   FleetClient* client_;
   AgentOptions options_;
   AgentStats stats_;
+  std::optional<PendingTask> pending_;
   uint64_t cached_version_ = 0;
   std::string cached_model_;
 };

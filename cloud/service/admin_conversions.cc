@@ -1,5 +1,7 @@
 #include "cloud/service/admin_conversions.h"
 
+#include "cloud/coordinator.h"
+
 namespace qfleet::cloud {
 
 admin::v1::DeviceInfo DeviceToProto(const DeviceRecord& d, int64_t now_ms, int64_t lease_ms) {
@@ -69,6 +71,19 @@ admin::v1::ReportInfo ReportToProto(const ReportRecord& r) {
   out.set_steps(r.steps);
   out.mutable_metrics()->insert(r.metrics.begin(), r.metrics.end());
   out.set_error(r.error);
+  return out;
+}
+
+admin::v1::JoinTokenInfo JoinTokenToProto(const JoinTokenRecord& t, int64_t now_ms) {
+  admin::v1::JoinTokenInfo out;
+  out.set_token_id(t.id);
+  out.set_label(t.label);
+  out.set_state(JoinTokenState(t, now_ms));
+  out.set_created_ms(t.created_ms);
+  out.set_expires_ms(t.expires_ms);
+  out.set_revoked_ms(t.revoked_ms);
+  out.set_max_uses(t.max_uses);
+  out.set_uses(t.uses);
   return out;
 }
 

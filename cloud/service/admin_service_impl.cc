@@ -222,4 +222,55 @@ grpc::Status AdminServiceImpl::EnableDevice(grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
+grpc::Status AdminServiceImpl::CreateJoinToken(grpc::ServerContext* ctx,
+                                               const av1::CreateJoinTokenRequest* req,
+                                               av1::CreateJoinTokenResponse* resp) {
+  if (absl::Status s = Authorize(ctx); !s.ok()) return ToGrpcStatus(s);
+  constexpr uint64_t kMaxTtlS = 10ull * 366 * 24 * 3600;
+  if (req->ttl_s() > kMaxTtlS) {
+    return ToGrpcStatus(absl::InvalidArgumentError(
+        absl::StrFormat("ttl_s %d is over ten years (%d s)", req->ttl_s(), kMaxTtlS)));
+  }
+  auto token = coordinator_->CreateJoinToken(req->label(),
+                                             static_cast<int64_t>(req->ttl_s()) * 1000,
+                                             req->max_uses());
+  if (!token.ok()) return ToGrpcStatus(token.status());
+  *resp->mutable_token() = JoinTokenToProto(token->record, coordinator_->NowMs());
+  resp->set_secret(token->secret);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminServiceImpl::ListJoinTokens(grpc::ServerContext* ctx,
+                                              const av1::ListJoinTokensRequest*,
+                                              av1::ListJoinTokensResponse* resp) {
+  if (absl::Status s = Authorize(ctx); !s.ok()) return ToGrpcStatus(s);
+  auto tokens = coordinator_->ListJoinTokens();
+  if (!tokens.ok()) return ToGrpcStatus(tokens.status());
+  const int64_t now = coordinator_->NowMs();
+  for (const JoinTokenRecord& t : *tokens) *resp->add_tokens() = JoinTokenToProto(t, now);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminServiceImpl::RevokeJoinToken(grpc::ServerContext* ctx,
+                                               const av1::RevokeJoinTokenRequest* req,
+                                               av1::RevokeJoinTokenResponse* resp) {
+  if (absl::Status s = Authorize(ctx); !s.ok()) return ToGrpcStatus(s);
+  auto token = coordinator_->RevokeJoinToken(req->token_id());
+  if (!token.ok()) return ToGrpcStatus(token.status());
+  *resp->mutable_token() = JoinTokenToProto(*token, coordinator_->NowMs());
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminServiceImpl::CancelRound(grpc::ServerContext* ctx,
+                                           const av1::CancelRoundRequest* req,
+                                           av1::CancelRoundResponse* resp) {
+  if (absl::Status s = Authorize(ctx); !s.ok()) return ToGrpcStatus(s);
+  auto round = coordinator_->CancelRound(req->round(), req->reason());
+  if (!round.ok()) return ToGrpcStatus(round.status());
+  auto info = RoundInfo(coordinator_->store(), *round);
+  if (!info.ok()) return ToGrpcStatus(info.status());
+  *resp->mutable_round() = *std::move(info);
+  return grpc::Status::OK;
+}
+
 }  // namespace qfleet::cloud

@@ -37,6 +37,14 @@ class AdminServiceImpl final : public qfleet::admin::v1::AdminService::Service {
                            admin::v1::DrainDeviceResponse*) override;
   grpc::Status EnableDevice(grpc::ServerContext*, const admin::v1::EnableDeviceRequest*,
                             admin::v1::EnableDeviceResponse*) override;
+  grpc::Status CreateJoinToken(grpc::ServerContext*, const admin::v1::CreateJoinTokenRequest*,
+                               admin::v1::CreateJoinTokenResponse*) override;
+  grpc::Status ListJoinTokens(grpc::ServerContext*, const admin::v1::ListJoinTokensRequest*,
+                              admin::v1::ListJoinTokensResponse*) override;
+  grpc::Status RevokeJoinToken(grpc::ServerContext*, const admin::v1::RevokeJoinTokenRequest*,
+                               admin::v1::RevokeJoinTokenResponse*) override;
+  grpc::Status CancelRound(grpc::ServerContext*, const admin::v1::CancelRoundRequest*,
+                           admin::v1::CancelRoundResponse*) override;
 
  private:
   // OK when the call carries the admin token (see AdminAuthorizer).

@@ -187,6 +187,21 @@ class CoordinatorStore {
   // The value under `key`, or nullopt. Thread-safe.
   absl::StatusOr<std::optional<std::string>> GetKv(absl::string_view key);
 
+  // --- join tokens (coordinator_store_join_tokens.cc) -------------------
+  // Inserts a join token and returns its new id (record.id is ignored).
+  // AlreadyExists if the hash is taken, InvalidArgument for an empty hash.
+  // Thread-safe.
+  absl::StatusOr<uint64_t> InsertJoinToken(const JoinTokenRecord& record);
+  // The token whose secret hashes to `token_hash`, or nullopt. Thread-safe.
+  absl::StatusOr<std::optional<JoinTokenRecord>> FindJoinToken(absl::string_view token_hash);
+  // NotFound naming the id if absent. Thread-safe.
+  absl::StatusOr<JoinTokenRecord> GetJoinToken(uint64_t id);
+  // All join tokens, ordered by id. Thread-safe.
+  absl::StatusOr<std::vector<JoinTokenRecord>> ListJoinTokens();
+  // Overwrites uses and revoked_ms of token record.id (the rest is
+  // immutable). NotFound if absent. Thread-safe.
+  absl::Status UpdateJoinToken(const JoinTokenRecord& record);
+
   // --- misc ------------------------------------------------------------
   // Runs `body` atomically; store methods called from body on this thread
   // join the transaction (as savepoints). A non-OK body rolls everything

@@ -191,12 +191,28 @@ CREATE TABLE kv (
 );
 )sql";
 
+// v3: enrollment tokens minted by admins (qfleetctl tokens create), next to
+// the coordinator's --join-secret. Only the secret's SHA-256 is stored.
+constexpr absl::string_view kSchemaV3 = R"sql(
+CREATE TABLE join_tokens (
+  id         INTEGER PRIMARY KEY AUTOINCREMENT,
+  token_hash TEXT NOT NULL UNIQUE,     -- sha256 hex of the secret
+  label      TEXT NOT NULL,
+  created_ms INTEGER NOT NULL,
+  expires_ms INTEGER NOT NULL,         -- 0 = never
+  max_uses   INTEGER NOT NULL,         -- new devices it may enroll, 0 = unlimited
+  uses       INTEGER NOT NULL,         -- new devices it has enrolled
+  revoked_ms INTEGER NOT NULL          -- 0 = not revoked
+);
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& CoordinatorMigrations() {
   static const auto* const kMigrations = new std::vector<Migration>{
       {1, "coordinator schema v1", kSchemaV1},
       {2, "round simulated time, selector overhead, kv state", kSchemaV2},
+      {3, "admin-minted join tokens", kSchemaV3},
   };
   return *kMigrations;
 }

@@ -122,6 +122,19 @@ struct ModelVersionRecord {
   int64_t created_ms = 0;
 };
 
+// An enrollment (join) token minted by an admin. Only the SHA-256 of the
+// secret is stored; the secret itself is shown once, at creation.
+struct JoinTokenRecord {
+  uint64_t id = 0;         // 1, 2, ...; assigned on insert.
+  std::string token_hash;  // SHA-256 hex of the secret.
+  std::string label;       // Free text naming what the token is for.
+  int64_t created_ms = 0;
+  int64_t expires_ms = 0;  // 0 = never expires.
+  uint64_t max_uses = 0;   // New devices it may enroll; 0 = unlimited.
+  uint64_t uses = 0;       // New devices it has enrolled.
+  int64_t revoked_ms = 0;  // 0 = not revoked.
+};
+
 }  // namespace qfleet::cloud
 
 #endif  // QFLEET_CLOUD_STORE_RECORDS_H_

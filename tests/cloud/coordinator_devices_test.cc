@@ -39,11 +39,12 @@ class CoordinatorDevicesTest : public ::testing::Test {
     ASSERT_OK(c.status());
     coordinator_ = *std::move(c);
   }
-  absl::StatusOr<Registration> Enroll(const std::string& name) {
+  absl::StatusOr<Registration> Enroll(const std::string& name,
+                                      const std::string& secret = "s3cret") {
     DeviceRecord d;
     d.name = name;
     d.sample_count = 10;
-    return coordinator_->Register(d, "s3cret");
+    return coordinator_->Register(d, secret);
   }
 
   std::filesystem::path dir_;
@@ -165,6 +166,91 @@ TEST_F(CoordinatorDevicesTest, DrainingARevokedDeviceIsRefused) {
   EXPECT_THAT(coordinator_->DrainDevice(a.device_id).status(),
               StatusIs(absl::StatusCode::kFailedPrecondition));
   EXPECT_EQ(coordinator_->store().GetDevice(a.device_id)->state, "revoked");
+}
+
+// --- Join tokens ---------------------------------------------------------------
+
+TEST_F(CoordinatorDevicesTest, JoinTokenEnrollsNextToTheJoinSecret) {
+  ASSERT_OK_AND_ASSIGN(NewJoinToken t, coordinator_->CreateJoinToken("lab", 0, 0));
+  EXPECT_EQ(t.record.id, 1u);
+  EXPECT_EQ(t.secret.size(), 64u);
+  EXPECT_EQ(t.record.token_hash, Sha256Hex(t.secret));
+  ASSERT_OK_AND_ASSIGN(Registration a, Enroll("dev-a", t.secret));
+  EXPECT_OK(coordinator_->Authenticate(a.device_id, a.token));
+  // The coordinator's join secret keeps working.
+  EXPECT_OK(Enroll("dev-b").status());
+  EXPECT_THAT(Enroll("dev-c", "nope"),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("wrong join secret")));
+  ASSERT_OK_AND_ASSIGN(std::vector<JoinTokenRecord> all, coordinator_->ListJoinTokens());
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].uses, 1u);
+  EXPECT_EQ(all[0].label, "lab");
+  EXPECT_EQ(JoinTokenState(all[0], clock_.NowMs()), "active");
+}
+
+TEST_F(CoordinatorDevicesTest, ExpiredJoinTokenIsRefused) {
+  ASSERT_OK_AND_ASSIGN(NewJoinToken t, coordinator_->CreateJoinToken("", 60000, 0));
+  EXPECT_EQ(t.record.expires_ms, clock_.NowMs() + 60000);
+  ASSERT_OK(Enroll("dev-a", t.secret).status());
+  clock_.Advance(60000);
+  EXPECT_THAT(Enroll("dev-b", t.secret),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("join token 1 expired")));
+  // Also for re-enrolling a device the token enrolled.
+  EXPECT_THAT(Enroll("dev-a", t.secret), StatusIs(absl::StatusCode::kPermissionDenied));
+  ASSERT_OK_AND_ASSIGN(JoinTokenRecord stored, coordinator_->store().GetJoinToken(1));
+  EXPECT_EQ(JoinTokenState(stored, clock_.NowMs()), "expired");
+}
+
+TEST_F(CoordinatorDevicesTest, RevokedJoinTokenIsRefusedEvenAfterRestart) {
+  ASSERT_OK_AND_ASSIGN(NewJoinToken t, coordinator_->CreateJoinToken("", 0, 0));
+  ASSERT_OK_AND_ASSIGN(Registration a, Enroll("dev-a", t.secret));
+  ASSERT_OK_AND_ASSIGN(JoinTokenRecord revoked, coordinator_->RevokeJoinToken(t.record.id));
+  EXPECT_EQ(revoked.revoked_ms, clock_.NowMs());
+  clock_.Advance(5);
+  // Idempotent: the first revocation time stays.
+  ASSERT_OK_AND_ASSIGN(JoinTokenRecord again, coordinator_->RevokeJoinToken(t.record.id));
+  EXPECT_EQ(again.revoked_ms, revoked.revoked_ms);
+  Reopen();
+  EXPECT_THAT(Enroll("dev-b", t.secret),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("join token 1 was revoked")));
+  // Devices it enrolled keep their own token.
+  EXPECT_OK(coordinator_->Authenticate(a.device_id, a.token));
+}
+
+TEST_F(CoordinatorDevicesTest, UsedUpJoinTokenRefusesNewDevicesOnly) {
+  ASSERT_OK_AND_ASSIGN(NewJoinToken t, coordinator_->CreateJoinToken("two", 0, 2));
+  ASSERT_OK(Enroll("dev-a", t.secret).status());
+  ASSERT_OK(Enroll("dev-b", t.secret).status());
+  EXPECT_THAT(Enroll("dev-c", t.secret),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("used up")));
+  // A restarting agent re-registers its name: no use is spent.
+  EXPECT_OK(Enroll("dev-a", t.secret).status());
+  ASSERT_OK_AND_ASSIGN(JoinTokenRecord stored, coordinator_->store().GetJoinToken(1));
+  EXPECT_EQ(stored.uses, 2u);
+  EXPECT_EQ(JoinTokenState(stored, clock_.NowMs()), "used_up");
+}
+
+TEST_F(CoordinatorDevicesTest, OpenEnrollmentStillRefusesAnUnusableJoinToken) {
+  coordinator_.reset();
+  CoordinatorOptions o;
+  o.db_path = (dir_ / "state.db").string();
+  o.clock = &clock_;
+  ASSERT_OK_AND_ASSIGN(coordinator_, Coordinator::Open(o, std::make_unique<FakeBackend>()));
+  ASSERT_OK_AND_ASSIGN(NewJoinToken t, coordinator_->CreateJoinToken("", 0, 0));
+  ASSERT_OK(coordinator_->RevokeJoinToken(t.record.id).status());
+  EXPECT_OK(Enroll("dev-a", "anything").status());
+  EXPECT_THAT(Enroll("dev-b", t.secret), StatusIs(absl::StatusCode::kPermissionDenied));
+}
+
+TEST_F(CoordinatorDevicesTest, JoinTokenErrorPaths) {
+  EXPECT_THAT(coordinator_->CreateJoinToken("", -1, 0),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(coordinator_->CreateJoinToken(std::string(257, 'x'), 0, 0),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(coordinator_->RevokeJoinToken(9),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("join token 9")));
+  ASSERT_OK_AND_ASSIGN(std::vector<JoinTokenRecord> none, coordinator_->ListJoinTokens());
+  EXPECT_TRUE(none.empty());
 }
 
 }  // namespace

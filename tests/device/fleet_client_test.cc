@@ -1,15 +1,11 @@
 #include "device/fleet_client.h"
 
-#include <grpcpp/create_channel.h>
-#include <grpcpp/security/credentials.h>
-#include <grpcpp/security/server_credentials.h>
-#include <grpcpp/server_builder.h>
-
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "common/crc32c.h"
 #include "common/sha256.h"
 #include "common/status_matchers.h"
+#include "tests/device/loopback_server.h"
 
 namespace qfleet::device {
 namespace {
@@ -73,12 +69,9 @@ class ScriptedService final : public fv1::FleetService::Service {
 class FleetClientTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    grpc::ServerBuilder b;
-    b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
-    b.RegisterService(&service_);
-    server_ = b.BuildAndStart();
-    client_ = std::make_unique<FleetClient>(grpc::CreateChannel(
-        "127.0.0.1:" + std::to_string(port_), grpc::InsecureChannelCredentials()));
+    LoopbackServer loopback = StartLoopbackServer(&service_);
+    server_ = std::move(loopback.server);
+    client_ = std::move(loopback.client);
   }
   void TearDown() override { server_->Shutdown(); }
   void Register() {
@@ -88,7 +81,6 @@ class FleetClientTest : public ::testing::Test {
   }
 
   ScriptedService service_;
-  int port_ = 0;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<FleetClient> client_;
 };

@@ -1,4 +1,5 @@
-// AdminService: the admin token, and device revocation over gRPC.
+// AdminService: the admin token, device revocation, join tokens and round
+// cancellation over gRPC.
 
 #include "cloud/service/admin_service_impl.h"
 
@@ -61,6 +62,27 @@ class AdminServiceTest : public ServerFixture {
     return stub->PullTask(&ctx, req, &resp).error_code();
   }
 
+  // Calls an admin method with the right token.
+  template <typename Req, typename Resp, typename Method>
+  grpc::Status Admin(Method method, const Req& req, Resp* resp) {
+    auto stub = av1::AdminService::NewStub(channel_);
+    grpc::ClientContext ctx;
+    Deadline(&ctx);
+    ctx.AddMetadata("authorization", std::string("Bearer ") + kToken);
+    return ((*stub).*method)(&ctx, req, resp);
+  }
+  grpc::Status RegisterWith(const std::string& name, const std::string& secret,
+                            fv1::RegisterResponse* resp) {
+    auto stub = fv1::FleetService::NewStub(channel_);
+    fv1::RegisterRequest req;
+    req.set_device_name(name);
+    req.mutable_data()->set_sample_count(10);
+    req.set_join_secret(secret);
+    grpc::ClientContext ctx;
+    Deadline(&ctx);
+    return stub->Register(&ctx, req, resp);
+  }
+
   std::shared_ptr<grpc::Channel> channel_;
 };
 
@@ -99,7 +121,103 @@ TEST_F(AdminServiceTest, RevokedDeviceIsUnauthenticatedAcrossRestart) {
   EXPECT_THAT(s.error_message(), HasSubstr("revoked"));
 }
 
+TEST_F(AdminServiceTest, JoinTokenIsShownOnceEnrollsAndCanBeRevoked) {
+  StartWithToken();
+  av1::CreateJoinTokenRequest create;
+  create.set_label("rack 7");
+  create.set_ttl_s(3600);
+  create.set_max_uses(5);
+  av1::CreateJoinTokenResponse created;
+  ASSERT_TRUE(Admin(&av1::AdminService::Stub::CreateJoinToken, create, &created).ok());
+  EXPECT_EQ(created.secret().size(), 64u);
+  EXPECT_EQ(created.token().state(), "active");
+  EXPECT_EQ(created.token().expires_ms() - created.token().created_ms(), 3600 * 1000);
+  EXPECT_EQ(created.token().max_uses(), 5u);
+
+  fv1::RegisterResponse reg;
+  ASSERT_TRUE(RegisterWith("dev-a", created.secret(), &reg).ok());
+
+  av1::ListJoinTokensResponse listed;
+  ASSERT_TRUE(Admin(&av1::AdminService::Stub::ListJoinTokens, av1::ListJoinTokensRequest(),
+                    &listed)
+                  .ok());
+  ASSERT_EQ(listed.tokens_size(), 1);
+  EXPECT_EQ(listed.tokens(0).label(), "rack 7");
+  EXPECT_EQ(listed.tokens(0).uses(), 1u);
+  // The secret is never listed.
+  EXPECT_EQ(listed.SerializeAsString().find(created.secret()), std::string::npos);
+
+  av1::RevokeJoinTokenRequest revoke;
+  revoke.set_token_id(created.token().token_id());
+  av1::RevokeJoinTokenResponse revoked;
+  ASSERT_TRUE(Admin(&av1::AdminService::Stub::RevokeJoinToken, revoke, &revoked).ok());
+  EXPECT_EQ(revoked.token().state(), "revoked");
+  grpc::Status s = RegisterWith("dev-b", created.secret(), &reg);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(s.error_message(), HasSubstr("join token 1 was revoked"));
+}
+
+TEST_F(AdminServiceTest, CancelRoundStopsUploadsAndReports) {
+  StartWithToken();
+  fv1::RegisterResponse reg;
+  ASSERT_TRUE(Register(channel_, "dev-a", &reg).ok());
+  CampaignConfig config;
+  config.rounds = 2;
+  ASSERT_OK(coordinator_->StartCampaign(config).status());
+  ASSERT_OK(coordinator_->Step());
+  ASSERT_OK_AND_ASSIGN(PulledTask task, coordinator_->PullTask(reg.device_id()));
+  ASSERT_TRUE(task.task.has_value());
+
+  av1::CancelRoundRequest cancel;
+  cancel.set_round(1);
+  cancel.set_reason("wrong learning rate");
+  av1::CancelRoundResponse cancelled;
+  grpc::Status s = Admin(&av1::AdminService::Stub::CancelRound, cancel, &cancelled);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(cancelled.round().state(), "cancelled");
+  EXPECT_THAT(cancelled.round().detail(), HasSubstr("wrong learning rate"));
+
+  auto stub = fv1::FleetService::NewStub(channel_);
+  grpc::ClientContext ctx;
+  Deadline(&ctx);
+  ctx.AddMetadata("authorization", "Bearer " + reg.token());
+  fv1::SubmitReportRequest report;
+  report.mutable_report()->set_device_id(reg.device_id());
+  report.mutable_report()->set_task_id(task.task->task_id);
+  report.mutable_report()->set_request_id("r1");
+  fv1::SubmitReportResponse reported;
+  s = stub->SubmitReport(&ctx, report, &reported);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(s.error_message(), HasSubstr("round 1 was cancelled"));
+
+  // Already cancelled.
+  s = Admin(&av1::AdminService::Stub::CancelRound, cancel, &cancelled);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(s.error_message(), HasSubstr("only an open round"));
+}
+
 // --- Error paths -------------------------------------------------------------
+
+TEST_F(AdminServiceTest, JoinTokenAndCancelErrorsKeepTheirCodes) {
+  StartWithToken();
+  av1::CreateJoinTokenRequest create;
+  create.set_ttl_s(20ull * 366 * 24 * 3600);
+  av1::CreateJoinTokenResponse created;
+  EXPECT_EQ(Admin(&av1::AdminService::Stub::CreateJoinToken, create, &created).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  av1::RevokeJoinTokenRequest revoke;
+  revoke.set_token_id(42);
+  av1::RevokeJoinTokenResponse revoked;
+  EXPECT_EQ(Admin(&av1::AdminService::Stub::RevokeJoinToken, revoke, &revoked).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  av1::CancelRoundRequest cancel;
+  cancel.set_round(7);
+  av1::CancelRoundResponse cancelled;
+  grpc::Status s = Admin(&av1::AdminService::Stub::CancelRound, cancel, &cancelled);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_THAT(s.error_message(), HasSubstr("round 7 does not exist"));
+}
+
 
 TEST_F(AdminServiceTest, MissingOrWrongTokenIsUnauthenticated) {
   StartWithToken();
@@ -131,6 +249,19 @@ TEST_F(AdminServiceTest, EveryMethodChecksTheToken) {
   av1::RevokeDeviceResponse revoked;
   EXPECT_EQ(stub->RevokeDevice(ctx().get(), {}, &revoked).error_code(),
             grpc::StatusCode::UNAUTHENTICATED);
+  av1::CreateJoinTokenResponse created;
+  EXPECT_EQ(stub->CreateJoinToken(ctx().get(), {}, &created).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  av1::ListJoinTokensResponse listed;
+  EXPECT_EQ(stub->ListJoinTokens(ctx().get(), {}, &listed).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  av1::RevokeJoinTokenResponse token_revoked;
+  EXPECT_EQ(stub->RevokeJoinToken(ctx().get(), {}, &token_revoked).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  av1::CancelRoundResponse cancelled;
+  EXPECT_EQ(stub->CancelRound(ctx().get(), {}, &cancelled).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_TRUE(coordinator_->ListJoinTokens()->empty());
   auto c = ctx();
   auto reader = stub->ExportModel(c.get(), av1::ExportModelRequest());
   av1::ExportModelChunk chunk;

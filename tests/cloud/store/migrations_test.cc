@@ -58,7 +58,7 @@ TEST(MigrationsTest, CoordinatorSchemaCreatesEveryTableAndIndex) {
   EXPECT_THAT(ReadSchemaVersion(*db), IsOkAndHolds(latest));
   for (const char* table :
        {"schema_migrations", "kv", "devices", "campaigns", "rounds", "participants",
-        "tasks", "plans", "updates", "reports", "model_versions",
+        "tasks", "plans", "updates", "reports", "model_versions", "join_tokens",
         "tasks_by_device", "campaigns_by_state"}) {
     EXPECT_TRUE(HasTable(*db, table)) << table;
   }

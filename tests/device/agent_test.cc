@@ -1,0 +1,170 @@
+// Agent: delivering a task across a coordinator that goes away (the upload
+// and report are resumed with the same request ids, not re-pulled), and a
+// task whose round was cancelled (the refusal is reported and the agent
+// goes on).
+
+#include "device/agent.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "absl/synchronization/mutex.h"
+#include "common/crc32c.h"
+#include "common/sha256.h"
+#include "common/status_matchers.h"
+#include "common/tensor_container.h"
+#include "kernels/torch/fmnist_cnn.h"
+#include "kernels/torch/model_io.h"
+#include "qfleet/fleet/v1/fleet.grpc.pb.h"
+#include "tests/device/loopback_server.h"
+
+namespace qfleet::device {
+namespace {
+
+namespace fv1 = qfleet::fleet::v1;
+using ::testing::HasSubstr;
+
+// A FleetService with one task whose upload and report fail as scripted.
+class OneTaskService final : public fv1::FleetService::Service {
+ public:
+  // Statuses returned by the next calls, in order; OK once exhausted.
+  std::vector<grpc::Status> upload_script, report_script;
+  std::string model;
+  int pulls = 0;
+  std::vector<std::string> upload_ids, report_ids;  // every call's request id
+  std::vector<std::string> report_errors;
+
+  grpc::Status Register(grpc::ServerContext*, const fv1::RegisterRequest*,
+                        fv1::RegisterResponse* resp) override {
+    resp->set_device_id(7);
+    resp->set_token("tok");
+    resp->set_heartbeat_interval_ms(60000);
+    return grpc::Status::OK;
+  }
+  grpc::Status PullTask(grpc::ServerContext*, const fv1::PullTaskRequest*,
+                        fv1::PullTaskResponse* resp) override {
+    absl::MutexLock lock(&mu_);
+    ++pulls;
+    fv1::Task* t = resp->mutable_task();
+    t->set_task_id(pulls);
+    t->set_round(1);
+    t->set_strategy(fv1::STRATEGY_FP32);
+    t->set_weight_bits(8);
+    t->set_model_version(1);
+    t->set_model_bytes(model.size());
+    t->set_model_sha256(Sha256Hex(model));
+    t->mutable_train()->set_local_epochs(1);
+    t->mutable_train()->set_batch_size(4);
+    t->mutable_train()->set_learning_rate(0.01f);
+    t->mutable_train()->set_max_steps(1);
+    return grpc::Status::OK;
+  }
+  grpc::Status DownloadModel(grpc::ServerContext*, const fv1::DownloadModelRequest*,
+                             grpc::ServerWriter<fv1::ModelChunk>* w) override {
+    fv1::ModelChunk c;
+    c.set_data(model);
+    c.set_crc32c(Crc32c(model.data(), model.size()));
+    c.set_total_bytes(model.size());
+    c.set_sha256(Sha256Hex(model));
+    w->Write(c);
+    return grpc::Status::OK;
+  }
+  grpc::Status UploadUpdate(grpc::ServerContext*, grpc::ServerReader<fv1::UpdateChunk>* r,
+                            fv1::UploadUpdateResponse*) override {
+    fv1::UpdateChunk chunk;
+    std::string id;
+    while (r->Read(&chunk)) {
+      if (chunk.has_header()) id = chunk.header().request_id();
+    }
+    absl::MutexLock lock(&mu_);
+    upload_ids.push_back(id);
+    return Next(upload_script);
+  }
+  grpc::Status SubmitReport(grpc::ServerContext*, const fv1::SubmitReportRequest* req,
+                            fv1::SubmitReportResponse*) override {
+    absl::MutexLock lock(&mu_);
+    report_ids.push_back(req->report().request_id());
+    report_errors.push_back(req->report().error());
+    return Next(report_script);
+  }
+
+ private:
+  static grpc::Status Next(std::vector<grpc::Status>& script) {
+    if (script.empty()) return grpc::Status::OK;
+    grpc::Status s = script.front();
+    script.erase(script.begin());
+    return s;
+  }
+  absl::Mutex mu_;
+};
+
+class AgentTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    service_.model = *EncodeContainer(torchq::ModuleToContainer(*torchq::MakeFmnistCnn(1)));
+    LoopbackServer loopback = StartLoopbackServer(&service_);
+    server_ = std::move(loopback.server);
+    client_ = std::move(loopback.client);
+    // Eight blank 28x28 images, labels 0..7.
+    data_.count = 8;
+    data_.rows = data_.cols = 28;
+    data_.pixels.assign(8 * 28 * 28, 0);
+    for (uint8_t i = 0; i < 8; ++i) data_.labels.push_back(i);
+    AgentOptions o;
+    o.device_name = "dev";
+    o.train = &data_;
+    o.indices = {0, 1, 2, 3, 4, 5, 6, 7};
+    agent_ = std::make_unique<Agent>(client_.get(), o);
+    ASSERT_OK(agent_->Register());
+  }
+  void TearDown() override { server_->Shutdown(); }
+
+  OneTaskService service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<FleetClient> client_;
+  ImageDataset data_;
+  std::unique_ptr<Agent> agent_;
+};
+
+const grpc::Status kDown(grpc::StatusCode::UNAVAILABLE, "coordinator restarting");
+
+TEST_F(AgentTest, TransientFailuresResumeDeliveryWithTheSameRequestIds) {
+  service_.upload_script = {kDown};
+  service_.report_script = {kDown, kDown};
+  // Upload fails: the task is kept.
+  EXPECT_THAT(agent_->RunOnce(), StatusIs(absl::StatusCode::kUnavailable));
+  // Upload succeeds, report fails: kept again.
+  EXPECT_THAT(agent_->RunOnce(), StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(agent_->RunOnce(), StatusIs(absl::StatusCode::kUnavailable));
+  ASSERT_OK_AND_ASSIGN(bool ran, agent_->RunOnce());
+  EXPECT_TRUE(ran);
+  EXPECT_EQ(service_.pulls, 1);  // never pulled (or trained) again
+  EXPECT_THAT(service_.upload_ids, ::testing::ElementsAre("dev-t1-update", "dev-t1-update"));
+  EXPECT_THAT(service_.report_ids,
+              ::testing::ElementsAre("dev-t1-report", "dev-t1-report", "dev-t1-report"));
+  EXPECT_EQ(service_.report_errors.back(), "");
+  EXPECT_EQ(agent_->stats().tasks_done, 1u);
+  // Delivered: the next call pulls a new task.
+  ASSERT_OK(agent_->RunOnce().status());
+  EXPECT_EQ(service_.pulls, 2);
+}
+
+TEST_F(AgentTest, CancelledRoundIsReportedAndTheAgentMovesOn) {
+  const grpc::Status cancelled(grpc::StatusCode::FAILED_PRECONDITION,
+                               "round 1 was cancelled by an admin; update not accepted");
+  service_.upload_script = {cancelled};
+  service_.report_script = {grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                                         "round 1 was cancelled by an admin; report not accepted")};
+  EXPECT_THAT(agent_->RunOnce(),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("cancelled")));
+  ASSERT_EQ(service_.report_errors.size(), 1u);
+  EXPECT_THAT(service_.report_errors[0], HasSubstr("round 1 was cancelled"));
+  EXPECT_EQ(agent_->stats().tasks_failed, 1u);
+  // The task is over: the agent pulls the next one, which goes through.
+  ASSERT_OK(agent_->RunOnce().status());
+  EXPECT_EQ(service_.pulls, 2);
+  EXPECT_EQ(service_.upload_ids.size(), 2u);
+  EXPECT_EQ(agent_->stats().tasks_done, 1u);
+}
+
+}  // namespace
+}  // namespace qfleet::device
