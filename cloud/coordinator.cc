@@ -11,7 +11,7 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include "cloud/aggregator.h"
-#include "cloud/random_token.h"
+#include "common/security/random_token.h"
 #include "common/security/constant_time.h"
 #include "common/sha256.h"
 #include "common/status_macros.h"
@@ -129,7 +129,7 @@ absl::StatusOr<Registration> Coordinator::Register(DeviceRecord device,
   if (device.label_histogram.size() > 100000) {
     return absl::InvalidArgumentError("label histogram too long");
   }
-  ASSIGN_OR_RETURN(std::string token, RandomToken());
+  ASSIGN_OR_RETURN(std::string token, RandomHexToken());
   device.token_hash = Sha256Hex(token);
   device.state = "active";
   device.last_seen_ms = now;

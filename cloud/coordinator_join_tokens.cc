@@ -5,7 +5,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "cloud/coordinator.h"
-#include "cloud/random_token.h"
+#include "common/security/random_token.h"
 #include "common/security/constant_time.h"
 #include "common/sha256.h"
 #include "common/status_macros.h"
@@ -80,7 +80,7 @@ absl::StatusOr<NewJoinToken> Coordinator::CreateJoinToken(absl::string_view labe
         absl::StrFormat("join token label is %d bytes; at most %d", label.size(), kMaxLabelBytes));
   }
   NewJoinToken out;
-  ASSIGN_OR_RETURN(out.secret, RandomToken());
+  ASSIGN_OR_RETURN(out.secret, RandomHexToken());
   JoinTokenRecord& rec = out.record;
   rec.token_hash = Sha256Hex(out.secret);
   rec.label = std::string(label);
