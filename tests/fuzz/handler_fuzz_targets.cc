@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <memory>
 
+#include <google/protobuf/stubs/logging.h>
 #include <grpcpp/test/server_context_test_spouse.h>
 
 #include "cloud/coordinator.h"
@@ -29,6 +30,15 @@ constexpr char kAdminToken[] = "fuzz-admin-token";
 // The coordinator is rebuilt after this many inputs, so state (devices
 // registered by the fuzzer, rounds) stays small.
 constexpr int kInputsPerCoordinator = 2000;
+
+int64_t ok_calls = 0;
+
+// Counts handler calls that succeeded, so the replay can tell the inputs
+// got past decoding and authentication.
+grpc::Status Count(grpc::Status s) {
+  ok_calls += s.ok() ? 1 : 0;
+  return s;
+}
 
 void Check(bool ok, const char* what) {
   if (!ok) {
@@ -99,8 +109,16 @@ struct Fleet {
   }
 };
 
-Fleet& GetFleet() {
+std::unique_ptr<Fleet>& FleetSlot() {
   static std::unique_ptr<Fleet> fleet;
+  return fleet;
+}
+
+Fleet& GetFleet() {
+  // Malformed strings make protobuf log each parse failure: keep quiet.
+  static const bool quiet = (google::protobuf::SetLogHandler(nullptr), true);
+  (void)quiet;
+  std::unique_ptr<Fleet>& fleet = FleetSlot();
   if (fleet == nullptr || ++fleet->inputs > kInputsPerCoordinator) {
     fleet.reset();
     fleet = std::make_unique<Fleet>();
@@ -126,10 +144,10 @@ class ChunkCollector final : public grpc::ServerWriterInterface<fv1::ModelChunk>
  public:
   void SendInitialMetadata() override {}
   bool Write(const fv1::ModelChunk& chunk, grpc::WriteOptions) override {
+    if (chunks_++ == 0) offset_ = chunk.offset();
     Check(chunk.offset() == offset_ + bytes_.size(), "download chunks are consecutive");
     Check(Crc32c(chunk.data().data(), chunk.data().size()) == chunk.crc32c(),
           "download chunk CRC");
-    if (bytes_.empty()) offset_ = chunk.offset();
     bytes_ += chunk.data();
     total_ = chunk.total_bytes();
     sha_ = chunk.sha256();
@@ -142,7 +160,8 @@ class ChunkCollector final : public grpc::ServerWriterInterface<fv1::ModelChunk>
   }
 
  private:
-  uint64_t offset_ = 0;
+  int chunks_ = 0;
+  uint64_t offset_ = 0;  // of the first chunk
   uint64_t total_ = 0;
   std::string bytes_, sha_;
 };
@@ -213,7 +232,9 @@ int FuzzFleetRequest(const uint8_t* data, size_t size) {
       fv1::RegisterRequest req;
       fv1::RegisterResponse resp;
       if (!Parse(data, size, &req)) return 0;
-      grpc::Status s = f.fleet->Register(ctx.get(), &req, &resp);
+      // Re-registering A or B would rotate the tokens the other cases use.
+      if (req.device_name().rfind("fuzz-", 0) == 0) return 0;
+      grpc::Status s = Count(f.fleet->Register(ctx.get(), &req, &resp));
       if (s.ok()) {
         Check(resp.device_id() != 0 && !resp.token().empty(), "registration answers id+token");
         Check(f.coordinator->Authenticate(resp.device_id(), resp.token()).ok(),
@@ -226,7 +247,7 @@ int FuzzFleetRequest(const uint8_t* data, size_t size) {
       fv1::HeartbeatResponse resp;
       if (!Parse(data, size, &req)) return 0;
       req.set_device_id(DeviceFor(f, who, req.device_id()));
-      f.fleet->Heartbeat(ctx.get(), &req, &resp);
+      Count(f.fleet->Heartbeat(ctx.get(), &req, &resp));
       break;
     }
     case 2: {
@@ -234,7 +255,7 @@ int FuzzFleetRequest(const uint8_t* data, size_t size) {
       fv1::PullTaskResponse resp;
       if (!Parse(data, size, &req)) return 0;
       req.set_device_id(DeviceFor(f, who, req.device_id()));
-      grpc::Status s = f.fleet->PullTask(ctx.get(), &req, &resp);
+      grpc::Status s = Count(f.fleet->PullTask(ctx.get(), &req, &resp));
       if (s.ok() && resp.has_task()) {
         auto task = f.coordinator->store().GetTask(resp.task().task_id());
         Check(task.ok() && task->device_id == req.device_id(), "a device pulls only its task");
@@ -246,7 +267,7 @@ int FuzzFleetRequest(const uint8_t* data, size_t size) {
       if (!Parse(data, size, &req)) return 0;
       req.set_device_id(DeviceFor(f, who, req.device_id()));
       ChunkCollector out;
-      if (f.fleet->SendModel(ctx.get(), &req, &out).ok()) out.CheckWhole();
+      if (Count(f.fleet->SendModel(ctx.get(), &req, &out)).ok()) out.CheckWhole();
       break;
     }
     case 4: {
@@ -254,7 +275,7 @@ int FuzzFleetRequest(const uint8_t* data, size_t size) {
       fv1::SubmitReportResponse resp;
       if (!Parse(data, size, &req)) return 0;
       req.mutable_report()->set_device_id(DeviceFor(f, who, req.report().device_id()));
-      f.fleet->SubmitReport(ctx.get(), &req, &resp);
+      Count(f.fleet->SubmitReport(ctx.get(), &req, &resp));
       auto reports = f.coordinator->store().ListReports(1);
       Check(reports.ok() && reports->size() <= 2, "at most one report per device");
       break;
@@ -264,7 +285,7 @@ int FuzzFleetRequest(const uint8_t* data, size_t size) {
       fv1::UploadStatusResponse resp;
       if (!Parse(data, size, &req)) return 0;
       req.set_device_id(DeviceFor(f, who, req.device_id()));
-      f.fleet->UploadStatus(ctx.get(), &req, &resp);
+      Count(f.fleet->UploadStatus(ctx.get(), &req, &resp));
       break;
     }
   }
@@ -307,10 +328,12 @@ int FuzzUploadStream(const uint8_t* data, size_t size) {
     h->set_total_bytes(chunks[0].offset() + sent.size());
     h->set_sha256(Sha256Hex(sent));
   }
-  if (flags & 0x08) {  // the data is a real update, cut into the chunks' sizes
+  if (flags & 0x08) {  // the data is a real update, cut at the chunks' sizes
     size_t off = 0;
-    for (auto& c : chunks) {
-      const size_t n = std::min(c.data().size(), f.good_update.size() - off);
+    for (size_t i = 0; i < chunks.size(); ++i) {
+      fv1::UpdateChunk& c = chunks[i];
+      const size_t rest = f.good_update.size() - off;
+      const size_t n = i + 1 == chunks.size() ? rest : std::min(c.data().size(), rest);
       c.set_offset(off);
       c.set_data(f.good_update.substr(off, n));
       c.set_crc32c(Crc32c(c.data().data(), c.data().size()));
@@ -322,7 +345,7 @@ int FuzzUploadStream(const uint8_t* data, size_t size) {
   AuthedContext ctx(f.token[dev]);
   ChunkFeeder reader(chunks);
   fv1::UploadUpdateResponse resp;
-  grpc::Status s = f.fleet->ReceiveUpdate(ctx.get(), &reader, &resp);
+  grpc::Status s = Count(f.fleet->ReceiveUpdate(ctx.get(), &reader, &resp));
   if (s.ok()) {
     auto update = f.coordinator->store().FindUpdate(f.device_id[dev], h->request_id());
     Check(update.ok() && update->has_value() && (*update)->update_id == resp.update_id(),
@@ -344,13 +367,13 @@ int FuzzAdminRequest(const uint8_t* data, size_t size) {
   auto device_call = [&](auto method, auto req, auto resp) {
     if (!Parse(data, size, &req)) return;
     req.set_device_id(req.device_id() % 4);  // mostly real devices
-    (f.admin.get()->*method)(ctx.get(), &req, &resp);
+    Count((f.admin.get()->*method)(ctx.get(), &req, &resp));
   };
   switch (rpc % 10) {
     case 0: {
       av1::ListDevicesRequest req;
       av1::ListDevicesResponse resp;
-      if (Parse(data, size, &req)) f.admin->ListDevices(ctx.get(), &req, &resp);
+      if (Parse(data, size, &req)) Count(f.admin->ListDevices(ctx.get(), &req, &resp));
       break;
     }
     case 1:
@@ -359,13 +382,13 @@ int FuzzAdminRequest(const uint8_t* data, size_t size) {
     case 2: {
       av1::ListRoundsRequest req;
       av1::ListRoundsResponse resp;
-      if (Parse(data, size, &req)) f.admin->ListRounds(ctx.get(), &req, &resp);
+      if (Parse(data, size, &req)) Count(f.admin->ListRounds(ctx.get(), &req, &resp));
       break;
     }
     case 3: {
       av1::GetRoundRequest req;
       av1::GetRoundResponse resp;
-      if (Parse(data, size, &req)) f.admin->GetRound(ctx.get(), &req, &resp);
+      if (Parse(data, size, &req)) Count(f.admin->GetRound(ctx.get(), &req, &resp));
       break;
     }
     case 4:
@@ -375,7 +398,7 @@ int FuzzAdminRequest(const uint8_t* data, size_t size) {
       av1::StartRoundsRequest req;
       av1::StartRoundsResponse resp;
       if (!Parse(data, size, &req)) return 0;
-      if (f.admin->StartRounds(ctx.get(), &req, &resp).ok()) {
+      if (Count(f.admin->StartRounds(ctx.get(), &req, &resp)).ok()) {
         Check(resp.first_round() <= resp.last_round(), "a campaign plans rounds in order");
         // Run the engine a little: a config it accepted must not break it.
         for (int i = 0; i < 3; ++i) {
@@ -388,7 +411,7 @@ int FuzzAdminRequest(const uint8_t* data, size_t size) {
     case 6: {
       av1::StatusRequest req;
       av1::StatusResponse resp;
-      if (Parse(data, size, &req)) f.admin->GetStatus(ctx.get(), &req, &resp);
+      if (Parse(data, size, &req)) Count(f.admin->GetStatus(ctx.get(), &req, &resp));
       break;
     }
     case 7:
@@ -406,6 +429,10 @@ int FuzzAdminRequest(const uint8_t* data, size_t size) {
   }
   return 0;
 }
+
+int64_t SucceededCalls() { return ok_calls; }
+
+void ResetFleet() { FleetSlot().reset(); }
 
 std::vector<std::string> FleetRequestSeeds() {
   std::vector<std::string> seeds;

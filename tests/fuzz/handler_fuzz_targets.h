@@ -30,6 +30,12 @@ int FuzzUploadStream(const uint8_t* data, size_t size);
 // data[0] picks the admin RPC (all unary ones); the rest is the request.
 int FuzzAdminRequest(const uint8_t* data, size_t size);
 
+// Drops the coordinator; the next input starts from a fresh one.
+void ResetFleet();
+
+// Handler calls that returned OK so far in this process (all targets).
+int64_t SucceededCalls();
+
 // Valid inputs for each target (seed corpora), built against the same
 // coordinator layout.
 std::vector<std::string> FleetRequestSeeds();

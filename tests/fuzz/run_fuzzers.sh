@@ -13,7 +13,8 @@
 # ":memory:", fake model backend); see tests/fuzz/handler_fuzz_targets.h for
 # their input layouts. Seeds come from build/bin/qfleet_common_tests and
 # qfleet_cloud_tests (FuzzReplay* / HandlerFuzzReplay*) when those are built.
-# JOBS (default 2) compiles in parallel. A crash leaves crash-* in OUT_DIR.
+# JOBS (default 2) compiles in parallel; BUILD_ONLY=1 stops after building.
+# A crash leaves crash-* in OUT_DIR.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 SECS="${1:-300}"
@@ -79,6 +80,7 @@ for target in "${TARGETS[@]}"; do
       -o "$OUT/${target}_fuzzer" $ABSL -lz -lcrypto -lpthread
   fi
 done
+[ "${BUILD_ONLY:-0}" = 1 ] && exit 0
 # Seed corpora: valid inputs written by the replay test binaries.
 if [ -x "$ROOT/build/bin/qfleet_common_tests" ]; then
   QFLEET_FUZZ_SEED_DIR="$OUT/seeds" "$ROOT/build/bin/qfleet_common_tests" \

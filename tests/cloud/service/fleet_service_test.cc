@@ -411,17 +411,20 @@ TEST_F(FleetServiceTest, UploadCutMidStreamResumesAndIsRecordedOnce) {
 
 TEST_F(FleetServiceTest, HalfClosedUploadIsAbortedWithItsResumeOffset) {
   const std::string u = GoodUpdate();
+  const size_t a = u.size() / 3, b = 2 * u.size() / 3;
   fv1::UploadUpdateResponse resp;
-  grpc::Status s = Stream(Header(u, "half", 0), Pieces(u, 0, 100, 50), &resp);
+  grpc::Status s = Stream(Header(u, "half", 0), Pieces(u, 0, a, 16), &resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::ABORTED);
-  EXPECT_THAT(s.error_message(), testing::HasSubstr("resume at offset 100"));
-  EXPECT_EQ(UploadStatus("half").committed_bytes(), 100u);
+  EXPECT_THAT(s.error_message(), testing::HasSubstr("resume at offset " + std::to_string(a)));
+  EXPECT_EQ(UploadStatus("half").committed_bytes(), a);
   // Resuming in two more streams, the second finishing the update.
-  ASSERT_EQ(Stream(Header(u, "half", 100), Pieces(u, 100, 150, 50), &resp).error_code(),
+  ASSERT_EQ(Stream(Header(u, "half", a), Pieces(u, a, b, 16), &resp).error_code(),
             grpc::StatusCode::ABORTED);
-  s = Stream(Header(u, "half", 150), Pieces(u, 150, u.size(), 64), &resp);
+  EXPECT_EQ(UploadStatus("half").committed_bytes(), b);
+  s = Stream(Header(u, "half", b), Pieces(u, b, u.size(), 16), &resp);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(coordinator_->store().ListUpdates(1)->size(), 1u);
+  EXPECT_EQ(coordinator_->store().ListUpdates(1)->at(0).blob_hash, Sha256Hex(u));
 }
 
 TEST_F(FleetServiceTest, ResumeAtWrongOffsetOrForAnotherUpdateIsOutOfRange) {
