@@ -64,6 +64,15 @@ class CoordinatorTest : public ::testing::Test {
     auto q = bits > 0 ? QuantizeContainer(d, bits) : absl::StatusOr<TensorContainer>(d);
     return *EncodeContainer(*q);
   }
+  // Starts a one-round campaign and returns the id of `device`'s task in it
+  // (0 on failure).
+  uint64_t OpenRoundTaskFor(uint64_t device) {
+    EXPECT_OK(coordinator_->StartCampaign(Config()).status());
+    EXPECT_OK(coordinator_->Step());
+    auto t = coordinator_->PullTask(device);
+    EXPECT_OK(t.status());
+    return t.ok() && t->task.has_value() ? t->task->task_id : 0;
+  }
   ReportRecord Report(uint64_t device, uint64_t task, const std::string& rid) {
     ReportRecord r;
     r.device_id = device;
@@ -168,16 +177,15 @@ UploadHeader HeaderFor(uint64_t device, uint64_t task, const std::string& rid,
 
 TEST_F(CoordinatorTest, KeptUploadPrefixSurvivesRestartAndResumes) {
   Registration a = Enroll("a");
-  ASSERT_OK(coordinator_->StartCampaign(Config()).status());
-  ASSERT_OK(coordinator_->Step());
-  ASSERT_OK_AND_ASSIGN(PulledTask t, coordinator_->PullTask(a.device_id));
+  const uint64_t task = OpenRoundTaskFor(a.device_id);
+  ASSERT_NE(task, 0u);
   const std::string delta = Delta(0.1f);
   const size_t half = delta.size() / 2;
-  const UploadHeader h = HeaderFor(a.device_id, t.task->task_id, "u1", delta);
+  const UploadHeader h = HeaderFor(a.device_id, task, "u1", delta);
   ASSERT_OK(coordinator_->BeginUpload(h, 0).status());
   ASSERT_OK(coordinator_->KeepUploadPrefix(h, 0, delta.substr(0, half)));
   Reopen();  // as after kill -9
-  ASSERT_OK_AND_ASSIGN(UploadProgress p, coordinator_->UploadStatus(a.device_id, t.task->task_id, "u1"));
+  ASSERT_OK_AND_ASSIGN(UploadProgress p, coordinator_->UploadStatus(a.device_id, task, "u1"));
   EXPECT_EQ(p.committed_bytes, half);
   EXPECT_EQ(p.sha256, h.sha256);
   EXPECT_FALSE(p.accepted.has_value());
@@ -185,7 +193,7 @@ TEST_F(CoordinatorTest, KeptUploadPrefixSurvivesRestartAndResumes) {
   EXPECT_EQ(start.prefix, delta.substr(0, half));
   ASSERT_OK_AND_ASSIGN(auto done, coordinator_->FinishUpload(h, start.prefix + delta.substr(half)));
   EXPECT_FALSE(done.second);
-  ASSERT_OK_AND_ASSIGN(p, coordinator_->UploadStatus(a.device_id, t.task->task_id, "u1"));
+  ASSERT_OK_AND_ASSIGN(p, coordinator_->UploadStatus(a.device_id, task, "u1"));
   EXPECT_EQ(p.committed_bytes, 0u);
   ASSERT_TRUE(p.accepted.has_value());
   EXPECT_EQ(p.accepted->update_id, done.first.update_id);
@@ -197,38 +205,36 @@ TEST_F(CoordinatorTest, KeptUploadPrefixSurvivesRestartAndResumes) {
 
 TEST_F(CoordinatorTest, KeptUploadPrefixesArePrunedWhenIdleOrTheRoundCloses) {
   Registration a = Enroll("a");
-  ASSERT_OK(coordinator_->StartCampaign(Config()).status());
-  ASSERT_OK(coordinator_->Step());
-  ASSERT_OK_AND_ASSIGN(PulledTask t, coordinator_->PullTask(a.device_id));
+  const uint64_t task = OpenRoundTaskFor(a.device_id);
+  ASSERT_NE(task, 0u);
   const std::string delta = Delta(0.1f);
-  const UploadHeader idle = HeaderFor(a.device_id, t.task->task_id, "idle", delta);
+  const UploadHeader idle = HeaderFor(a.device_id, task, "idle", delta);
   ASSERT_OK(coordinator_->KeepUploadPrefix(idle, 0, delta.substr(0, 10)));
   clock_.Advance(CoordinatorOptions().partial_upload_ttl_ms + 1000);
   ASSERT_OK(coordinator_->Step());
   ASSERT_OK_AND_ASSIGN(UploadProgress p,
-                       coordinator_->UploadStatus(a.device_id, t.task->task_id, "idle"));
+                       coordinator_->UploadStatus(a.device_id, task, "idle"));
   EXPECT_EQ(p.committed_bytes, 0u);
   // That Step also closed the round (its deadline passed): a fresh prefix of
   // its task goes at the next prune, a second later.
   ASSERT_OK_AND_ASSIGN(RoundRecord round, coordinator_->store().GetRound(1));
   EXPECT_NE(round.state, "open");
-  const UploadHeader kept = HeaderFor(a.device_id, t.task->task_id, "kept", delta);
+  const UploadHeader kept = HeaderFor(a.device_id, task, "kept", delta);
   ASSERT_OK(coordinator_->KeepUploadPrefix(kept, 0, delta.substr(0, 10)));
-  ASSERT_OK_AND_ASSIGN(p, coordinator_->UploadStatus(a.device_id, t.task->task_id, "kept"));
+  ASSERT_OK_AND_ASSIGN(p, coordinator_->UploadStatus(a.device_id, task, "kept"));
   EXPECT_EQ(p.committed_bytes, 10u);
   clock_.Advance(1000);
   ASSERT_OK(coordinator_->Step());
-  ASSERT_OK_AND_ASSIGN(p, coordinator_->UploadStatus(a.device_id, t.task->task_id, "kept"));
+  ASSERT_OK_AND_ASSIGN(p, coordinator_->UploadStatus(a.device_id, task, "kept"));
   EXPECT_EQ(p.committed_bytes, 0u);
 }
 
 TEST_F(CoordinatorTest, UploadStartingAtAnOffsetNothingWasKeptForIsOutOfRange) {
   Registration a = Enroll("a");
-  ASSERT_OK(coordinator_->StartCampaign(Config()).status());
-  ASSERT_OK(coordinator_->Step());
-  ASSERT_OK_AND_ASSIGN(PulledTask t, coordinator_->PullTask(a.device_id));
+  const uint64_t task = OpenRoundTaskFor(a.device_id);
+  ASSERT_NE(task, 0u);
   const std::string delta = Delta(0.1f);
-  UploadHeader h = HeaderFor(a.device_id, t.task->task_id, "u", delta);
+  UploadHeader h = HeaderFor(a.device_id, task, "u", delta);
   EXPECT_THAT(coordinator_->BeginUpload(h, 5), StatusIs(absl::StatusCode::kOutOfRange));
   ASSERT_OK(coordinator_->KeepUploadPrefix(h, 0, delta.substr(0, 10)));
   EXPECT_THAT(coordinator_->BeginUpload(h, 5),

@@ -42,11 +42,38 @@ FLAGS="-std=c++17 -O1 -g $SAN -I$ROOT -I$OUT/gen"
 
 is_handler() { case "$1" in fleet_request|upload_stream|admin_request) return 0;; *) return 1;; esac; }
 
+# Compiles SRC to $OUT/obj/<path>.o with the coverage hooks but no main
+# (-fsanitize=fuzzer-no-link), unless the object is newer than everything
+# in its dependency file (written on compile, or by -MM for an old object).
+compile_object() {
+  local src="$1" o d dep stale=0
+  o="$OUT/obj/$(echo "$src" | tr / _).o"
+  d="${o%.o}.d"
+  if [ -f "$o" ]; then
+    # shellcheck disable=SC2086
+    [ -f "$d" ] || $CXX $FLAGS -MM -MF "$d" -MT "$o" "$src"
+    for dep in $(sed -e 's/^[^:]*://' -e 's/\\$//' "$d"); do
+      [ "$dep" -nt "$o" ] && { stale=1; break; }
+    done
+    [ "$stale" = 0 ] && return 0
+  fi
+  # shellcheck disable=SC2086
+  $CXX $FLAGS -fsanitize=fuzzer-no-link -MMD -MF "$d" -MT "$o" -c "$src" -o "$o"
+}
+export -f compile_object
+export OUT CXX FLAGS
+
 build_handler_objects() {
-  # Generated protobuf and gRPC code, as the normal build makes it.
-  protoc -I"$ROOT/protos" --cpp_out="$OUT/gen" --grpc_out="$OUT/gen" \
+  # Generated protobuf and gRPC code, as the normal build makes it; files
+  # whose content did not change keep their times, so objects are reused.
+  rm -rf "$OUT/gen.new" && mkdir -p "$OUT/gen.new"
+  protoc -I"$ROOT/protos" --cpp_out="$OUT/gen.new" --grpc_out="$OUT/gen.new" \
     --plugin=protoc-gen-grpc="$(command -v grpc_cpp_plugin)" \
     "$ROOT/protos/qfleet/fleet/v1/fleet.proto" "$ROOT/protos/qfleet/admin/v1/admin.proto"
+  (cd "$OUT/gen.new" && find . -type f) | while read -r f; do
+    cmp -s "$OUT/gen.new/$f" "$OUT/gen/$f" ||
+      { mkdir -p "$(dirname "$OUT/gen/$f")"; cp "$OUT/gen.new/$f" "$OUT/gen/$f"; }
+  done
   local srcs
   srcs=$(ls "$ROOT"/common/*.cc "$ROOT"/common/security/*.cc "$ROOT"/kernels/*.cc \
     "$ROOT"/kernels/cpu/*.cc "$ROOT"/cloud/store/*.cc "$ROOT"/cloud/fedhq/*.cc \
@@ -56,11 +83,7 @@ build_handler_objects() {
     "$ROOT"/cloud/service/{fleet_conversions,fleet_service_impl,upload_assembler}.cc \
     "$ROOT"/tests/fuzz/handler_fuzz_targets.cc "$OUT"/gen/qfleet/*/v1/*.cc)
   echo "building handler objects ($(echo "$srcs" | wc -w) files)"
-  # One object per source, named after its path; -fsanitize=fuzzer-no-link
-  # gives the coverage hooks without a second main.
-  echo "$srcs" | xargs -P "$JOBS" -I{} sh -c \
-    'o="$0/obj/$(echo "{}" | tr / _).o"; [ "$o" -nt "{}" ] || $1 $2 -fsanitize=fuzzer-no-link -c "{}" -o "$o"' \
-    "$OUT" "$CXX" "$FLAGS"
+  echo "$srcs" | xargs -P "$JOBS" -I{} bash -c 'compile_object "$1"' _ {}
 }
 
 NEED_HANDLERS=0
