@@ -36,8 +36,8 @@ void ResetFleet();
 // Handler calls that returned OK so far in this process (all targets).
 int64_t SucceededCalls();
 
-// Valid inputs for each target (seed corpora), built against the same
-// coordinator layout.
+// Valid inputs for each target (seed corpora; handler_fuzz_seeds.cc), built
+// against the same coordinator layout.
 std::vector<std::string> FleetRequestSeeds();
 std::vector<std::string> UploadStreamSeeds();
 std::vector<std::string> AdminRequestSeeds();
