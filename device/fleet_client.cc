@@ -247,6 +247,8 @@ absl::StatusOr<std::optional<uint64_t>> FleetClient::ResumeOffset(
   Prepare(&ctx, options_.rpc_timeout_ms);
   fv1::UploadStatusResponse resp;
   absl::Status s = FromGrpcStatus(stub_->UploadStatus(&ctx, req, &resp));
+  // A coordinator from before resumable uploads: start over.
+  if (absl::IsUnimplemented(s)) return std::optional<uint64_t>(0);
   if (!s.ok()) return s;
   if (resp.accepted()) return std::optional<uint64_t>();
   const bool same = resp.total_bytes() == header.total_bytes() && resp.sha256() == header.sha256();
