@@ -368,23 +368,25 @@ TEST_F(FleetServiceTest, UploadCutMidStreamResumesAndIsRecordedOnce) {
     auto w = stub_->UploadUpdate(&ctx, &resp);
     ASSERT_TRUE(w->Write(Header(u, "cut", 0)));
     for (const auto& c : Pieces(u, 0, 2 * n, n)) ASSERT_TRUE(w->Write(c));
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let them arrive
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));  // let them arrive
     ctx.TryCancel();
     EXPECT_EQ(w->Finish().error_code(), grpc::StatusCode::CANCELLED);
   }
   // The coordinator keeps the prefix once its handler sees the broken stream.
   fv1::UploadStatusResponse st;
-  for (int i = 0; i < 100 && (st = UploadStatus("cut")).committed_bytes() == 0; ++i) {
+  for (int i = 0; i < 150 && (st = UploadStatus("cut")).committed_bytes() == 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  ASSERT_EQ(st.committed_bytes(), 2 * n);
+  // Exactly the two chunks that arrived before the cut.
+  const uint64_t kept = st.committed_bytes();
+  ASSERT_EQ(kept, 2 * n);
   EXPECT_EQ(st.total_bytes(), u.size());
   EXPECT_EQ(st.sha256(), Sha256Hex(u));
   EXPECT_FALSE(st.accepted());
   EXPECT_EQ(coordinator_->store().ListUpdates(1)->size(), 0u);
 
   fv1::UploadUpdateResponse resp;
-  grpc::Status s = Stream(Header(u, "cut", 2 * n), Pieces(u, 2 * n, u.size(), n), &resp);
+  grpc::Status s = Stream(Header(u, "cut", kept), Pieces(u, kept, u.size(), n), &resp);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_FALSE(resp.duplicate());
   auto updates = coordinator_->store().ListUpdates(1);
