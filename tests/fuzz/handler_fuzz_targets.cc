@@ -360,35 +360,30 @@ int FuzzAdminRequest(const uint8_t* data, size_t size) {
   ++data;
   --size;
   AuthedContext ctx((rpc & 0x80) ? "wrong" : kAdminToken);
-  auto device_call = [&](auto method, auto req, auto resp) {
+  // Parses the request, lets `fix` adjust it, and calls the handler.
+  auto call = [&](auto method, auto req, auto resp, auto fix) {
     if (!Parse(data, size, &req)) return;
-    req.set_device_id(req.device_id() % 4);  // mostly real devices
+    fix(req);
     Count((f.admin.get()->*method)(ctx.get(), &req, &resp));
   };
+  auto as_is = [](auto&) {};
+  auto real_device = [](auto& req) { req.set_device_id(req.device_id() % 4); };
+  using A = AdminServiceImpl;
   switch (rpc % 10) {
-    case 0: {
-      av1::ListDevicesRequest req;
-      av1::ListDevicesResponse resp;
-      if (Parse(data, size, &req)) Count(f.admin->ListDevices(ctx.get(), &req, &resp));
+    case 0:
+      call(&A::ListDevices, av1::ListDevicesRequest(), av1::ListDevicesResponse(), as_is);
       break;
-    }
     case 1:
-      device_call(&AdminServiceImpl::GetDevice, av1::GetDeviceRequest(), av1::GetDeviceResponse());
+      call(&A::GetDevice, av1::GetDeviceRequest(), av1::GetDeviceResponse(), real_device);
       break;
-    case 2: {
-      av1::ListRoundsRequest req;
-      av1::ListRoundsResponse resp;
-      if (Parse(data, size, &req)) Count(f.admin->ListRounds(ctx.get(), &req, &resp));
+    case 2:
+      call(&A::ListRounds, av1::ListRoundsRequest(), av1::ListRoundsResponse(), as_is);
       break;
-    }
-    case 3: {
-      av1::GetRoundRequest req;
-      av1::GetRoundResponse resp;
-      if (Parse(data, size, &req)) Count(f.admin->GetRound(ctx.get(), &req, &resp));
+    case 3:
+      call(&A::GetRound, av1::GetRoundRequest(), av1::GetRoundResponse(), as_is);
       break;
-    }
     case 4:
-      device_call(&AdminServiceImpl::GetPlan, av1::GetPlanRequest(), av1::GetPlanResponse());
+      call(&A::GetPlan, av1::GetPlanRequest(), av1::GetPlanResponse(), real_device);
       break;
     case 5: {
       av1::StartRoundsRequest req;
@@ -404,23 +399,17 @@ int FuzzAdminRequest(const uint8_t* data, size_t size) {
       }
       break;
     }
-    case 6: {
-      av1::StatusRequest req;
-      av1::StatusResponse resp;
-      if (Parse(data, size, &req)) Count(f.admin->GetStatus(ctx.get(), &req, &resp));
+    case 6:
+      call(&A::GetStatus, av1::StatusRequest(), av1::StatusResponse(), as_is);
       break;
-    }
     case 7:
-      device_call(&AdminServiceImpl::RevokeDevice, av1::RevokeDeviceRequest(),
-                  av1::RevokeDeviceResponse());
+      call(&A::RevokeDevice, av1::RevokeDeviceRequest(), av1::RevokeDeviceResponse(), real_device);
       break;
     case 8:
-      device_call(&AdminServiceImpl::DrainDevice, av1::DrainDeviceRequest(),
-                  av1::DrainDeviceResponse());
+      call(&A::DrainDevice, av1::DrainDeviceRequest(), av1::DrainDeviceResponse(), real_device);
       break;
     default:
-      device_call(&AdminServiceImpl::EnableDevice, av1::EnableDeviceRequest(),
-                  av1::EnableDeviceResponse());
+      call(&A::EnableDevice, av1::EnableDeviceRequest(), av1::EnableDeviceResponse(), real_device);
       break;
   }
   return 0;
