@@ -371,6 +371,7 @@ absl::StatusOr<CampaignRecord> Coordinator::StartCampaign(const CampaignConfig& 
 absl::Status Coordinator::Step() {
   absl::MutexLock step_lock(&step_mu_);
   RETURN_IF_ERROR(FlushLastSeen());
+  RETURN_IF_ERROR(MaybePrunePartialUploads());
   ASSIGN_OR_RETURN(std::optional<RoundRecord> latest, store_->LatestRound());
   if (latest.has_value()) {
     if (latest->state == "open") return CloseRoundIfDue(*latest);

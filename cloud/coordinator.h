@@ -43,6 +43,10 @@ struct CoordinatorOptions {
   uint64_t max_update_bytes = 64ull << 20;
   // Enrollment secret; empty = open enrollment.
   std::string join_secret;
+  // Resumable uploads: kept prefixes per device (the oldest is dropped
+  // beyond this), and how long an idle one is kept.
+  int max_partial_uploads_per_device = 2;
+  int64_t partial_upload_ttl_ms = 10 * 60 * 1000;
   // Injected clock; nullptr = the real clock. Not owned.
   Clock* clock = nullptr;
 };
@@ -74,6 +78,32 @@ struct NewJoinToken {
 // enrolled) for a join token at `now_ms`; revoked wins over expired, which
 // wins over used up.
 std::string JoinTokenState(const JoinTokenRecord& token, int64_t now_ms);
+
+// What a device says about an update it streams (UpdateChunk.Header).
+struct UploadHeader {
+  uint64_t device_id = 0;
+  uint64_t task_id = 0;
+  std::string request_id;
+  uint64_t sample_count = 0;
+  uint64_t total_bytes = 0;
+  std::string sha256;  // hex, of the whole update
+};
+
+// Where an upload stands: the bytes kept from a broken stream, or the
+// update it was already recorded as.
+struct UploadProgress {
+  uint64_t committed_bytes = 0;
+  uint64_t total_bytes = 0;  // of the kept prefix's header; 0 when none
+  std::string sha256;
+  std::optional<UpdateRecord> accepted;
+};
+
+// How a stream starting at some offset begins: the kept bytes before that
+// offset, or the update when request_id was already recorded.
+struct UploadStart {
+  std::string prefix;
+  std::optional<UpdateRecord> accepted;
+};
 
 struct Registration {
   uint64_t device_id = 0;
@@ -128,6 +158,31 @@ class Coordinator {
   absl::StatusOr<std::pair<UpdateRecord, bool>> AcceptUpdate(uint64_t device_id, uint64_t task_id,
                                                              const std::string& request_id,
                                                              uint64_t sample_count,
+                                                             const std::string& bytes);
+  // Resumable uploads (coordinator_uploads.cc). A stream is BeginUpload,
+  // KeepUploadPrefix for what arrived when it breaks (or every few MiB),
+  // and FinishUpload with the whole object.
+  //
+  // Where the device's upload `request_id` for `task_id` stands.
+  // PermissionDenied for another device's task, NotFound for an unknown one.
+  absl::StatusOr<UploadProgress> UploadStatus(uint64_t device_id, uint64_t task_id,
+                                              const std::string& request_id);
+  // Checks a header (InvalidArgument: total_bytes 0 or over the limit, sha256
+  // not 64 hex digits, request_id not 1..128 bytes; PermissionDenied /
+  // NotFound for the task) and where the stream starts: 0, or exactly the
+  // committed bytes of a kept prefix with the same header (OutOfRange
+  // naming the committed offset otherwise). Returns the kept bytes before
+  // `offset`, or the recorded update when request_id is already done.
+  absl::StatusOr<UploadStart> BeginUpload(const UploadHeader& header, uint64_t offset);
+  // Keeps `data`, verified bytes [offset, offset + size) of the upload, so a
+  // broken stream can resume after them. FailedPrecondition when the kept
+  // prefix does not end at `offset` (another stream moved it).
+  absl::Status KeepUploadPrefix(const UploadHeader& header, uint64_t offset,
+                                absl::string_view data);
+  // Checks `bytes` against header.sha256 (DataLoss otherwise, and the kept
+  // prefix is dropped), records them with AcceptUpdate, and drops the kept
+  // prefix unless the store was unavailable.
+  absl::StatusOr<std::pair<UpdateRecord, bool>> FinishUpload(const UploadHeader& header,
                                                              const std::string& bytes);
   // Records a report (idempotent by request_id); returns true for a repeat.
   absl::StatusOr<bool> AcceptReport(ReportRecord report);
@@ -211,6 +266,9 @@ class Coordinator {
   absl::Status Aggregate(RoundRecord round);
   absl::StatusOr<std::vector<uint64_t>> SelectParticipants(const CampaignConfig& config,
                                                            uint64_t round);
+  // Drops kept upload prefixes that idled past their TTL or whose round
+  // closed, at most once a second.
+  absl::Status MaybePrunePartialUploads();
   absl::Status RejectParticipant(uint64_t round, uint64_t device_id, const std::string& why);
   // The FedHQ selector of `campaign`, restored from the store on first use.
   absl::StatusOr<FedHqSelector*> SelectorFor(const CampaignRecord& campaign,
@@ -256,6 +314,8 @@ class Coordinator {
 
   std::thread engine_;
   std::unique_ptr<absl::Notification> stop_engine_;
+  // Owned by the round engine: when partial uploads were last pruned.
+  int64_t last_prune_ms_ = 0;
 };
 
 }  // namespace qfleet::cloud

@@ -1,6 +1,7 @@
 #include "device/fleet_client.h"
 
 #include <chrono>
+#include <thread>
 
 #include "absl/strings/str_format.h"
 #include "common/crc32c.h"
@@ -171,23 +172,104 @@ absl::StatusOr<std::string> FleetClient::DownloadModel(uint64_t version,
   return bytes;
 }
 
+namespace {
+
+// Failures after which the coordinator may hold part of the upload and a
+// new stream can continue it.
+bool UploadResumable(const absl::Status& s) {
+  return absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s) || absl::IsAborted(s) ||
+         absl::IsOutOfRange(s);
+}
+
+}  // namespace
+
 absl::StatusOr<bool> FleetClient::UploadUpdate(uint64_t task_id, const std::string& request_id,
                                                uint64_t sample_count, const std::string& bytes) {
   if (absl::Status s = RequireRegistered(); !s.ok()) return s;
+  fv1::UpdateChunk::Header header;
+  header.set_device_id(device_id());
+  header.set_task_id(task_id);
+  header.set_request_id(request_id);
+  header.set_sample_count(sample_count);
+  header.set_total_bytes(bytes.size());
+  header.set_sha256(Sha256Hex(bytes));
+  bool ask_first = false;
+  {
+    absl::MutexLock lock(&mu_);
+    ask_first = broken_upload_ == request_id;
+  }
+  absl::Status last = absl::OkStatus();
+  int64_t delay_ms = options_.upload_retry_delay_ms;
+  for (int attempt = 0; attempt <= options_.upload_resumes; ++attempt) {
+    uint64_t offset = 0;
+    if (attempt > 0 || ask_first) {
+      if (attempt > 0) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+        delay_ms *= 2;
+      }
+      absl::StatusOr<std::optional<uint64_t>> resume = ResumeOffset(header);
+      if (!resume.ok()) {
+        last = resume.status();
+        if (UploadResumable(last)) continue;
+        return last;
+      }
+      if (!resume->has_value()) {
+        last = absl::OkStatus();
+        break;  // recorded by an earlier stream
+      }
+      offset = **resume;
+    }
+    absl::StatusOr<bool> done = UploadFrom(header, bytes, offset);
+    if (done.ok()) {
+      absl::MutexLock lock(&mu_);
+      if (broken_upload_ == request_id) broken_upload_.clear();
+      return done;
+    }
+    last = done.status();
+    if (!UploadResumable(last)) return last;
+  }
+  absl::MutexLock lock(&mu_);
+  if (last.ok()) {
+    if (broken_upload_ == request_id) broken_upload_.clear();
+    return true;
+  }
+  broken_upload_ = request_id;
+  return last;
+}
+
+absl::StatusOr<std::optional<uint64_t>> FleetClient::ResumeOffset(
+    const fv1::UpdateChunk::Header& header) {
+  fv1::UploadStatusRequest req;
+  req.set_device_id(header.device_id());
+  req.set_task_id(header.task_id());
+  req.set_request_id(header.request_id());
+  grpc::ClientContext ctx;
+  Prepare(&ctx, options_.rpc_timeout_ms);
+  fv1::UploadStatusResponse resp;
+  absl::Status s = FromGrpcStatus(stub_->UploadStatus(&ctx, req, &resp));
+  // A coordinator from before resumable uploads: start over.
+  if (absl::IsUnimplemented(s)) return std::optional<uint64_t>(0);
+  if (!s.ok()) return s;
+  if (resp.accepted()) return std::optional<uint64_t>();
+  const bool same = resp.total_bytes() == header.total_bytes() && resp.sha256() == header.sha256();
+  return std::optional<uint64_t>(same ? resp.committed_bytes() : 0);
+}
+
+absl::StatusOr<bool> FleetClient::UploadFrom(const fv1::UpdateChunk::Header& header,
+                                             const std::string& bytes, uint64_t offset) {
+  if (offset > bytes.size()) {
+    return absl::OutOfRangeError(
+        absl::StrFormat("coordinator kept %d bytes of a %d-byte update", offset, bytes.size()));
+  }
   grpc::ClientContext ctx;
   Prepare(&ctx, options_.transfer_timeout_ms);
   fv1::UploadUpdateResponse resp;
   auto writer = stub_->UploadUpdate(&ctx, &resp);
   fv1::UpdateChunk first;
-  auto* h = first.mutable_header();
-  h->set_device_id(device_id());
-  h->set_task_id(task_id);
-  h->set_request_id(request_id);
-  h->set_sample_count(sample_count);
-  h->set_total_bytes(bytes.size());
-  h->set_sha256(Sha256Hex(bytes));
+  *first.mutable_header() = header;
+  first.set_offset(offset);
   bool ok = writer->Write(first);
-  for (size_t off = 0; ok && off < bytes.size(); off += options_.chunk_bytes) {
+  for (size_t off = offset; ok && off < bytes.size(); off += options_.chunk_bytes) {
     const size_t n = std::min(options_.chunk_bytes, bytes.size() - off);
     fv1::UpdateChunk chunk;
     chunk.set_offset(off);

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <grpcpp/channel.h>
@@ -23,6 +24,10 @@ struct FleetClientOptions {
   size_t chunk_bytes = 1 << 20;
   // Times a broken model download resumes from the last verified offset.
   int download_resumes = 3;
+  // Times a broken upload resumes from the offset the coordinator reports
+  // (UploadStatus), waiting upload_retry_delay_ms, doubled each time, first.
+  int upload_resumes = 3;
+  int64_t upload_retry_delay_ms = 200;
 };
 
 // The device's gRPC adapter to FleetService: every call has a deadline,
@@ -42,7 +47,9 @@ class FleetClient {
   // may be empty. Resumes from the last good offset on a broken stream.
   absl::StatusOr<std::string> DownloadModel(uint64_t version, const std::string& expected_sha256);
   // Streams an update in chunks; returns true when the coordinator had
-  // already accepted this request_id.
+  // already accepted this request_id. A stream that breaks (Unavailable,
+  // DeadlineExceeded, Aborted) resumes from the bytes the coordinator kept,
+  // as do later calls with the same request_id after such a failure.
   absl::StatusOr<bool> UploadUpdate(uint64_t task_id, const std::string& request_id,
                                     uint64_t sample_count, const std::string& bytes);
   absl::StatusOr<bool> SubmitReport(const TaskReport& report);
@@ -52,6 +59,14 @@ class FleetClient {
 
  private:
   void Prepare(grpc::ClientContext* ctx, int64_t timeout_ms) const;
+  // One upload stream starting at `offset` (0 or the committed bytes).
+  absl::StatusOr<bool> UploadFrom(const fleet::v1::UpdateChunk::Header& header,
+                                  const std::string& bytes, uint64_t offset);
+  // Where the coordinator stands on an upload: the offset to resume `header`'s
+  // update at (0 when it kept nothing of it), or nullopt when it already
+  // recorded the update.
+  absl::StatusOr<std::optional<uint64_t>> ResumeOffset(
+      const fleet::v1::UpdateChunk::Header& header);
   absl::Status RequireRegistered() const;
 
   std::unique_ptr<fleet::v1::FleetService::Stub> stub_;
@@ -60,6 +75,9 @@ class FleetClient {
   uint64_t device_id_ ABSL_GUARDED_BY(mu_) = 0;
   std::string token_ ABSL_GUARDED_BY(mu_);
   int64_t heartbeat_interval_ms_ ABSL_GUARDED_BY(mu_) = 10000;
+  // request_id of the last upload that failed on a broken stream: a later
+  // call with it asks UploadStatus before sending.
+  std::string broken_upload_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace qfleet::device

@@ -75,4 +75,25 @@ ReportRecord ReportFromProto(const fleet::v1::Report& r) {
   return out;
 }
 
+UploadHeader UploadHeaderFromProto(const fleet::v1::UpdateChunk::Header& h) {
+  UploadHeader out;
+  out.device_id = h.device_id();
+  out.task_id = h.task_id();
+  out.request_id = h.request_id();
+  out.sample_count = h.sample_count();
+  out.total_bytes = h.total_bytes();
+  out.sha256 = h.sha256();
+  return out;
+}
+
+fleet::v1::UploadStatusResponse UploadProgressToProto(const UploadProgress& p) {
+  fleet::v1::UploadStatusResponse out;
+  out.set_committed_bytes(p.committed_bytes);
+  out.set_total_bytes(p.total_bytes);
+  out.set_sha256(p.sha256);
+  out.set_accepted(p.accepted.has_value());
+  if (p.accepted.has_value()) out.set_update_id(p.accepted->update_id);
+  return out;
+}
+
 }  // namespace qfleet::cloud

@@ -12,6 +12,8 @@ namespace qfleet::cloud {
 DeviceRecord DeviceFromRegister(const fleet::v1::RegisterRequest& req);
 absl::StatusOr<fleet::v1::Task> TaskToProto(const PulledTask& pulled);
 ReportRecord ReportFromProto(const fleet::v1::Report& report);
+UploadHeader UploadHeaderFromProto(const fleet::v1::UpdateChunk::Header& header);
+fleet::v1::UploadStatusResponse UploadProgressToProto(const UploadProgress& progress);
 absl::StatusOr<fleet::v1::Strategy> StrategyToProto(absl::string_view strategy);
 
 }  // namespace qfleet::cloud

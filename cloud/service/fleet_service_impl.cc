@@ -3,8 +3,8 @@
 #include "absl/strings/strip.h"
 #include "absl/strings/str_format.h"
 #include "cloud/service/fleet_conversions.h"
+#include "cloud/service/upload_assembler.h"
 #include "common/crc32c.h"
-#include "common/sha256.h"
 #include "protos/status_conversion.h"
 
 namespace qfleet::cloud {
@@ -12,8 +12,11 @@ namespace qfleet::cloud {
 namespace fv1 = qfleet::fleet::v1;
 
 FleetServiceImpl::FleetServiceImpl(Coordinator* coordinator, size_t chunk_bytes,
-                                   size_t max_chunk_bytes)
-    : coordinator_(coordinator), chunk_bytes_(chunk_bytes), max_chunk_bytes_(max_chunk_bytes) {}
+                                   size_t max_chunk_bytes, size_t checkpoint_bytes)
+    : coordinator_(coordinator),
+      chunk_bytes_(chunk_bytes),
+      max_chunk_bytes_(max_chunk_bytes),
+      checkpoint_bytes_(checkpoint_bytes) {}
 
 absl::Status FleetServiceImpl::Authenticate(grpc::ServerContext* ctx, uint64_t device_id) {
   const auto& md = ctx->client_metadata();
@@ -65,6 +68,12 @@ grpc::Status FleetServiceImpl::PullTask(grpc::ServerContext* ctx, const fv1::Pul
 grpc::Status FleetServiceImpl::DownloadModel(grpc::ServerContext* ctx,
                                              const fv1::DownloadModelRequest* req,
                                              grpc::ServerWriter<fv1::ModelChunk>* writer) {
+  return SendModel(ctx, req, writer);
+}
+
+grpc::Status FleetServiceImpl::SendModel(grpc::ServerContext* ctx,
+                                         const fv1::DownloadModelRequest* req,
+                                         grpc::ServerWriterInterface<fv1::ModelChunk>* writer) {
   if (absl::Status s = Authenticate(ctx, req->device_id()); !s.ok()) return ToGrpcStatus(s);
   if (req->model_version() == 0) {
     return ToGrpcStatus(absl::InvalidArgumentError("model_version must be set"));
@@ -95,6 +104,12 @@ grpc::Status FleetServiceImpl::DownloadModel(grpc::ServerContext* ctx,
 grpc::Status FleetServiceImpl::UploadUpdate(grpc::ServerContext* ctx,
                                             grpc::ServerReader<fv1::UpdateChunk>* reader,
                                             fv1::UploadUpdateResponse* resp) {
+  return ReceiveUpdate(ctx, reader, resp);
+}
+
+grpc::Status FleetServiceImpl::ReceiveUpdate(grpc::ServerContext* ctx,
+                                             grpc::ServerReaderInterface<fv1::UpdateChunk>* reader,
+                                             fv1::UploadUpdateResponse* resp) {
   fv1::UpdateChunk chunk;
   if (!reader->Read(&chunk)) {
     return ToGrpcStatus(absl::InvalidArgumentError("empty upload stream"));
@@ -102,58 +117,29 @@ grpc::Status FleetServiceImpl::UploadUpdate(grpc::ServerContext* ctx,
   if (!chunk.has_header()) {
     return ToGrpcStatus(absl::InvalidArgumentError("first upload message must carry the header"));
   }
-  const fv1::UpdateChunk::Header header = chunk.header();
-  if (absl::Status s = Authenticate(ctx, header.device_id()); !s.ok()) return ToGrpcStatus(s);
-  if (header.total_bytes() == 0) {
-    return ToGrpcStatus(absl::InvalidArgumentError("upload header: total_bytes is 0"));
+  if (absl::Status s = Authenticate(ctx, chunk.header().device_id()); !s.ok()) {
+    return ToGrpcStatus(s);
   }
-  if (!IsSha256Hex(header.sha256())) {
-    return ToGrpcStatus(absl::InvalidArgumentError("upload header: sha256 is not 64 hex digits"));
-  }
-  // Reject oversize uploads before buffering (or reserving) anything.
-  if (header.total_bytes() > coordinator_->max_update_bytes()) {
-    return ToGrpcStatus(absl::InvalidArgumentError(
-        absl::StrFormat("upload of %d bytes exceeds the limit of %d", header.total_bytes(),
-                        coordinator_->max_update_bytes())));
-  }
-  std::string bytes;
-  bytes.reserve(header.total_bytes());
-  bool first = true;
-  do {
-    if (!first && chunk.has_header()) {
-      return ToGrpcStatus(absl::InvalidArgumentError("header repeated mid-stream"));
-    }
-    first = false;
-    if (chunk.data().empty()) continue;
-    if (chunk.data().size() > max_chunk_bytes_) {
-      return ToGrpcStatus(absl::InvalidArgumentError(
-          absl::StrFormat("chunk of %d bytes exceeds %d", chunk.data().size(), max_chunk_bytes_)));
-    }
-    if (chunk.offset() != bytes.size()) {
-      return ToGrpcStatus(absl::InvalidArgumentError(absl::StrFormat(
-          "chunk at offset %d, expected %d", chunk.offset(), bytes.size())));
-    }
-    if (Crc32c(chunk.data().data(), chunk.data().size()) != chunk.crc32c()) {
-      return ToGrpcStatus(absl::DataLossError(
-          absl::StrFormat("chunk at offset %d fails its CRC-32C", chunk.offset())));
-    }
-    if (bytes.size() + chunk.data().size() > header.total_bytes()) {
-      return ToGrpcStatus(absl::InvalidArgumentError("upload longer than total_bytes"));
-    }
-    bytes.append(chunk.data());
-  } while (reader->Read(&chunk));
-  if (bytes.size() != header.total_bytes()) {
-    return ToGrpcStatus(absl::InvalidArgumentError(absl::StrFormat(
-        "upload truncated: %d of %d bytes", bytes.size(), header.total_bytes())));
-  }
-  if (Sha256Hex(bytes) != header.sha256()) {
-    return ToGrpcStatus(absl::DataLossError("upload fails its SHA-256"));
-  }
-  auto accepted = coordinator_->AcceptUpdate(header.device_id(), header.task_id(),
-                                             header.request_id(), header.sample_count(), bytes);
+  UploadAssembler upload(coordinator_, max_chunk_bytes_, checkpoint_bytes_);
+  absl::Status s = upload.Start(chunk);
+  while (s.ok() && !upload.accepted().has_value() && reader->Read(&chunk)) s = upload.Add(chunk);
+  // A stream that broke reads as ended: Finish keeps what arrived.
+  if (!s.ok()) return ToGrpcStatus(upload.Abandon(s));
+  auto accepted = upload.Finish();
   if (!accepted.ok()) return ToGrpcStatus(accepted.status());
   resp->set_update_id(accepted->first.update_id);
   resp->set_duplicate(accepted->second);
+  return grpc::Status::OK;
+}
+
+grpc::Status FleetServiceImpl::UploadStatus(grpc::ServerContext* ctx,
+                                            const fv1::UploadStatusRequest* req,
+                                            fv1::UploadStatusResponse* resp) {
+  if (absl::Status s = Authenticate(ctx, req->device_id()); !s.ok()) return ToGrpcStatus(s);
+  absl::StatusOr<UploadProgress> progress =
+      coordinator_->UploadStatus(req->device_id(), req->task_id(), req->request_id());
+  if (!progress.ok()) return ToGrpcStatus(progress.status());
+  *resp = UploadProgressToProto(*progress);
   return grpc::Status::OK;
 }
 

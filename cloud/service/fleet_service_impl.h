@@ -14,9 +14,11 @@ namespace qfleet::cloud {
 class FleetServiceImpl final : public qfleet::fleet::v1::FleetService::Service {
  public:
   // `chunk_bytes`: size of DownloadModel chunks. `max_chunk_bytes`: largest
-  // upload chunk accepted.
+  // upload chunk accepted. `checkpoint_bytes`: an upload stream stores its
+  // verified prefix (for resuming) each time this much more has arrived, and
+  // when it breaks.
   explicit FleetServiceImpl(Coordinator* coordinator, size_t chunk_bytes = 1 << 20,
-                            size_t max_chunk_bytes = 4 << 20);
+                            size_t max_chunk_bytes = 4 << 20, size_t checkpoint_bytes = 8 << 20);
 
   grpc::Status Register(grpc::ServerContext* ctx, const fleet::v1::RegisterRequest* req,
                         fleet::v1::RegisterResponse* resp) override;
@@ -29,6 +31,16 @@ class FleetServiceImpl final : public qfleet::fleet::v1::FleetService::Service {
   grpc::Status UploadUpdate(grpc::ServerContext* ctx,
                             grpc::ServerReader<fleet::v1::UpdateChunk>* reader,
                             fleet::v1::UploadUpdateResponse* resp) override;
+  // The streaming handlers' bodies over the stream interfaces, so the
+  // fuzzers (tests/fuzz) drive them without a transport. Same contract as
+  // DownloadModel / UploadUpdate.
+  grpc::Status SendModel(grpc::ServerContext* ctx, const fleet::v1::DownloadModelRequest* req,
+                         grpc::ServerWriterInterface<fleet::v1::ModelChunk>* writer);
+  grpc::Status ReceiveUpdate(grpc::ServerContext* ctx,
+                             grpc::ServerReaderInterface<fleet::v1::UpdateChunk>* reader,
+                             fleet::v1::UploadUpdateResponse* resp);
+  grpc::Status UploadStatus(grpc::ServerContext* ctx, const fleet::v1::UploadStatusRequest* req,
+                            fleet::v1::UploadStatusResponse* resp) override;
   grpc::Status SubmitReport(grpc::ServerContext* ctx, const fleet::v1::SubmitReportRequest* req,
                             fleet::v1::SubmitReportResponse* resp) override;
 
@@ -38,6 +50,7 @@ class FleetServiceImpl final : public qfleet::fleet::v1::FleetService::Service {
   Coordinator* coordinator_;
   size_t chunk_bytes_;
   size_t max_chunk_bytes_;
+  size_t checkpoint_bytes_;
 };
 
 }  // namespace qfleet::cloud

@@ -168,6 +168,37 @@ class CoordinatorStore {
   // absent. Thread-safe.
   absl::StatusOr<std::vector<ReportRecord>> ListReports(uint64_t round);
 
+  // The device's update recorded under request_id, or nullopt.
+  // Thread-safe.
+  absl::StatusOr<std::optional<UpdateRecord>> FindUpdate(
+      uint64_t device_id, absl::string_view request_id);
+
+  // --- partial uploads (coordinator_store_uploads.cc) ------------------
+  // The kept prefix for (device_id, task_id, request_id), or nullopt.
+  // Thread-safe.
+  absl::StatusOr<std::optional<PartialUploadRecord>> GetPartialUpload(
+      uint64_t device_id, uint64_t task_id, absl::string_view request_id);
+  // Appends `data` at `offset` to the prefix kept under `header`'s key, in
+  // one transaction, and returns the record as stored. offset 0 starts the
+  // prefix afresh (replacing one with another header); otherwise a prefix
+  // with the same total_bytes, sha256 and sample_count must exist and hold
+  // exactly `offset` bytes (FailedPrecondition naming what it holds).
+  // InvalidArgument when the data would pass total_bytes. A new prefix
+  // beyond `max_per_device` of the device's drops its oldest ones.
+  // NotFound for an unknown device or task. Thread-safe.
+  absl::StatusOr<PartialUploadRecord> AppendPartialUpload(
+      const PartialUploadRecord& header, uint64_t offset,
+      absl::string_view data, int64_t now_ms, int max_per_device);
+  // The kept bytes of upload `id`, offset 0..committed_bytes. NotFound if
+  // absent, DataLoss if the stored chunks have a gap. Thread-safe.
+  absl::StatusOr<std::string> ReadPartialUpload(uint64_t id);
+  // Drops the prefix under the key, if any. Thread-safe.
+  absl::Status DeletePartialUpload(uint64_t device_id, uint64_t task_id,
+                                   absl::string_view request_id);
+  // Drops prefixes idle since before `idle_before_ms` and those whose
+  // task's round is no longer open; returns how many. Thread-safe.
+  absl::StatusOr<int64_t> PrunePartialUploads(int64_t idle_before_ms);
+
   // --- precision plans -------------------------------------------------
   // Stores a plan and returns its plan_id; version 0 means the device's
   // previous version + 1 (1 for its first plan). NotFound for an unknown

@@ -206,6 +206,30 @@ CREATE TABLE join_tokens (
 );
 )sql";
 
+// v4: kept prefixes of broken uploads, for resuming them. Chunks go with
+// their upload (ON DELETE CASCADE).
+constexpr absl::string_view kSchemaV4 = R"sql(
+CREATE TABLE partial_uploads (
+  id              INTEGER PRIMARY KEY AUTOINCREMENT,
+  device_id       INTEGER NOT NULL REFERENCES devices (id),
+  task_id         INTEGER NOT NULL REFERENCES tasks (task_id),
+  request_id      TEXT NOT NULL,
+  total_bytes     INTEGER NOT NULL,
+  sha256          TEXT NOT NULL,       -- hex, of the whole update
+  sample_count    INTEGER NOT NULL,
+  committed_bytes INTEGER NOT NULL,
+  updated_ms      INTEGER NOT NULL,
+  UNIQUE (device_id, task_id, request_id)
+);
+CREATE INDEX partial_uploads_by_age ON partial_uploads (updated_ms);
+CREATE TABLE upload_chunks (
+  upload_id INTEGER NOT NULL REFERENCES partial_uploads (id) ON DELETE CASCADE,
+  offset    INTEGER NOT NULL,          -- bytes from the start of the update
+  data      BLOB NOT NULL,
+  PRIMARY KEY (upload_id, offset)
+);
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& CoordinatorMigrations() {
@@ -213,6 +237,7 @@ const std::vector<Migration>& CoordinatorMigrations() {
       {1, "coordinator schema v1", kSchemaV1},
       {2, "round simulated time, selector overhead, kv state", kSchemaV2},
       {3, "admin-minted join tokens", kSchemaV3},
+      {4, "partial uploads for resuming broken streams", kSchemaV4},
   };
   return *kMigrations;
 }

@@ -296,6 +296,27 @@ absl::Status ReadRow(const Statement& stmt, UpdateRecord* r) {
   return absl::OkStatus();
 }
 
+// --- partial uploads --------------------------------------------------------
+
+absl::Status BindRow(Statement& stmt, const PartialUploadRecord& r) {
+  return stmt.BindAll(NullIfZero(r.id), r.device_id, r.task_id, r.request_id,
+                      r.total_bytes, r.sha256, r.sample_count,
+                      r.committed_bytes, r.updated_ms);
+}
+
+absl::Status ReadRow(const Statement& stmt, PartialUploadRecord* r) {
+  r->id = stmt.ColumnUint64(0);
+  r->device_id = stmt.ColumnUint64(1);
+  r->task_id = stmt.ColumnUint64(2);
+  r->request_id = stmt.ColumnText(3);
+  r->total_bytes = stmt.ColumnUint64(4);
+  r->sha256 = stmt.ColumnText(5);
+  r->sample_count = stmt.ColumnUint64(6);
+  r->committed_bytes = stmt.ColumnUint64(7);
+  r->updated_ms = stmt.ColumnInt64(8);
+  return absl::OkStatus();
+}
+
 // --- reports ----------------------------------------------------------------
 
 absl::Status BindRow(Statement& stmt, const ReportRecord& r) {

@@ -47,6 +47,9 @@ inline constexpr absl::string_view kReportColumns =
     "round, device_id, task_id, request_id, train_loss, train_accuracy, "
     "compute_seconds, quantize_seconds, bytes_down, bytes_up, steps, "
     "metrics_json, error, created_ms";
+inline constexpr absl::string_view kPartialUploadColumns =
+    "id, device_id, task_id, request_id, total_bytes, sha256, sample_count, "
+    "committed_bytes, updated_ms";
 inline constexpr absl::string_view kModelVersionColumns =
     "version, blob_hash, bytes, round, acc_fp32, acc_q8, created_ms";
 
@@ -74,6 +77,8 @@ absl::Status BindRow(SqliteDb::Statement& stmt, const UpdateRecord& record);
 absl::Status BindRow(SqliteDb::Statement& stmt, const ReportRecord& record);
 absl::Status BindRow(SqliteDb::Statement& stmt,
                      const ModelVersionRecord& record);
+absl::Status BindRow(SqliteDb::Statement& stmt,
+                     const PartialUploadRecord& record);
 
 // Read the current row (selected with the matching k*Columns) into `out`.
 // DataLoss when a stored JSON column does not decode.
@@ -86,6 +91,7 @@ absl::Status ReadRow(const SqliteDb::Statement& stmt, PlanRecord* out);
 absl::Status ReadRow(const SqliteDb::Statement& stmt, UpdateRecord* out);
 absl::Status ReadRow(const SqliteDb::Statement& stmt, ReportRecord* out);
 absl::Status ReadRow(const SqliteDb::Statement& stmt, ModelVersionRecord* out);
+absl::Status ReadRow(const SqliteDb::Statement& stmt, PartialUploadRecord* out);
 
 // Runs `sql` with `args` bound as ?1..?N and reads every row as a Record.
 // Call with the connection lock held for a consistent result.

@@ -100,6 +100,22 @@ struct UpdateRecord {
   int64_t received_ms = 0;
 };
 
+// The kept prefix of an upload whose stream broke, so the device can resume
+// it. Keyed by (device_id, task_id, request_id); its bytes live in
+// upload_chunks rows (offset, data), gapless from 0 to committed_bytes.
+struct PartialUploadRecord {
+  uint64_t id = 0;
+  uint64_t device_id = 0;
+  uint64_t task_id = 0;
+  std::string request_id;
+  // The header the upload started with; a resume must repeat it.
+  uint64_t total_bytes = 0;
+  std::string sha256;  // hex, of the whole update
+  uint64_t sample_count = 0;
+  uint64_t committed_bytes = 0;
+  int64_t updated_ms = 0;  // last append
+};
+
 struct ReportRecord {
   uint64_t round = 0;
   uint64_t device_id = 0;

@@ -6,6 +6,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "common/container_quant.h"
+#include "common/sha256.h"
 #include "common/status_matchers.h"
 #include "tests/cloud/fake_backend.h"
 
@@ -62,6 +63,15 @@ class CoordinatorTest : public ::testing::Test {
     for (Tensor& t : d.tensors) std::fill(t.values.begin(), t.values.end(), value);
     auto q = bits > 0 ? QuantizeContainer(d, bits) : absl::StatusOr<TensorContainer>(d);
     return *EncodeContainer(*q);
+  }
+  // Starts a one-round campaign and returns the id of `device`'s task in it
+  // (0 on failure).
+  uint64_t OpenRoundTaskFor(uint64_t device) {
+    EXPECT_OK(coordinator_->StartCampaign(Config()).status());
+    EXPECT_OK(coordinator_->Step());
+    auto t = coordinator_->PullTask(device);
+    EXPECT_OK(t.status());
+    return t.ok() && t->task.has_value() ? t->task->task_id : 0;
   }
   ReportRecord Report(uint64_t device, uint64_t task, const std::string& rid) {
     ReportRecord r;
@@ -150,6 +160,90 @@ TEST_F(CoordinatorTest, RetriedUploadAndReportAreRecordedOnce) {
   EXPECT_TRUE(dup2);
   EXPECT_EQ(coordinator_->store().ListUpdates(1)->size(), 1u);
   EXPECT_EQ(coordinator_->store().ListReports(1)->size(), 1u);
+}
+
+// The header of update `bytes` for the device's task.
+UploadHeader HeaderFor(uint64_t device, uint64_t task, const std::string& rid,
+                       const std::string& bytes) {
+  UploadHeader h;
+  h.device_id = device;
+  h.task_id = task;
+  h.request_id = rid;
+  h.sample_count = 10;
+  h.total_bytes = bytes.size();
+  h.sha256 = Sha256Hex(bytes);
+  return h;
+}
+
+TEST_F(CoordinatorTest, KeptUploadPrefixSurvivesRestartAndResumes) {
+  Registration a = Enroll("a");
+  const uint64_t task = OpenRoundTaskFor(a.device_id);
+  ASSERT_NE(task, 0u);
+  const std::string delta = Delta(0.1f);
+  const size_t half = delta.size() / 2;
+  const UploadHeader h = HeaderFor(a.device_id, task, "u1", delta);
+  ASSERT_OK(coordinator_->BeginUpload(h, 0).status());
+  ASSERT_OK(coordinator_->KeepUploadPrefix(h, 0, delta.substr(0, half)));
+  Reopen();  // as after kill -9
+  ASSERT_OK_AND_ASSIGN(UploadProgress p, coordinator_->UploadStatus(a.device_id, task, "u1"));
+  EXPECT_EQ(p.committed_bytes, half);
+  EXPECT_EQ(p.sha256, h.sha256);
+  EXPECT_FALSE(p.accepted.has_value());
+  ASSERT_OK_AND_ASSIGN(UploadStart start, coordinator_->BeginUpload(h, half));
+  EXPECT_EQ(start.prefix, delta.substr(0, half));
+  ASSERT_OK_AND_ASSIGN(auto done, coordinator_->FinishUpload(h, start.prefix + delta.substr(half)));
+  EXPECT_FALSE(done.second);
+  ASSERT_OK_AND_ASSIGN(p, coordinator_->UploadStatus(a.device_id, task, "u1"));
+  EXPECT_EQ(p.committed_bytes, 0u);
+  ASSERT_TRUE(p.accepted.has_value());
+  EXPECT_EQ(p.accepted->update_id, done.first.update_id);
+  // Begun again, the finished upload answers with its record.
+  ASSERT_OK_AND_ASSIGN(start, coordinator_->BeginUpload(h, 0));
+  ASSERT_TRUE(start.accepted.has_value());
+  EXPECT_EQ(coordinator_->store().ListUpdates(1)->size(), 1u);
+}
+
+TEST_F(CoordinatorTest, KeptUploadPrefixesArePrunedWhenIdleOrTheRoundCloses) {
+  Registration a = Enroll("a");
+  const uint64_t task = OpenRoundTaskFor(a.device_id);
+  ASSERT_NE(task, 0u);
+  const std::string delta = Delta(0.1f);
+  const UploadHeader idle = HeaderFor(a.device_id, task, "idle", delta);
+  ASSERT_OK(coordinator_->KeepUploadPrefix(idle, 0, delta.substr(0, 10)));
+  clock_.Advance(CoordinatorOptions().partial_upload_ttl_ms + 1000);
+  ASSERT_OK(coordinator_->Step());
+  ASSERT_OK_AND_ASSIGN(UploadProgress p,
+                       coordinator_->UploadStatus(a.device_id, task, "idle"));
+  EXPECT_EQ(p.committed_bytes, 0u);
+  // That Step also closed the round (its deadline passed): a fresh prefix of
+  // its task goes at the next prune, a second later.
+  ASSERT_OK_AND_ASSIGN(RoundRecord round, coordinator_->store().GetRound(1));
+  EXPECT_NE(round.state, "open");
+  const UploadHeader kept = HeaderFor(a.device_id, task, "kept", delta);
+  ASSERT_OK(coordinator_->KeepUploadPrefix(kept, 0, delta.substr(0, 10)));
+  ASSERT_OK_AND_ASSIGN(p, coordinator_->UploadStatus(a.device_id, task, "kept"));
+  EXPECT_EQ(p.committed_bytes, 10u);
+  clock_.Advance(1000);
+  ASSERT_OK(coordinator_->Step());
+  ASSERT_OK_AND_ASSIGN(p, coordinator_->UploadStatus(a.device_id, task, "kept"));
+  EXPECT_EQ(p.committed_bytes, 0u);
+}
+
+TEST_F(CoordinatorTest, UploadStartingAtAnOffsetNothingWasKeptForIsOutOfRange) {
+  Registration a = Enroll("a");
+  const uint64_t task = OpenRoundTaskFor(a.device_id);
+  ASSERT_NE(task, 0u);
+  const std::string delta = Delta(0.1f);
+  UploadHeader h = HeaderFor(a.device_id, task, "u", delta);
+  EXPECT_THAT(coordinator_->BeginUpload(h, 5), StatusIs(absl::StatusCode::kOutOfRange));
+  ASSERT_OK(coordinator_->KeepUploadPrefix(h, 0, delta.substr(0, 10)));
+  EXPECT_THAT(coordinator_->BeginUpload(h, 5),
+              StatusIs(absl::StatusCode::kOutOfRange, HasSubstr("resume at 10")));
+  h.sample_count = 11;  // not the kept upload's header
+  EXPECT_THAT(coordinator_->BeginUpload(h, 10), StatusIs(absl::StatusCode::kOutOfRange));
+  h.sample_count = 10;
+  h.request_id = "";
+  EXPECT_THAT(coordinator_->BeginUpload(h, 0), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 TEST_F(CoordinatorTest, DeadlineClosesRoundWithTheUpdatesItHas) {

@@ -2,9 +2,6 @@
 // valid encodings many times and checks the decoders' invariants, so CI
 // (built with g++) exercises the same properties. With QFLEET_FUZZ_SEED_DIR
 // set it also writes the valid encodings there as fuzzing seeds.
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <random>
 
 #include "gmock/gmock.h"
@@ -13,34 +10,13 @@
 #include "common/quantizer.h"
 #include "common/status_matchers.h"
 #include "common/tensor_container.h"
+#include "tests/fuzz/fuzz_mutate.h"
 
 namespace qfleet {
 namespace {
 
-void WriteSeed(const std::string& kind, int i, const std::string& bytes) {
-  const char* dir = std::getenv("QFLEET_FUZZ_SEED_DIR");
-  if (dir == nullptr) return;
-  std::filesystem::path p = std::filesystem::path(dir) / kind;
-  std::filesystem::create_directories(p);
-  std::ofstream(p / ("seed" + std::to_string(i)), std::ios::binary) << bytes;
-}
-
-std::string Mutate(std::string s, std::mt19937& rng) {
-  switch (rng() % 4) {
-    case 0:  // flip bits
-      for (int k = 0, n = 1 + rng() % 4; k < n && !s.empty(); ++k) s[rng() % s.size()] ^= 1 << (rng() % 8);
-      break;
-    case 1:  // truncate
-      s.resize(s.empty() ? 0 : rng() % s.size());
-      break;
-    case 2:  // overwrite a byte with an extreme value
-      if (!s.empty()) s[rng() % s.size()] = (rng() % 2) ? '\xff' : '\0';
-      break;
-    default:  // append junk
-      s.append(1 + rng() % 8, static_cast<char>(rng()));
-  }
-  return s;
-}
+using ::qfleet::fuzz::Mutate;
+using ::qfleet::fuzz::WriteSeed;
 
 TEST(FuzzReplayTest, PlanDecoderSurvivesMutations) {
   std::mt19937 rng(11);

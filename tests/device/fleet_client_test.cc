@@ -21,6 +21,12 @@ class ScriptedService final : public fv1::FleetService::Service {
   Fault fault_ = Fault::kNone;
   int downloads_ = 0;
   std::string last_auth_;
+  // Upload side: what arrived (kept across broken streams), and where each
+  // stream's header said it started.
+  std::string uploaded_;
+  std::vector<uint64_t> upload_starts_;
+  int status_calls_ = 0;
+  bool upload_done_ = false;
 
   grpc::Status Register(grpc::ServerContext*, const fv1::RegisterRequest* req,
                         fv1::RegisterResponse* resp) override {
@@ -64,12 +70,50 @@ class ScriptedService final : public fv1::FleetService::Service {
     }
     return grpc::Status::OK;
   }
+  // Keeps what arrives; under kBreakOnce the first stream breaks after two
+  // data chunks.
+  grpc::Status UploadUpdate(grpc::ServerContext*, grpc::ServerReader<fv1::UpdateChunk>* r,
+                            fv1::UploadUpdateResponse* resp) override {
+    fv1::UpdateChunk c;
+    if (!r->Read(&c) || !c.has_header()) return {grpc::StatusCode::INVALID_ARGUMENT, "header"};
+    upload_starts_.push_back(c.offset());
+    if (c.offset() != uploaded_.size()) return {grpc::StatusCode::OUT_OF_RANGE, "offset"};
+    int chunks = 0;
+    do {
+      if (c.data().empty()) continue;
+      if (c.offset() != uploaded_.size()) return {grpc::StatusCode::INVALID_ARGUMENT, "gap"};
+      if (Crc32c(c.data().data(), c.data().size()) != c.crc32c()) {
+        return {grpc::StatusCode::DATA_LOSS, "crc"};
+      }
+      uploaded_ += c.data();
+      if (fault_ == Fault::kBreakOnce && ++chunks == 2 && upload_starts_.size() == 1) {
+        return {grpc::StatusCode::UNAVAILABLE, "connection reset"};
+      }
+    } while (r->Read(&c));
+    upload_done_ = true;
+    resp->set_update_id(1);
+    return grpc::Status::OK;
+  }
+  grpc::Status UploadStatus(grpc::ServerContext*, const fv1::UploadStatusRequest*,
+                            fv1::UploadStatusResponse* resp) override {
+    ++status_calls_;
+    resp->set_accepted(upload_done_);
+    resp->set_committed_bytes(upload_done_ ? 0 : uploaded_.size());
+    resp->set_total_bytes(upload_total_);
+    resp->set_sha256(upload_sha_);
+    return grpc::Status::OK;
+  }
+  uint64_t upload_total_ = 0;
+  std::string upload_sha_;
 };
 
 class FleetClientTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    LoopbackServer loopback = StartLoopbackServer(&service_);
+    FleetClientOptions options;
+    options.chunk_bytes = 1000;
+    options.upload_retry_delay_ms = 1;
+    LoopbackServer loopback = StartLoopbackServer(&service_, options);
     server_ = std::move(loopback.server);
     client_ = std::move(loopback.client);
   }
@@ -108,6 +152,36 @@ TEST_F(FleetClientTest, BrokenDownloadResumesFromLastGoodOffset) {
   ASSERT_OK_AND_ASSIGN(std::string m, client_->DownloadModel(1, ""));
   EXPECT_EQ(m, service_.model_);
   EXPECT_EQ(service_.downloads_, 2);
+}
+
+TEST_F(FleetClientTest, BrokenUploadResumesFromTheCommittedOffset) {
+  Register();
+  const std::string update(4500, 'u');
+  service_.fault_ = ScriptedService::Fault::kBreakOnce;
+  service_.upload_total_ = update.size();
+  service_.upload_sha_ = Sha256Hex(update);
+  ASSERT_OK_AND_ASSIGN(bool duplicate, client_->UploadUpdate(3, "req", 10, update));
+  EXPECT_FALSE(duplicate);
+  EXPECT_EQ(service_.uploaded_, update);
+  EXPECT_THAT(service_.upload_starts_, ::testing::ElementsAre(0u, 2000u));
+  EXPECT_EQ(service_.status_calls_, 1);
+  // Asked again for a finished upload, the client learns it is done.
+  service_.fault_ = ScriptedService::Fault::kNone;
+  ASSERT_OK_AND_ASSIGN(duplicate, client_->UploadUpdate(3, "req", 10, update));
+  EXPECT_TRUE(duplicate);  // refused at 0, then UploadStatus says accepted
+}
+
+TEST_F(FleetClientTest, KeptPrefixOfAnotherUpdateRestartsAtZero) {
+  Register();
+  const std::string update(4500, 'u');
+  service_.fault_ = ScriptedService::Fault::kBreakOnce;
+  service_.upload_total_ = update.size();
+  service_.upload_sha_ = std::string(64, '0');  // not this update's
+  // The scripted server refuses the restart at 0 (it kept 2000 bytes), so
+  // the client gives up after its resumes with OUT_OF_RANGE.
+  EXPECT_THAT(client_->UploadUpdate(3, "req", 10, update),
+              StatusIs(absl::StatusCode::kOutOfRange));
+  EXPECT_THAT(service_.upload_starts_, ::testing::Each(0u));
 }
 
 // --- Error paths -------------------------------------------------------------

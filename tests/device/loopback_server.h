@@ -22,15 +22,17 @@ struct LoopbackServer {
 };
 
 // Serves `service` (not owned; must outlive the server) on 127.0.0.1:0.
-inline LoopbackServer StartLoopbackServer(grpc::Service* service) {
+inline LoopbackServer StartLoopbackServer(grpc::Service* service,
+                                          FleetClientOptions options = {}) {
   LoopbackServer out;
   int port = 0;
   grpc::ServerBuilder b;
   b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
   b.RegisterService(service);
   out.server = b.BuildAndStart();
-  out.client = std::make_unique<FleetClient>(grpc::CreateChannel(
-      "127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+  out.client = std::make_unique<FleetClient>(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()),
+      options);
   return out;
 }
 
