@@ -260,8 +260,12 @@ TEST_F(CoordinatorTest, DeadlineClosesRoundWithTheUpdatesItHas) {
   EXPECT_EQ(r.state, "done");
   ASSERT_OK_AND_ASSIGN(auto parts, coordinator_->store().ListParticipants(1));
   for (const auto& p : parts) {
-    if (p.device_id == b.device_id) EXPECT_EQ(p.status, "dropped");
-    if (p.device_id == a.device_id) EXPECT_EQ(p.status, "uploaded");
+    if (p.device_id == b.device_id) {
+      EXPECT_EQ(p.status, "dropped");
+    }
+    if (p.device_id == a.device_id) {
+      EXPECT_EQ(p.status, "uploaded");
+    }
   }
   // A late update is refused, not silently dropped.
   ASSERT_OK_AND_ASSIGN(TaskRecord tb, coordinator_->store().GetTask(ta.task->task_id + 1));

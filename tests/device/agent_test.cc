@@ -101,7 +101,12 @@ class AgentTest : public ::testing::Test {
  protected:
   void SetUp() override {
     service_.model = *EncodeContainer(torchq::ModuleToContainer(*torchq::MakeFmnistCnn(1)));
-    LoopbackServer loopback = StartLoopbackServer(&service_);
+    // The client's own upload resumes are off: these tests are about what
+    // the agent does when a call still fails (fleet_client_test covers the
+    // client's resumes).
+    FleetClientOptions client_options;
+    client_options.upload_resumes = 0;
+    LoopbackServer loopback = StartLoopbackServer(&service_, client_options);
     server_ = std::move(loopback.server);
     client_ = std::move(loopback.client);
     // Eight blank 28x28 images, labels 0..7.

@@ -76,7 +76,7 @@ std::vector<std::string> UploadStreamSeeds() {
 
 std::vector<std::string> AdminRequestSeeds() {
   std::vector<std::string> seeds;
-  for (uint8_t rpc = 0; rpc < 10; ++rpc) {
+  for (uint8_t rpc = 0; rpc < 14; ++rpc) {
     av1::GetDeviceRequest by_device;  // same wire shape as the other id-only requests
     by_device.set_device_id(1);
     seeds.push_back(std::string(1, static_cast<char>(rpc)) + by_device.SerializeAsString());
@@ -86,6 +86,15 @@ std::vector<std::string> AdminRequestSeeds() {
   start.mutable_config()->set_strategy("ptq");
   start.mutable_config()->set_weight_bits(4);
   seeds.push_back(std::string(1, 5) + start.SerializeAsString());
+  av1::CreateJoinTokenRequest token;
+  token.set_label("fleet-a");
+  token.set_ttl_s(3600);
+  token.set_max_uses(2);
+  seeds.push_back(std::string(1, 10) + token.SerializeAsString());
+  av1::CancelRoundRequest cancel;
+  cancel.set_round(1);
+  cancel.set_reason("fuzz");
+  seeds.push_back(std::string(1, 13) + cancel.SerializeAsString());
   return seeds;
 }
 

@@ -369,7 +369,7 @@ int FuzzAdminRequest(const uint8_t* data, size_t size) {
   auto as_is = [](auto&) {};
   auto real_device = [](auto& req) { req.set_device_id(req.device_id() % 4); };
   using A = AdminServiceImpl;
-  switch (rpc % 10) {
+  switch (rpc % 14) {
     case 0:
       call(&A::ListDevices, av1::ListDevicesRequest(), av1::ListDevicesResponse(), as_is);
       break;
@@ -408,8 +408,22 @@ int FuzzAdminRequest(const uint8_t* data, size_t size) {
     case 8:
       call(&A::DrainDevice, av1::DrainDeviceRequest(), av1::DrainDeviceResponse(), real_device);
       break;
-    default:
+    case 9:
       call(&A::EnableDevice, av1::EnableDeviceRequest(), av1::EnableDeviceResponse(), real_device);
+      break;
+    case 10:
+      call(&A::CreateJoinToken, av1::CreateJoinTokenRequest(), av1::CreateJoinTokenResponse(),
+           as_is);
+      break;
+    case 11:
+      call(&A::ListJoinTokens, av1::ListJoinTokensRequest(), av1::ListJoinTokensResponse(), as_is);
+      break;
+    case 12:
+      call(&A::RevokeJoinToken, av1::RevokeJoinTokenRequest(), av1::RevokeJoinTokenResponse(),
+           as_is);
+      break;
+    default:
+      call(&A::CancelRound, av1::CancelRoundRequest(), av1::CancelRoundResponse(), as_is);
       break;
   }
   return 0;

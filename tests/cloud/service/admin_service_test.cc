@@ -48,7 +48,9 @@ class AdminServiceTest : public ServerFixture {
     req.set_device_id(device_id);
     av1::RevokeDeviceResponse resp;
     grpc::Status s = stub->RevokeDevice(&ctx, req, &resp);
-    if (s.ok()) EXPECT_EQ(resp.device().state(), "revoked");
+    if (s.ok()) {
+      EXPECT_EQ(resp.device().state(), "revoked");
+    }
     return s;
   }
   grpc::StatusCode PullTask(const fv1::RegisterResponse& reg) {
