@@ -252,12 +252,14 @@ absl::Status Coordinator::RejectParticipant(uint64_t round, uint64_t device_id,
   return store_->SetParticipantStatus(round, device_id, "rejected", why);
 }
 
-absl::StatusOr<std::pair<UpdateRecord, bool>> Coordinator::AcceptUpdate(
-    uint64_t device_id, uint64_t task_id, const std::string& request_id, uint64_t sample_count,
-    const std::string& bytes) {
+absl::Status Coordinator::CheckRequestId(const std::string& request_id) {
   if (request_id.empty() || request_id.size() > 128) {
     return absl::InvalidArgumentError("request_id must be 1..128 bytes");
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<TaskRecord> Coordinator::OwnTask(uint64_t device_id, uint64_t task_id) {
   absl::StatusOr<TaskRecord> task = store_->GetTask(task_id);
   if (absl::IsNotFound(task.status())) {
     return absl::NotFoundError(absl::StrFormat("unknown task %d", task_id));
@@ -267,6 +269,14 @@ absl::StatusOr<std::pair<UpdateRecord, bool>> Coordinator::AcceptUpdate(
     return absl::PermissionDeniedError(
         absl::StrFormat("task %d belongs to another device", task_id));
   }
+  return task;
+}
+
+absl::StatusOr<std::pair<UpdateRecord, bool>> Coordinator::AcceptUpdate(
+    uint64_t device_id, uint64_t task_id, const std::string& request_id, uint64_t sample_count,
+    const std::string& bytes) {
+  RETURN_IF_ERROR(CheckRequestId(request_id));
+  ASSIGN_OR_RETURN(const TaskRecord task, OwnTask(device_id, task_id));
   if (bytes.size() > options_.max_update_bytes) {
     return absl::InvalidArgumentError(absl::StrFormat("update of %d bytes exceeds the limit of %d",
                                                       bytes.size(), options_.max_update_bytes));
@@ -287,22 +297,22 @@ absl::StatusOr<std::pair<UpdateRecord, bool>> Coordinator::AcceptUpdate(
   }
 
   absl::MutexLock lock(&round_mu_);
-  ASSIGN_OR_RETURN(RoundRecord round, store_->GetRound(task->round));
+  ASSIGN_OR_RETURN(RoundRecord round, store_->GetRound(task.round));
   RETURN_IF_ERROR(CheckNotCancelled(round, "update"));
   if (round.state != "open") {
     return absl::FailedPreconditionError(
         absl::StrFormat("round %d is %s; update not accepted", round.round, round.state));
   }
-  if (clock_->NowMs() > task->deadline_ms) {
+  if (clock_->NowMs() > task.deadline_ms) {
     return absl::FailedPreconditionError(
         absl::StrFormat("round %d deadline has passed", round.round));
   }
   if (!valid.ok()) {
-    RETURN_IF_ERROR(RejectParticipant(task->round, device_id, std::string(valid.message())));
+    RETURN_IF_ERROR(RejectParticipant(task.round, device_id, std::string(valid.message())));
     return absl::InvalidArgumentError("update rejected: " + std::string(valid.message()));
   }
   UpdateRecord rec;
-  rec.round = task->round;
+  rec.round = task.round;
   rec.device_id = device_id;
   rec.task_id = task_id;
   rec.request_id = request_id;
@@ -314,18 +324,8 @@ absl::StatusOr<std::pair<UpdateRecord, bool>> Coordinator::AcceptUpdate(
 }
 
 absl::StatusOr<bool> Coordinator::AcceptReport(ReportRecord report) {
-  if (report.request_id.empty() || report.request_id.size() > 128) {
-    return absl::InvalidArgumentError("request_id must be 1..128 bytes");
-  }
-  absl::StatusOr<TaskRecord> task = store_->GetTask(report.task_id);
-  if (absl::IsNotFound(task.status())) {
-    return absl::NotFoundError(absl::StrFormat("unknown task %d", report.task_id));
-  }
-  RETURN_IF_ERROR(task.status());
-  if (task->device_id != report.device_id) {
-    return absl::PermissionDeniedError(
-        absl::StrFormat("task %d belongs to another device", report.task_id));
-  }
+  RETURN_IF_ERROR(CheckRequestId(report.request_id));
+  ASSIGN_OR_RETURN(const TaskRecord task, OwnTask(report.device_id, report.task_id));
   for (double v : {report.train_loss, report.train_accuracy, report.compute_seconds,
                    report.quantize_seconds}) {
     if (!std::isfinite(v)) return absl::InvalidArgumentError("report holds a non-finite metric");
@@ -336,10 +336,10 @@ absl::StatusOr<bool> Coordinator::AcceptReport(ReportRecord report) {
     }
   }
   if (report.error.size() > 4096) report.error.resize(4096);
-  report.round = task->round;
+  report.round = task.round;
   report.created_ms = clock_->NowMs();
   absl::MutexLock lock(&round_mu_);
-  ASSIGN_OR_RETURN(const RoundRecord round, store_->GetRound(task->round));
+  ASSIGN_OR_RETURN(const RoundRecord round, store_->GetRound(task.round));
   RETURN_IF_ERROR(CheckNotCancelled(round, "report"));
   return store_->InsertReport(report);
 }

@@ -261,6 +261,11 @@ class Coordinator {
   // FailedPrecondition naming the cancellation if `round` was cancelled;
   // `what` is "update" or "report".
   static absl::Status CheckNotCancelled(const RoundRecord& round, absl::string_view what);
+  // InvalidArgument unless request_id is 1..128 bytes.
+  static absl::Status CheckRequestId(const std::string& request_id);
+  // The task `task_id` if it is `device_id`'s: NotFound for an unknown task,
+  // PermissionDenied for another device's.
+  absl::StatusOr<TaskRecord> OwnTask(uint64_t device_id, uint64_t task_id);
   absl::Status MaybeStartRound();
   absl::Status CloseRoundIfDue(RoundRecord round);
   absl::Status Aggregate(RoundRecord round);

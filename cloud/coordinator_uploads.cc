@@ -25,11 +25,7 @@ PartialUploadRecord PartialFromHeader(const UploadHeader& h) {
 
 absl::StatusOr<UploadProgress> Coordinator::UploadStatus(uint64_t device_id, uint64_t task_id,
                                                          const std::string& request_id) {
-  ASSIGN_OR_RETURN(TaskRecord task, store_->GetTask(task_id));
-  if (task.device_id != device_id) {
-    return absl::PermissionDeniedError(
-        absl::StrFormat("task %d belongs to another device", task_id));
-  }
+  RETURN_IF_ERROR(OwnTask(device_id, task_id).status());
   UploadProgress out;
   ASSIGN_OR_RETURN(out.accepted, store_->FindUpdate(device_id, request_id));
   if (out.accepted.has_value() && out.accepted->task_id != task_id) out.accepted.reset();
@@ -52,9 +48,7 @@ absl::StatusOr<UploadStart> Coordinator::BeginUpload(const UploadHeader& h, uint
     return absl::InvalidArgumentError(absl::StrFormat(
         "upload of %d bytes exceeds the limit of %d", h.total_bytes, options_.max_update_bytes));
   }
-  if (h.request_id.empty() || h.request_id.size() > 128) {
-    return absl::InvalidArgumentError("request_id must be 1..128 bytes");
-  }
+  RETURN_IF_ERROR(CheckRequestId(h.request_id));
   // Checks the task is the device's and finds a finished upload.
   ASSIGN_OR_RETURN(UploadProgress progress, UploadStatus(h.device_id, h.task_id, h.request_id));
   UploadStart start;

@@ -49,31 +49,28 @@ absl::StatusOr<Evaluation> FmnistBackend::Evaluate(const TensorContainer& model,
     ASSIGN_OR_RETURN(e.acc_q8, Accuracy(q8));
     return absl::OkStatus();
   });
+  // 8-bit weights with FP32 activations are the q8 model; out-of-range bits
+  // serve the FP32 model; anything else is quantized here.
+  const bool fp32_served = serve.weight_bits < 1 || serve.weight_bits > 8;
+  const bool q8_served = serve.weight_bits == 8 && serve.activation_bits == 0;
   absl::Status served_status = absl::OkStatus();
-  bool served_is_q8 = false, served_is_fp32 = false;
-  if (serve.weight_bits >= 1 && serve.weight_bits <= 8) {
-    if (serve.weight_bits == 8 && serve.activation_bits == 0) {
-      served_is_q8 = true;
-    } else {
-      served_status = [&]() -> absl::Status {
-        // Served weights: DeployedWeightQuant, the same quantizer whatever
-        // strategy trained the model.
-        ASSIGN_OR_RETURN(TensorContainer served,
-                         FakeQuantizeContainer(model, serve.weight_bits, DeployedWeightQuant()));
-        torchq::FmnistCnn net = torchq::MakeFmnistCnn(0);
-        RETURN_IF_ERROR(torchq::LoadContainer(served, *net));
-        ASSIGN_OR_RETURN(e.acc_served,
-                         torchq::EvaluateServedAccuracy(net, test_, serve.activation_bits));
-        return absl::OkStatus();
-      }();
-    }
-  } else {
-    served_is_fp32 = true;
+  if (!fp32_served && !q8_served) {
+    served_status = [&]() -> absl::Status {
+      // Served weights: DeployedWeightQuant, the same quantizer whatever
+      // strategy trained the model.
+      ASSIGN_OR_RETURN(TensorContainer served,
+                       FakeQuantizeContainer(model, serve.weight_bits, DeployedWeightQuant()));
+      torchq::FmnistCnn net = torchq::MakeFmnistCnn(0);
+      RETURN_IF_ERROR(torchq::LoadContainer(served, *net));
+      ASSIGN_OR_RETURN(e.acc_served,
+                       torchq::EvaluateServedAccuracy(net, test_, serve.activation_bits));
+      return absl::OkStatus();
+    }();
   }
   RETURN_IF_ERROR(reference.get());
   RETURN_IF_ERROR(served_status);
-  if (served_is_q8) e.acc_served = e.acc_q8;
-  if (served_is_fp32) e.acc_served = e.acc_fp32;
+  if (q8_served) e.acc_served = e.acc_q8;
+  if (fp32_served) e.acc_served = e.acc_fp32;
   return e;
 }
 
