@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_format.h"
 #include "apps/admin_client.h"
+#include "apps/local_coordinator.h"
 #include "cloud/coordinator.h"
 #include "cloud/fmnist_backend.h"
 #include "cloud/service/coordinator_server.h"
@@ -25,56 +26,13 @@
 namespace qfleet::apps {
 namespace {
 
-// An in-process coordinator and its server, torn down in order.
-struct LocalCoordinator {
-  std::unique_ptr<cloud::Coordinator> coordinator;
-  std::unique_ptr<cloud::CoordinatorServer> server;
-  std::filesystem::path temp_dir;
-  // How clients reach it.
-  ChannelSecurity security;
-  std::string admin_token;
-  ~LocalCoordinator() {
-    if (server) server->Shutdown(1000);
-    if (coordinator) coordinator->StopEngine();
-    server.reset();
-    coordinator.reset();
-    if (!temp_dir.empty()) {
-      std::error_code ec;
-      std::filesystem::remove_all(temp_dir, ec);
-    }
-  }
-};
-
 absl::StatusOr<std::unique_ptr<LocalCoordinator>> StartLocal(const FlSimOptions& o) {
-  auto local = std::make_unique<LocalCoordinator>();
-  cloud::CoordinatorOptions copts;
-  copts.db_path = o.db;
-  if (copts.db_path.empty()) {
-    local->temp_dir = std::filesystem::temp_directory_path() /
-                      absl::StrFormat("qfleet-sim-%d-%d", ::getpid(),
-                                      std::chrono::steady_clock::now().time_since_epoch().count());
-    std::filesystem::create_directories(local->temp_dir);
-    copts.db_path = (local->temp_dir / "coordinator.db").string();
-  }
-  copts.model_seed = o.seed;
-  copts.poll_interval_ms = 100;
   ASSIGN_OR_RETURN(auto backend, cloud::FmnistBackend::Create(o.data_dir, o.test_limit));
-  ASSIGN_OR_RETURN(local->coordinator, cloud::Coordinator::Open(copts, std::move(backend)));
-  local->coordinator->StartEngine(20);
-  cloud::ServerOptions sopts;
-  sopts.listen = "127.0.0.1:0";
-  sopts.insecure = o.insecure;
-  local->security.insecure = o.insecure;
-  if (!o.insecure) {
-    ASSIGN_OR_RETURN(Pki pki, GeneratePki());
-    sopts.tls.cert_pem = pki.server_cert;
-    sopts.tls.key_pem = pki.server_key;
-    local->security.ca_pem = pki.ca_cert;
-  }
-  ASSIGN_OR_RETURN(local->admin_token, RandomHexToken());
-  sopts.admin_token = local->admin_token;
-  ASSIGN_OR_RETURN(local->server, cloud::CoordinatorServer::Start(local->coordinator.get(), sopts));
-  return local;
+  LocalCoordinatorOptions lo;
+  lo.db = o.db;
+  lo.model_seed = o.seed;
+  lo.insecure = o.insecure;
+  return StartLocalCoordinator(lo, std::move(backend));
 }
 
 // Stops and joins agent threads on every exit path.

@@ -10,6 +10,7 @@
 #include "apps/fleet_sim.h"
 #include "apps/light_sim.h"
 #include "apps/ptq_sim.h"
+#include "apps/seqrec_sim.h"
 #include "common/idx_dataset.h"
 
 int main(int argc, char** argv) {
@@ -17,6 +18,7 @@ int main(int argc, char** argv) {
   // fleet simulator below.
   if (qfleet::apps::SelectsPtqTask(argc, argv)) return qfleet::apps::PtqSimMain(argc, argv);
   if (qfleet::apps::SelectsLightSim(argc, argv)) return qfleet::apps::LightSimMain(argc, argv);
+  if (qfleet::apps::SelectsSeqRecTask(argc, argv)) return qfleet::apps::SeqRecSimMain(argc, argv);
   CLI::App app{"qfleet-sim: simulate a device fleet over real gRPC", "qfleet-sim"};
   qfleet::apps::FlSimOptions o;
   o.data_dir = qfleet::kDefaultFashionMnistDir;
@@ -24,8 +26,10 @@ int main(int argc, char** argv) {
   std::string json_path;
   bool quiet = false;
   std::string task = "fl";
-  app.add_option("--task", task, "fl: federated fleet (default); ptq: quantization study (--task ptq --help)")
-      ->check(CLI::IsMember({"fl", "ptq"}));
+  app.add_option("--task", task,
+                 "fl: federated fleet (default); ptq: quantization study (--task ptq --help); "
+                 "seqrec: CHORD plans for sequential recommendation (--task seqrec --help)")
+      ->check(CLI::IsMember({"fl", "ptq", "seqrec"}));
   app.add_option("--devices", o.devices, "virtual devices")->check(CLI::Range(1, 100000));
   app.add_option("--rounds", o.rounds, "training rounds")->check(CLI::Range(1, 100000));
   app.add_option("--seed", o.seed, "seed of model init, partition and selection");

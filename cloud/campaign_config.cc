@@ -15,8 +15,26 @@ absl::Status CampaignConfig::Validate() const {
   if (!(round_deadline_s > 0) || !std::isfinite(round_deadline_s)) {
     return bad(absl::StrFormat("round_deadline_s=%g must be > 0", round_deadline_s));
   }
-  if (strategy != "fp32" && strategy != "ptq" && strategy != "qat" && !UsesSelector()) {
-    return bad("strategy '" + strategy + "' is not one of fp32, ptq, qat, fedhq, fedhq-init");
+  if (strategy != "fp32" && strategy != "ptq" && strategy != "qat" && !UsesSelector() &&
+      !IsEval()) {
+    return bad("strategy '" + strategy + "' is not one of fp32, ptq, qat, fedhq, fedhq-init, eval");
+  }
+  if (IsEval()) {
+    if (eval_methods.size() != rounds) {
+      return bad(absl::StrFormat("strategy eval needs one eval method per round (%d rounds, %d methods)",
+                                 rounds, eval_methods.size()));
+    }
+    for (const std::string& m : eval_methods) {
+      if (!IsKnownEvalMethod(m)) {
+        return bad("eval method '" + m +
+                   "' is not one of fp32, rtn1..rtn8, static, chord-mean, chord");
+      }
+    }
+    if (!(budget_bits >= 1 && budget_bits <= 8)) {
+      return bad(absl::StrFormat("budget_bits=%g not in [1,8]", budget_bits));
+    }
+  } else if (!eval_methods.empty()) {
+    return bad("eval_methods is only for strategy eval");
   }
   if (UsesSelector() && !step_costs.valid()) {
     return bad("strategy " + strategy + " needs calibrated step_costs");
@@ -54,7 +72,9 @@ std::string CampaignConfig::ToJson() const {
                       {"min_updates", min_updates},
                       {"sim_deadline_s", sim_deadline_s},
                       {"step_costs", nlohmann::json::parse(step_costs.ToJson())},
-                      {"fedhq_keep_qat_ratio", fedhq_keep_qat_ratio}};
+                      {"fedhq_keep_qat_ratio", fedhq_keep_qat_ratio},
+                      {"eval_methods", eval_methods},
+                      {"budget_bits", budget_bits}};
   return j.dump();
 }
 
@@ -83,6 +103,8 @@ absl::StatusOr<CampaignConfig> CampaignConfig::FromJson(absl::string_view json) 
     get("min_updates", c.min_updates);
     get("sim_deadline_s", c.sim_deadline_s);
     get("fedhq_keep_qat_ratio", c.fedhq_keep_qat_ratio);
+    get("eval_methods", c.eval_methods);
+    get("budget_bits", c.budget_bits);
     if (j.contains("step_costs")) {
       auto costs = StepCosts::FromJson(j.at("step_costs").dump());
       if (!costs.ok()) return costs.status();
@@ -92,6 +114,20 @@ absl::StatusOr<CampaignConfig> CampaignConfig::FromJson(absl::string_view json) 
     return absl::InvalidArgumentError(std::string("campaign config: ") + e.what());
   }
   return c;
+}
+
+std::string CampaignConfig::EvalMethod(uint64_t index) const {
+  if (!IsEval() || index >= eval_methods.size()) return "";
+  return eval_methods[index];
+}
+
+bool IsKnownEvalMethod(absl::string_view method) {
+  if (method == "fp32" || EvalMethodNeedsPlan(method)) return true;
+  return method.size() == 4 && method.substr(0, 3) == "rtn" && method[3] >= '1' && method[3] <= '8';
+}
+
+bool EvalMethodNeedsPlan(absl::string_view method) {
+  return method == "static" || method == "chord-mean" || method == "chord";
 }
 
 }  // namespace qfleet::cloud

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -40,8 +41,18 @@ struct CampaignConfig {
   // FedHQ: clients whose predicted PTQ harm exceeds this multiple of the
   // round's mean keep QAT.
   double fedhq_keep_qat_ratio = 1.0;
+  // strategy "eval": no training; round i of the campaign evaluates the
+  // frozen model under eval_methods[i] ("fp32", "rtn1".."rtn8", "static",
+  // "chord-mean", "chord"; one per round), devices decoding plans for
+  // budget_bits average bits per weight.
+  std::vector<std::string> eval_methods;
+  double budget_bits = 3.0;
 
   bool UsesSelector() const { return strategy == "fedhq" || strategy == "fedhq-init"; }
+  bool IsEval() const { return strategy == "eval"; }
+  // The method of round `index` (0-based within the campaign) of an eval
+  // campaign; "" otherwise.
+  std::string EvalMethod(uint64_t index) const;
 
   // InvalidArgument naming the first out-of-range field.
   absl::Status Validate() const;
@@ -50,6 +61,11 @@ struct CampaignConfig {
   // keep their defaults.
   static absl::StatusOr<CampaignConfig> FromJson(absl::string_view json);
 };
+
+// True for an evaluation method an eval campaign accepts.
+bool IsKnownEvalMethod(absl::string_view method);
+// True for the methods whose plan a device asks RequestPlan for.
+bool EvalMethodNeedsPlan(absl::string_view method);
 
 }  // namespace qfleet::cloud
 

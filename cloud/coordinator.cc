@@ -1,10 +1,13 @@
 #include "cloud/coordinator.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <random>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "common/container_quant.h"
@@ -53,7 +56,10 @@ Coordinator::Coordinator(CoordinatorOptions options, std::unique_ptr<Coordinator
   started_ms_ = clock_->NowMs();
 }
 
-Coordinator::~Coordinator() { StopEngine(); }
+Coordinator::~Coordinator() {
+  StopEngine();
+  StopPlanThread();
+}
 
 absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Open(
     const CoordinatorOptions& options, std::unique_ptr<ModelBackend> backend) {
@@ -277,6 +283,10 @@ absl::StatusOr<std::pair<UpdateRecord, bool>> Coordinator::AcceptUpdate(
     const std::string& bytes) {
   RETURN_IF_ERROR(CheckRequestId(request_id));
   ASSIGN_OR_RETURN(const TaskRecord task, OwnTask(device_id, task_id));
+  if (task.strategy == "eval") {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("task %d is an evaluation; it takes a report, not an update", task_id));
+  }
   if (bytes.size() > options_.max_update_bytes) {
     return absl::InvalidArgumentError(absl::StrFormat("update of %d bytes exceeds the limit of %d",
                                                       bytes.size(), options_.max_update_bytes));
@@ -331,7 +341,11 @@ absl::StatusOr<bool> Coordinator::AcceptReport(ReportRecord report) {
     if (!std::isfinite(v)) return absl::InvalidArgumentError("report holds a non-finite metric");
   }
   for (const auto& [name, v] : report.metrics) {
-    if (!std::isfinite(v) || name.empty() || name.size() > 64) {
+    // Bounded so that a round's sums stay finite; ranking metrics are
+    // shares and must lie in [0, 1].
+    const bool ranking = absl::StartsWith(name, "hr") || absl::StartsWith(name, "ndcg");
+    if (!std::isfinite(v) || name.empty() || name.size() > 64 || std::fabs(v) > 1e15 ||
+        (ranking && (v < 0 || v > 1))) {
       return absl::InvalidArgumentError("report metric '" + name.substr(0, 64) + "' is invalid");
     }
   }
@@ -354,6 +368,24 @@ absl::StatusOr<CampaignRecord> Coordinator::StartCampaign(const CampaignConfig& 
     return absl::FailedPreconditionError(absl::StrFormat(
         "campaign %d (rounds %d..%d) is still running", active->id, active->first_round,
         active->last_round));
+  }
+  if (config.IsEval()) {
+    for (const std::string& m : config.eval_methods) {
+      if (!EvalMethodNeedsPlan(m)) continue;
+      std::shared_ptr<PlanGenerator> generator = CurrentPlanGenerator();
+      if (generator == nullptr) {
+        return absl::FailedPreconditionError("eval method '" + m +
+                                             "' needs CHORD hypernetworks, which this "
+                                             "coordinator does not serve");
+      }
+      if (m != "chord") {
+        absl::StatusOr<FleetPlan> fleet = generator->FleetPlanFor(m);
+        if (!fleet.ok()) {
+          return absl::FailedPreconditionError("eval method '" + m + "' has no fleet-wide plan: " +
+                                               std::string(fleet.status().message()));
+        }
+      }
+    }
   }
   ASSIGN_OR_RETURN(uint64_t max_round, store_->MaxRoundNumber());
   CampaignRecord rec;
@@ -424,6 +456,8 @@ absl::Status Coordinator::MaybeStartRound() {
   round.started_ms = now;
   round.deadline_ms = now + static_cast<int64_t>(config.round_deadline_s * 1000);
   std::vector<TaskRecord> tasks;
+  // Eval campaigns: round i evaluates eval_methods[i] (no training).
+  const std::string eval_method = config.EvalMethod(number - campaign->first_round);
   for (uint64_t device_id : participants) {
     TaskRecord t;
     t.round = number;
@@ -432,12 +466,20 @@ absl::Status Coordinator::MaybeStartRound() {
     t.weight_bits = config.weight_bits;
     t.activation_bits = config.activation_bits;
     t.model_version = model.version;
-    t.train_config_json = nlohmann::json{{"local_epochs", config.local_epochs},
-                                         {"batch_size", config.batch_size},
-                                         {"learning_rate", config.learning_rate},
-                                         {"max_steps", config.max_steps},
-                                         {"seed", Mix(config.seed ^ Mix(number * 1000003ull + device_id))}}
-                              .dump();
+    nlohmann::json train{{"local_epochs", config.local_epochs},
+                         {"batch_size", config.batch_size},
+                         {"learning_rate", config.learning_rate},
+                         {"max_steps", config.max_steps},
+                         {"seed", Mix(config.seed ^ Mix(number * 1000003ull + device_id))}};
+    if (config.IsEval()) {
+      train["eval_method"] = eval_method;
+      train["budget_bits"] = config.budget_bits;
+      t.weight_bits = eval_method.rfind("rtn", 0) == 0 ? static_cast<uint32_t>(eval_method[3] - '0')
+                      : eval_method == "fp32"          ? 32
+                                                       : 0;
+      t.activation_bits = 0;
+    }
+    t.train_config_json = train.dump();
     t.deadline_ms = round.deadline_ms;
     t.created_ms = now;
     tasks.push_back(std::move(t));
@@ -496,6 +538,7 @@ absl::Status Coordinator::Aggregate(RoundRecord round) {
     round.finished_ms = clock_->NowMs();
     return store_->UpdateRound(round);
   };
+  if (config.IsEval()) return FinishEvalRound(config, round, reports);
   if (updates.size() < std::max<uint32_t>(1, config.min_updates)) {
     return fail(absl::StrFormat("%d accepted updates, %d required", updates.size(),
                                 std::max<uint32_t>(1, config.min_updates)));
@@ -546,6 +589,36 @@ absl::Status Coordinator::Aggregate(RoundRecord round) {
   latest_.bytes = std::make_shared<const std::string>(std::move(bytes));
   latest_container_ = std::make_shared<const TensorContainer>(*std::move(next));
   return absl::OkStatus();
+}
+
+absl::Status Coordinator::FinishEvalRound(const CampaignConfig& config, RoundRecord& round,
+                                          const std::vector<ReportRecord>& reports) {
+  // Mean of every metric over the error-free reports.
+  std::map<std::string, std::pair<double, uint64_t>> sums;
+  uint64_t counted = 0;
+  for (const ReportRecord& r : reports) {
+    if (!r.error.empty()) continue;
+    ++counted;
+    for (const auto& [name, v] : r.metrics) {
+      sums[name].first += v;
+      ++sums[name].second;
+    }
+  }
+  nlohmann::json summary = nlohmann::json::object();
+  summary["reports"] = counted;
+  for (const auto& [name, sum] : sums) summary[name] = sum.first / static_cast<double>(sum.second);
+  round.finished_ms = clock_->NowMs();
+  round.model_version_out = round.model_version_in;
+  if (counted < std::max<uint32_t>(1, config.min_updates)) {
+    round.state = "failed";
+    round.detail = absl::StrFormat("%d error-free evaluation reports, %d required", counted,
+                                   std::max<uint32_t>(1, config.min_updates));
+    return store_->UpdateRound(round);
+  }
+  round.state = "done";
+  round.detail = summary.dump();
+  if (sums.count("hr10") > 0) round.acc_served = summary["hr10"].get<double>();
+  return store_->UpdateRound(round);
 }
 
 absl::StatusOr<FedHqSelector*> Coordinator::SelectorFor(const CampaignRecord& campaign,

@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -19,6 +20,7 @@
 #include "cloud/fedhq/fedhq_selector.h"
 #include "cloud/metrics/coordinator_metrics.h"
 #include "cloud/model_backend.h"
+#include "cloud/plan_generator.h"
 #include "cloud/store/blob_store.h"
 #include "cloud/store/coordinator_store.h"
 #include "common/clock.h"
@@ -47,8 +49,27 @@ struct CoordinatorOptions {
   // beyond this), and how long an idle one is kept.
   int max_partial_uploads_per_device = 2;
   int64_t partial_upload_ttl_ms = 10 * 60 * 1000;
+  // CHORD plan batches: the plan thread waits up to this long after the
+  // first queued request for others to join, and generates at most
+  // plan_batch_max plans per hypernetwork call.
+  int64_t plan_batch_wait_us = 2000;
+  int plan_batch_max = 512;
+  // Requests queued beyond this are refused (ResourceExhausted); a request
+  // not answered within plan_timeout_ms gets DeadlineExceeded.
+  size_t plan_queue_max = 65536;
+  int64_t plan_timeout_ms = 60000;
   // Injected clock; nullptr = the real clock. Not owned.
   Clock* clock = nullptr;
+};
+
+// A precision plan as RequestPlan hands it out.
+struct PlanReply {
+  std::string bytes;           // packed plan (common/plan_codec.h)
+  uint64_t plan_version = 0;   // the device's plan version; 0 = fleet-wide
+  uint64_t model_version = 0;  // the model whose channels it describes
+  std::vector<int> tier_bits;  // apply as is; empty = decode for the budget
+  bool cached = false;         // stored earlier for the same input
+  double generation_us = 0;    // batch wall time / batch size (0 if cached)
 };
 
 // A model version ready to be served: its container bytes and hash.
@@ -187,6 +208,24 @@ class Coordinator {
   // Records a report (idempotent by request_id); returns true for a repeat.
   absl::StatusOr<bool> AcceptReport(ReportRecord report);
 
+  // CHORD plans (coordinator_plans.cc). SetPlanGenerator makes the
+  // coordinator serve plans from `generator` (replacing any before; nullptr
+  // stops serving them); a thread of its own batches the requests.
+  void SetPlanGenerator(std::shared_ptr<PlanGenerator> generator);
+  bool ServesPlans();
+  // method "chord": the device's own plan for its user `embedding`, from
+  // one batched hypernetwork call shared with the requests that arrive
+  // within plan_batch_wait_us, stored in SQLite as the device's next plan
+  // version; the same embedding to the same generator and model returns the
+  // stored plan (cached). "chord-mean" / "static": the fleet-wide plan.
+  // FailedPrecondition when no generator is set; InvalidArgument for
+  // another method, an embedding of the wrong width or with NaN/Inf;
+  // NotFound for an unknown device or a fleet plan the generator lacks;
+  // ResourceExhausted when plan_queue_max requests wait; DeadlineExceeded
+  // after plan_timeout_ms; Internal when the generator fails.
+  absl::StatusOr<PlanReply> RequestPlan(uint64_t device_id, const std::string& method,
+                                        std::vector<float> embedding);
+
   // --- Admin API --------------------------------------------------------------
   // Plans config.rounds more rounds. FailedPrecondition while another
   // campaign runs; InvalidArgument for a bad config.
@@ -269,6 +308,10 @@ class Coordinator {
   absl::Status MaybeStartRound();
   absl::Status CloseRoundIfDue(RoundRecord round);
   absl::Status Aggregate(RoundRecord round);
+  // An eval round's end: the mean of each reported metric in the round's
+  // detail (JSON), mean hr10 as its served accuracy; no new model version.
+  absl::Status FinishEvalRound(const CampaignConfig& config, RoundRecord& round,
+                               const std::vector<ReportRecord>& reports);
   absl::StatusOr<std::vector<uint64_t>> SelectParticipants(const CampaignConfig& config,
                                                            uint64_t round);
   // Drops kept upload prefixes that idled past their TTL or whose round
@@ -290,6 +333,14 @@ class Coordinator {
                                       RoundRecord& round, std::vector<UpdateRecord>& updates,
                                       const std::vector<ReportRecord>& reports);
   std::shared_ptr<const TensorContainer> current_model() const;
+  // CHORD plan batching (coordinator_plans.cc).
+  struct PendingPlan;
+  void PlanLoop();
+  void StopPlanThread();
+  std::shared_ptr<PlanGenerator> CurrentPlanGenerator();
+  // Generates and stores the plans of `batch` and completes each request.
+  void ProcessPlanBatch(PlanGenerator& generator,
+                        std::vector<std::shared_ptr<PendingPlan>>& batch);
 
   CoordinatorOptions options_;
   Clock* clock_;
@@ -321,6 +372,12 @@ class Coordinator {
   std::unique_ptr<absl::Notification> stop_engine_;
   // Owned by the round engine: when partial uploads were last pruned.
   int64_t last_prune_ms_ = 0;
+
+  absl::Mutex plan_mu_;
+  std::shared_ptr<PlanGenerator> planner_ ABSL_GUARDED_BY(plan_mu_);
+  std::deque<std::shared_ptr<PendingPlan>> plan_queue_ ABSL_GUARDED_BY(plan_mu_);
+  bool plan_stop_ ABSL_GUARDED_BY(plan_mu_) = false;
+  std::thread plan_thread_;
 };
 
 }  // namespace qfleet::cloud

@@ -32,7 +32,7 @@ struct RegisterInfo {
 struct DeviceTask {
   uint64_t task_id = 0;
   uint64_t round = 0;
-  std::string strategy;  // fp32 | ptq | qat
+  std::string strategy;  // fp32 | ptq | qat | eval
   uint32_t weight_bits = 8;
   uint32_t activation_bits = 0;
   uint64_t model_version = 0;
@@ -45,6 +45,20 @@ struct DeviceTask {
   uint64_t seed = 1;
   std::string precision_plan;
   int64_t deadline_ms = 0;
+  // strategy "eval": fp32 | rtnB | static | chord-mean | chord, and the
+  // average bits to decode a plan for (0 = the device's own budget).
+  std::string eval_method;
+  double budget_bits = 0;
+};
+
+// A CHORD plan as RequestPlan returns it (fleet.v1.PlanResponse).
+struct DevicePlan {
+  std::string bytes;
+  uint64_t plan_version = 0;
+  uint64_t model_version = 0;
+  std::vector<int> tier_bits;  // empty: decode for the budget
+  bool cached = false;
+  double generation_us = 0;
 };
 
 struct PullResult {

@@ -94,6 +94,7 @@ absl::StatusOr<PullResult> FleetClient::PullTask() {
       case fv1::STRATEGY_FP32: task.strategy = "fp32"; break;
       case fv1::STRATEGY_PTQ: task.strategy = "ptq"; break;
       case fv1::STRATEGY_QAT: task.strategy = "qat"; break;
+      case fv1::STRATEGY_EVAL: task.strategy = "eval"; break;
       default:
         return absl::InvalidArgumentError(
             absl::StrFormat("task %d has unknown strategy %d", t.task_id(), t.strategy()));
@@ -109,6 +110,8 @@ absl::StatusOr<PullResult> FleetClient::PullTask() {
     task.max_steps = t.train().max_steps();
     task.seed = t.train().seed();
     task.precision_plan = t.precision_plan();
+    task.eval_method = t.eval_method();
+    task.budget_bits = t.budget_bits();
     task.deadline_ms = t.deadline_ms();
     out.task = std::move(task);
   }
@@ -305,6 +308,28 @@ absl::StatusOr<bool> FleetClient::SubmitReport(const TaskReport& r) {
   absl::Status s = FromGrpcStatus(stub_->SubmitReport(&ctx, req, &resp));
   if (!s.ok()) return s;
   return resp.duplicate();
+}
+
+absl::StatusOr<DevicePlan> FleetClient::RequestPlan(const std::string& method,
+                                                    const std::vector<float>& embedding) {
+  if (absl::Status s = RequireRegistered(); !s.ok()) return s;
+  fv1::PlanRequest req;
+  req.set_device_id(device_id());
+  req.set_method(method);
+  req.mutable_user_embedding()->Add(embedding.begin(), embedding.end());
+  grpc::ClientContext ctx;
+  Prepare(&ctx, options_.rpc_timeout_ms);
+  fv1::PlanResponse resp;
+  absl::Status s = FromGrpcStatus(stub_->RequestPlan(&ctx, req, &resp));
+  if (!s.ok()) return s;
+  DevicePlan out;
+  out.bytes = resp.plan();
+  out.plan_version = resp.plan_version();
+  out.model_version = resp.model_version();
+  out.tier_bits.assign(resp.tier_bits().begin(), resp.tier_bits().end());
+  out.cached = resp.cached();
+  out.generation_us = resp.generation_us();
+  return out;
 }
 
 }  // namespace qfleet::device

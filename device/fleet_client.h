@@ -53,6 +53,10 @@ class FleetClient {
   absl::StatusOr<bool> UploadUpdate(uint64_t task_id, const std::string& request_id,
                                     uint64_t sample_count, const std::string& bytes);
   absl::StatusOr<bool> SubmitReport(const TaskReport& report);
+  // CHORD: sends the user embedding (method "chord"; ignored for the
+  // fleet-wide "chord-mean" / "static") and returns the plan.
+  absl::StatusOr<DevicePlan> RequestPlan(const std::string& method,
+                                         const std::vector<float>& embedding);
 
   uint64_t device_id() const;
   int64_t heartbeat_interval_ms() const;

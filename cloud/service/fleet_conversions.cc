@@ -27,6 +27,7 @@ absl::StatusOr<fleet::v1::Strategy> StrategyToProto(absl::string_view strategy) 
   if (strategy == "fp32") return fleet::v1::STRATEGY_FP32;
   if (strategy == "ptq") return fleet::v1::STRATEGY_PTQ;
   if (strategy == "qat") return fleet::v1::STRATEGY_QAT;
+  if (strategy == "eval") return fleet::v1::STRATEGY_EVAL;
   return absl::InvalidArgumentError(absl::StrFormat("unknown strategy '%s'", strategy));
 }
 
@@ -55,6 +56,8 @@ absl::StatusOr<fleet::v1::Task> TaskToProto(const PulledTask& pulled) {
   tc->set_learning_rate(j.value("learning_rate", 0.05f));
   tc->set_max_steps(j.value("max_steps", 0u));
   tc->set_seed(j.value("seed", uint64_t{1}));
+  out.set_eval_method(j.value("eval_method", std::string()));
+  out.set_budget_bits(j.value("budget_bits", 0.0));
   return out;
 }
 

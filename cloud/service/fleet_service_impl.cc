@@ -155,4 +155,21 @@ grpc::Status FleetServiceImpl::SubmitReport(grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
+grpc::Status FleetServiceImpl::RequestPlan(grpc::ServerContext* ctx,
+                                           const fv1::PlanRequest* req,
+                                           fv1::PlanResponse* resp) {
+  if (absl::Status s = Authenticate(ctx, req->device_id()); !s.ok()) return ToGrpcStatus(s);
+  std::vector<float> embedding(req->user_embedding().begin(), req->user_embedding().end());
+  absl::StatusOr<PlanReply> plan =
+      coordinator_->RequestPlan(req->device_id(), req->method(), std::move(embedding));
+  if (!plan.ok()) return ToGrpcStatus(plan.status());
+  resp->set_plan(plan->bytes);
+  resp->set_plan_version(plan->plan_version);
+  resp->set_model_version(plan->model_version);
+  for (int b : plan->tier_bits) resp->add_tier_bits(static_cast<uint32_t>(b));
+  resp->set_cached(plan->cached);
+  resp->set_generation_us(plan->generation_us);
+  return grpc::Status::OK;
+}
+
 }  // namespace qfleet::cloud

@@ -41,6 +41,8 @@ class FleetServiceImpl final : public qfleet::fleet::v1::FleetService::Service {
                              fleet::v1::UploadUpdateResponse* resp);
   grpc::Status UploadStatus(grpc::ServerContext* ctx, const fleet::v1::UploadStatusRequest* req,
                             fleet::v1::UploadStatusResponse* resp) override;
+  grpc::Status RequestPlan(grpc::ServerContext* ctx, const fleet::v1::PlanRequest* req,
+                           fleet::v1::PlanResponse* resp) override;
   grpc::Status SubmitReport(grpc::ServerContext* ctx, const fleet::v1::SubmitReportRequest* req,
                             fleet::v1::SubmitReportResponse* resp) override;
 

@@ -230,6 +230,15 @@ CREATE TABLE upload_chunks (
 );
 )sql";
 
+// v5: CHORD plans say what made them, so a device sending the same user
+// embedding to the same hypernetworks gets its stored plan back.
+constexpr absl::string_view kSchemaV5 = R"sql(
+ALTER TABLE plans ADD COLUMN method TEXT NOT NULL DEFAULT '';        -- chord, ...
+ALTER TABLE plans ADD COLUMN input_sha256 TEXT NOT NULL DEFAULT '';  -- of the embedding
+ALTER TABLE plans ADD COLUMN generator TEXT NOT NULL DEFAULT '';     -- hypernetworks' id
+ALTER TABLE plans ADD COLUMN model_version INTEGER NOT NULL DEFAULT 0;
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& CoordinatorMigrations() {
@@ -238,6 +247,7 @@ const std::vector<Migration>& CoordinatorMigrations() {
       {2, "round simulated time, selector overhead, kv state", kSchemaV2},
       {3, "admin-minted join tokens", kSchemaV3},
       {4, "partial uploads for resuming broken streams", kSchemaV4},
+      {5, "CHORD plan provenance (method, input hash, generator)", kSchemaV5},
   };
   return *kMigrations;
 }

@@ -54,7 +54,7 @@ absl::Status CheckTask(const TaskRecord& record) {
   if (record.device_id == 0) {
     return absl::InvalidArgumentError("task device_id must not be 0");
   }
-  return CheckOneOf(record.strategy, "task strategy", {"fp32", "ptq", "qat"});
+  return CheckOneOf(record.strategy, "task strategy", {"fp32", "ptq", "qat", "eval"});
 }
 
 absl::Status CheckModelVersion(const ModelVersionRecord& record) {

@@ -263,7 +263,8 @@ absl::Status ReadRow(const Statement& stmt, ParticipantRecord* r) {
 
 absl::Status BindRow(Statement& stmt, const PlanRecord& r) {
   return stmt.BindAll(NullIfZero(r.plan_id), r.device_id, r.version,
-                      Statement::Blob{r.bytes}, r.created_ms);
+                      Statement::Blob{r.bytes}, r.created_ms, r.method, r.input_sha256,
+                      r.generator, r.model_version);
 }
 
 absl::Status ReadRow(const Statement& stmt, PlanRecord* r) {
@@ -272,6 +273,10 @@ absl::Status ReadRow(const Statement& stmt, PlanRecord* r) {
   r->version = stmt.ColumnUint64(2);
   r->bytes = stmt.ColumnBlob(3);
   r->created_ms = stmt.ColumnInt64(4);
+  r->method = stmt.ColumnText(5);
+  r->input_sha256 = stmt.ColumnText(6);
+  r->generator = stmt.ColumnText(7);
+  r->model_version = stmt.ColumnUint64(8);
   return absl::OkStatus();
 }
 

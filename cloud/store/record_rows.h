@@ -39,7 +39,8 @@ inline constexpr absl::string_view kTaskColumns =
 inline constexpr absl::string_view kParticipantColumns =
     "round, device_id, status, task_id, detail";
 inline constexpr absl::string_view kPlanColumns =
-    "plan_id, device_id, version, bytes, created_ms";
+    "plan_id, device_id, version, bytes, created_ms, method, input_sha256, "
+    "generator, model_version";
 inline constexpr absl::string_view kUpdateColumns =
     "update_id, round, device_id, task_id, request_id, blob_hash, "
     "sample_count, bytes, received_ms";

@@ -86,6 +86,10 @@ struct PlanRecord {
   uint64_t version = 0;  // 0 on insert = previous version for device + 1.
   std::string bytes;     // Packed plan (common/plan_codec.h).
   int64_t created_ms = 0;
+  std::string method;        // "chord", ... ("" for plans from before v5)
+  std::string input_sha256;  // hex SHA-256 of what the plan was made from
+  std::string generator;     // id of the hypernetworks that made it
+  uint64_t model_version = 0;  // the model whose channels it describes
 };
 
 struct UpdateRecord {

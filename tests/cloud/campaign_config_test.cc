@@ -1,5 +1,7 @@
 #include "cloud/campaign_config.h"
 
+#include <cmath>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "common/status_matchers.h"
@@ -38,6 +40,35 @@ TEST(CampaignConfigErrorTest, RejectsMalformedJsonAndOutOfRangeFields) {
   c = CampaignConfig();
   c.learning_rate = NAN;
   EXPECT_THAT(c.Validate(), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST(CampaignConfigEvalTest, NeedsOneKnownMethodPerRoundAndRoundTrips) {
+  CampaignConfig c;
+  c.strategy = "eval";
+  c.rounds = 3;
+  c.eval_methods = {"fp32", "rtn3", "chord"};
+  c.budget_bits = 2.5;
+  ASSERT_OK(c.Validate());
+  ASSERT_OK_AND_ASSIGN(CampaignConfig d, CampaignConfig::FromJson(c.ToJson()));
+  EXPECT_EQ(d.eval_methods, c.eval_methods);
+  EXPECT_EQ(d.budget_bits, 2.5);
+  EXPECT_EQ(d.EvalMethod(2), "chord");
+  EXPECT_EQ(d.EvalMethod(3), "");
+  c.rounds = 2;
+  EXPECT_THAT(c.Validate(), StatusIs(absl::StatusCode::kInvalidArgument, testing::HasSubstr("per round")));
+  c.rounds = 3;
+  c.eval_methods[1] = "rtn9";
+  EXPECT_THAT(c.Validate(), StatusIs(absl::StatusCode::kInvalidArgument, testing::HasSubstr("rtn9")));
+  c.eval_methods[1] = "rtn4";
+  c.budget_bits = NAN;
+  EXPECT_THAT(c.Validate(), StatusIs(absl::StatusCode::kInvalidArgument));
+  CampaignConfig training;
+  training.eval_methods = {"fp32"};
+  EXPECT_THAT(training.Validate(), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_TRUE(IsKnownEvalMethod("rtn1"));
+  EXPECT_FALSE(IsKnownEvalMethod("rtn"));
+  EXPECT_TRUE(EvalMethodNeedsPlan("static"));
+  EXPECT_FALSE(EvalMethodNeedsPlan("rtn8"));
 }
 
 }  // namespace

@@ -49,6 +49,12 @@ std::vector<std::string> FleetRequestSeeds() {
   st.set_task_id(1);
   st.set_request_id("seed-upload");
   seeds.push_back(WithPrefix(5, 0, st.SerializeAsString()));
+  fv1::PlanRequest plan;
+  plan.set_method("chord");
+  for (float v : {0.5f, -1.0f, 2.0f, 0.0f}) plan.add_user_embedding(v);
+  seeds.push_back(WithPrefix(6, 0, plan.SerializeAsString()));
+  plan.set_method("chord-mean");
+  seeds.push_back(WithPrefix(6, 1, plan.SerializeAsString()));
   return seeds;
 }
 

@@ -15,6 +15,8 @@
 #include "common/clock.h"
 #include "common/container_quant.h"
 #include "common/crc32c.h"
+#include "common/plan_codec.h"
+#include "common/status_macros.h"
 #include "common/sha256.h"
 #include "qfleet/admin/v1/admin.pb.h"
 #include "qfleet/fleet/v1/fleet.pb.h"
@@ -47,6 +49,42 @@ void Check(bool ok, const char* what) {
   }
 }
 
+// CHORD plans for the fuzzed RequestPlan calls: one 8-channel layer, codes
+// from the embedding's signs; a fleet-wide plan for "chord-mean" only.
+class FuzzPlanner final : public PlanGenerator {
+ public:
+  std::string Id() const override { return "fuzz-planner"; }
+  int64_t EmbedDim() const override { return 4; }
+  absl::StatusOr<std::vector<std::string>> Generate(const std::vector<float>& e,
+                                                    const std::vector<uint64_t>& versions) override {
+    Check(e.size() == versions.size() * 4, "the coordinator batches whole embeddings");
+    std::vector<std::string> out;
+    for (size_t i = 0; i < versions.size(); ++i) {
+      PrecisionPlan p = Layer();
+      p.version = versions[i];
+      for (int c = 0; c < 8; ++c) p.codes.push_back(e[i * 4 + c % 4] > 0 ? 0 : 3);
+      ASSIGN_OR_RETURN(std::string bytes, EncodePlan(p));
+      out.push_back(std::move(bytes));
+    }
+    return out;
+  }
+  absl::StatusOr<FleetPlan> FleetPlanFor(const std::string& method) override {
+    if (method != "chord-mean") return absl::NotFoundError("no fleet plan for " + method);
+    PrecisionPlan p = Layer();
+    p.codes.assign(8, 1);
+    ASSIGN_OR_RETURN(std::string bytes, EncodePlan(p));
+    return FleetPlan{std::move(bytes), {4, 3, 3, 2}};
+  }
+
+ private:
+  static PrecisionPlan Layer() {
+    PrecisionPlan p;
+    p.layer_names = {"w"};
+    p.channels = {8};
+    return p;
+  }
+};
+
 // One coordinator on ":memory:" with the fake backend and a fake clock:
 // devices A and B registered, a one-round campaign started, round 1 open
 // with a task for each.
@@ -72,9 +110,11 @@ struct Fleet {
     o.blob_dir = blob_dir;
     o.clock = &clock;
     o.max_update_bytes = 1 << 20;
+    o.plan_batch_wait_us = 0;
     auto c = Coordinator::Open(o, std::make_unique<FakeBackend>());
     Check(c.ok(), "coordinator opens");
     coordinator = *std::move(c);
+    coordinator->SetPlanGenerator(std::make_shared<FuzzPlanner>());
     // Small chunks so model downloads stream several of them.
     fleet = std::make_unique<FleetServiceImpl>(coordinator.get(), 64, 1 << 16, 256);
     admin = std::make_unique<AdminServiceImpl>(coordinator.get(),
@@ -223,7 +263,7 @@ int FuzzFleetRequest(const uint8_t* data, size_t size) {
   data += 2;
   size -= 2;
   AuthedContext ctx(TokenFor(f, who));
-  switch (rpc % 6) {
+  switch (rpc % 7) {
     case 0: {
       fv1::RegisterRequest req;
       fv1::RegisterResponse resp;
@@ -276,7 +316,23 @@ int FuzzFleetRequest(const uint8_t* data, size_t size) {
       Check(reports.ok() && reports->size() <= 2, "at most one report per device");
       break;
     }
-    default: {
+    case 6: {
+      fv1::PlanRequest req;
+      fv1::PlanResponse resp;
+      if (!Parse(data, size, &req)) return 0;
+      req.set_device_id(DeviceFor(f, who, req.device_id()));
+      if (Count(f.fleet->RequestPlan(ctx.get(), &req, &resp)).ok()) {
+        auto plan = DecodePlan(resp.plan());
+        Check(plan.ok() && plan->codes.size() == 8, "a served plan decodes");
+        if (req.method() == "chord") {
+          auto stored = f.coordinator->store().LatestPlanForDevice(req.device_id());
+          Check(stored.ok() && stored->has_value() && (*stored)->bytes == resp.plan(),
+                "a device's chord plan is its latest stored plan");
+        }
+      }
+      break;
+    }
+    case 5: {
       fv1::UploadStatusRequest req;
       fv1::UploadStatusResponse resp;
       if (!Parse(data, size, &req)) return 0;

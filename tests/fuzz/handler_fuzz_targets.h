@@ -17,9 +17,9 @@
 namespace qfleet::cloud::fuzz {
 
 // data[0] picks the fleet RPC (Register, Heartbeat, PullTask,
-// DownloadModel, SubmitReport, UploadStatus) and data[1] the caller (device
-// A, device B, or a wrong token; whether device_id is forced to the
-// caller's); the rest is the request message.
+// DownloadModel, SubmitReport, UploadStatus, RequestPlan) and data[1] the
+// caller (device A, device B, or a wrong token; whether device_id is
+// forced to the caller's); the rest is the request message.
 int FuzzFleetRequest(const uint8_t* data, size_t size);
 
 // data[0] holds flags (fix header ids / CRCs / total_bytes+sha256 so the

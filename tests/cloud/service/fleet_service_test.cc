@@ -12,6 +12,7 @@
 #include "cloud/service/coordinator_server.h"
 #include "common/container_quant.h"
 #include "common/crc32c.h"
+#include "common/plan_codec.h"
 #include "common/sha256.h"
 #include "common/status_matchers.h"
 #include "tests/cloud/fake_backend.h"
@@ -194,6 +195,81 @@ TEST_F(FleetServiceTest, CallsWithoutOrWithWrongTokenAreUnauthenticated) {
     Auth(&ctx, token_);
     req.set_device_id(id_ + 100);  // unknown device
     EXPECT_EQ(stub_->PullTask(&ctx, req, &resp).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  }
+}
+
+// A two-channel CHORD stand-in: code 0 for a positive first value, else 3.
+class TwoChannelPlanner final : public PlanGenerator {
+ public:
+  std::string Id() const override { return "two"; }
+  int64_t EmbedDim() const override { return 2; }
+  absl::StatusOr<std::vector<std::string>> Generate(const std::vector<float>& e,
+                                                    const std::vector<uint64_t>& v) override {
+    std::vector<std::string> out;
+    for (size_t i = 0; i < v.size(); ++i) {
+      PrecisionPlan p;
+      p.version = v[i];
+      p.layer_names = {"w"};
+      p.channels = {2};
+      p.codes = {static_cast<uint8_t>(e[2 * i] > 0 ? 0 : 3), 1};
+      out.push_back(*EncodePlan(p));
+    }
+    return out;
+  }
+  absl::StatusOr<FleetPlan> FleetPlanFor(const std::string& m) override {
+    return absl::NotFoundError("no fleet plan for " + m);
+  }
+};
+
+TEST_F(FleetServiceTest, RequestPlanAuthenticatesValidatesAndServesTheStoredPlan) {
+  fv1::PlanRequest req;
+  req.set_device_id(id_);
+  req.set_method("chord");
+  req.add_user_embedding(1.0f);
+  req.add_user_embedding(-2.0f);
+  fv1::PlanResponse resp;
+  {
+    grpc::ClientContext ctx;
+    Auth(&ctx, token_);
+    EXPECT_EQ(stub_->RequestPlan(&ctx, req, &resp).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  }
+  coordinator_->SetPlanGenerator(std::make_shared<TwoChannelPlanner>());
+  {
+    grpc::ClientContext ctx;
+    Auth(&ctx, b_token_);  // B's token for A's id
+    EXPECT_EQ(stub_->RequestPlan(&ctx, req, &resp).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  }
+  {
+    grpc::ClientContext ctx;
+    Auth(&ctx, token_);
+    fv1::PlanRequest wide = req;
+    wide.add_user_embedding(0.0f);
+    EXPECT_EQ(stub_->RequestPlan(&ctx, wide, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  {
+    grpc::ClientContext ctx;
+    Auth(&ctx, token_);
+    fv1::PlanRequest fleet = req;
+    fleet.set_method("static");
+    EXPECT_EQ(stub_->RequestPlan(&ctx, fleet, &resp).error_code(), grpc::StatusCode::NOT_FOUND);
+  }
+  {
+    grpc::ClientContext ctx;
+    Auth(&ctx, token_);
+    ASSERT_TRUE(stub_->RequestPlan(&ctx, req, &resp).ok());
+    EXPECT_EQ(resp.plan_version(), 1u);
+    EXPECT_FALSE(resp.cached());
+    ASSERT_OK_AND_ASSIGN(PrecisionPlan plan, DecodePlan(resp.plan()));
+    EXPECT_EQ(plan.codes, (std::vector<uint8_t>{0, 1}));
+  }
+  {
+    grpc::ClientContext ctx;
+    Auth(&ctx, token_);
+    fv1::PlanResponse again;
+    ASSERT_TRUE(stub_->RequestPlan(&ctx, req, &again).ok());
+    EXPECT_TRUE(again.cached());
+    EXPECT_EQ(again.plan(), resp.plan());
+    EXPECT_EQ(again.plan_version(), 1u);
   }
 }
 

@@ -1,0 +1,107 @@
+#include "kernels/torch/chord/chord_device.h"
+
+#include <torch/torch.h>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_format.h"
+#include "common/plan_codec.h"
+#include "common/status_macros.h"
+#include "kernels/torch/chord/chord_service.h"
+#include "kernels/torch/model_io.h"
+#include "kernels/torch/seqrec/seqrec_factory.h"
+
+namespace qfleet::torchq::chord {
+
+absl::StatusOr<std::unique_ptr<DeviceBundle>> DeviceBundleFromContainer(
+    const TensorContainer& bundle, const SeqRecConfig& defaults) {
+  TensorContainer backbone, encoder;
+  for (const Tensor& t : bundle.tensors) {
+    if (absl::StartsWith(t.name, kEncoderPrefix)) {
+      Tensor e = t;
+      e.name = t.name.substr(sizeof(kEncoderPrefix) - 1);
+      encoder.tensors.push_back(std::move(e));
+    } else {
+      backbone.tensors.push_back(t);
+    }
+  }
+  auto shape_of = [&encoder](const char* name) -> absl::StatusOr<std::vector<int64_t>> {
+    const Tensor* t = encoder.Find(name);
+    if (t == nullptr || t->shape.size() != 2) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("model bundle lacks the user encoder's 2-D '%s'", name));
+    }
+    return t->shape;
+  };
+  ASSIGN_OR_RETURN(const auto item, shape_of("item_emb.weight"));
+  ASSIGN_OR_RETURN(const auto pos, shape_of("pos_emb.weight"));
+  ASSIGN_OR_RETURN(const auto mlp, shape_of("mlp.weight"));
+  ASSIGN_OR_RETURN(const auto out, shape_of("out.weight"));
+  UserEncoderOptions eo;
+  eo.num_items = item[0] - 1;
+  eo.item_dim = item[1];
+  eo.history = pos[0];
+  eo.hidden = mlp[0];
+  eo.embed_dim = out[0];
+  if (pos[1] != eo.item_dim || mlp[1] != 2 * eo.item_dim || out[1] != eo.hidden) {
+    return absl::InvalidArgumentError("the user encoder's shapes disagree");
+  }
+  RETURN_IF_ERROR(ValidateUserEncoderOptions(eo));
+  auto device = std::make_unique<DeviceBundle>();
+  ASSIGN_OR_RETURN(device->backbone, SeqRecModelFromContainer(backbone, defaults));
+  device->backbone->eval();
+  device->encoder = UserEncoder(eo, /*seed=*/0);
+  RETURN_IF_ERROR(LoadContainer(encoder, *device->encoder));
+  device->encoder->eval();
+  ASSIGN_OR_RETURN(device->catalog, ChannelCatalog::Create(*device->backbone));
+  device->row_lengths = device->catalog.RowLengths();
+  return device;
+}
+
+absl::StatusOr<DecodedPlan> DecodeDevicePlan(const DeviceBundle& device, const std::string& bytes,
+                                             const std::vector<int>& fixed_tier_bits,
+                                             double budget_bits,
+                                             const BudgetDecodeOptions& decode) {
+  ASSIGN_OR_RETURN(PrecisionPlan plan, DecodePlan(bytes));
+  const ChannelCatalog& catalog = device.catalog;
+  if (plan.layer_names.size() != catalog.layers().size()) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "plan has %d layers, the model %d", plan.layer_names.size(), catalog.layers().size()));
+  }
+  for (size_t l = 0; l < plan.layer_names.size(); ++l) {
+    const ChordLayer& layer = catalog.layers()[l];
+    if (plan.layer_names[l] != layer.name || plan.channels[l] != layer.channels) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "plan layer %d is '%s' with %d channels, the model's is '%s' with %d", l,
+          plan.layer_names[l], plan.channels[l], layer.name, layer.channels));
+    }
+  }
+  DecodedPlan out;
+  if (!fixed_tier_bits.empty()) {
+    if (fixed_tier_bits.size() != 4) return absl::InvalidArgumentError("tier_bits needs four widths");
+    for (int t = 0; t < 4; ++t) {
+      if (fixed_tier_bits[t] < 1 || fixed_tier_bits[t] > 8) {
+        return absl::InvalidArgumentError(absl::StrFormat("tier width %d", fixed_tier_bits[t]));
+      }
+      out.tier_bits[t] = fixed_tier_bits[t];
+    }
+  } else {
+    ASSIGN_OR_RETURN(BudgetDecision d,
+                     DecodeForBudget(plan, device.row_lengths, budget_bits, decode));
+    out.tier_bits = d.tier_bits;
+  }
+  out.channel_bits.resize(plan.codes.size());
+  double weighted = 0, total = 0;
+  size_t c = 0;
+  for (size_t l = 0; l < plan.channels.size(); ++l) {
+    const double row = static_cast<double>(device.row_lengths[l]);
+    for (uint32_t i = 0; i < plan.channels[l]; ++i, ++c) {
+      out.channel_bits[c] = out.tier_bits[plan.codes[c]];
+      weighted += row * out.channel_bits[c];
+      total += row;
+    }
+  }
+  out.avg_bits = total > 0 ? weighted / total : 0;
+  return out;
+}
+
+}  // namespace qfleet::torchq::chord

@@ -1,0 +1,137 @@
+#include "kernels/torch/chord/chord_setup.h"
+
+#include <chrono>
+
+#include <torch/torch.h>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_format.h"
+#include "common/file_io.h"
+#include "common/status_macros.h"
+#include "kernels/torch/chord/static_allocation.h"
+#include "kernels/torch/seqrec/seqrec_factory.h"
+#include "kernels/torch/seqrec/seqrec_trainer.h"
+
+namespace qfleet::torchq::chord {
+namespace {
+
+double Since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+TensorContainer Prefixed(const TensorContainer& c, const std::string& prefix) {
+  TensorContainer out;
+  for (Tensor t : c.tensors) {
+    t.name = prefix + t.name;
+    out.tensors.push_back(std::move(t));
+  }
+  return out;
+}
+
+absl::Status SaveChord(const ChordModel& chord, const std::string& path) {
+  TensorContainer all = Prefixed(chord.EncoderContainer(), "encoder.");
+  for (Tensor& t : Prefixed(chord.HypernetContainer(), "hypernet.").tensors) {
+    all.tensors.push_back(std::move(t));
+  }
+  ASSIGN_OR_RETURN(std::string bytes, EncodeContainer(all));
+  return WriteStringToFile(path, bytes);
+}
+
+absl::Status LoadChord(ChordModel& chord, const std::string& path) {
+  ASSIGN_OR_RETURN(std::string bytes, ReadFileToString(path, size_t{1} << 31));
+  ASSIGN_OR_RETURN(TensorContainer all, DecodeContainer(bytes));
+  TensorContainer encoder, hypernet;
+  for (Tensor& t : all.tensors) {
+    if (absl::StartsWith(t.name, "encoder.")) {
+      t.name = t.name.substr(8);
+      encoder.tensors.push_back(std::move(t));
+    } else if (absl::StartsWith(t.name, "hypernet.")) {
+      t.name = t.name.substr(9);
+      hypernet.tensors.push_back(std::move(t));
+    } else {
+      return absl::InvalidArgumentError(path + ": tensor '" + t.name + "' is not CHORD's");
+    }
+  }
+  return chord.LoadWeights(encoder, hypernet);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ChordSetup>> PrepareChord(const ChordSetupOptions& o) {
+  auto say = [&o](const std::string& s) {
+    if (o.say) o.say(s);
+  };
+  auto setup = std::make_unique<ChordSetup>();
+  seqrec::SyntheticOptions syn = o.synthetic;
+  syn.seed = o.seed;
+  ASSIGN_OR_RETURN(seqrec::Interactions data, LoadInteractions(o.data_path, o.format, syn));
+  ASSIGN_OR_RETURN(setup->split, seqrec::SplitLeaveOneOut(data));
+  const seqrec::LeaveOneOutSplit& split = setup->split;
+  say(absl::StrFormat("data: %s, %d users, %d items", o.data_path.empty() ? "synthetic" : o.data_path,
+                      split.num_users, split.num_items));
+
+  ASSIGN_OR_RETURN(const Backbone backbone, ParseBackbone(o.backbone));
+  SeqRecConfig config = DefaultSeqRecConfig(backbone);
+  config.num_items = split.num_items;
+  config.num_users = split.num_users;
+  if (o.hidden) config.hidden = *o.hidden;
+  if (o.max_length) config.max_length = *o.max_length;
+  auto t0 = std::chrono::steady_clock::now();
+  if (!o.load_backbone.empty()) {
+    ASSIGN_OR_RETURN(setup->model, LoadSeqRecModel(o.load_backbone, config));
+    say("backbone: loaded " + o.load_backbone + " (" + setup->model->config().ToString() + ")");
+  } else {
+    ASSIGN_OR_RETURN(setup->model, MakeSeqRecModel(config, o.seed));
+    SeqRecTrainOptions to = DefaultSeqRecTrainOptions(backbone);
+    to.epochs = o.epochs;
+    to.seed = o.seed;
+    to.on_epoch = [&](const SeqRecEpochStats& e) {
+      say(absl::StrFormat("backbone epoch %d loss %.4f (%.1f s)", e.epoch, e.loss, e.seconds));
+      return true;
+    };
+    RETURN_IF_ERROR(TrainSeqRec(*setup->model, split, to).status());
+    if (!o.save_backbone.empty()) RETURN_IF_ERROR(SaveSeqRecModel(*setup->model, o.save_backbone));
+  }
+  setup->model->eval();
+  setup->backbone_seconds = Since(t0);
+
+  t0 = std::chrono::steady_clock::now();
+  ASSIGN_OR_RETURN(setup->sensitivity, BackboneSensitivity(*setup->model, split, o.sensitivity_users,
+                                                           o.hessian_samples, o.seed));
+  ASSIGN_OR_RETURN(ChannelCatalog catalog, ChannelCatalog::Create(*setup->model, setup->sensitivity));
+  ChordOptions copt = o.chord;
+  copt.encoder.num_items = split.num_items;
+  copt.hypernet.embed_dim = copt.encoder.embed_dim;
+  copt.seed = o.seed;
+  ASSIGN_OR_RETURN(std::unique_ptr<ChordModel> chord, ChordModel::Create(catalog, copt));
+  setup->chord = std::move(chord);
+  ASSIGN_OR_RETURN(setup->decision, setup->chord->ExpectedDecision(copt.budget_bits, o.decode));
+  ASSIGN_OR_RETURN(setup->view, PersonalizedBackbone::Create(setup->model, setup->chord->catalog()));
+  say(absl::StrFormat("catalog: %d layers, %d channels, %d weights; device table %d/%d/%d/%d bits",
+                      catalog.num_layers(), catalog.total_channels(), catalog.total_elements(),
+                      setup->decision.tier_bits[0], setup->decision.tier_bits[1],
+                      setup->decision.tier_bits[2], setup->decision.tier_bits[3]));
+  if (!o.load_chord.empty()) {
+    RETURN_IF_ERROR(LoadChord(*setup->chord, o.load_chord));
+    say("chord: loaded " + o.load_chord);
+  } else {
+    ChordTrainOptions train = o.train;
+    train.seed = o.seed;
+    train.tier_bits = setup->decision.tier_bits;
+    train.on_epoch = [&](const ChordEpochStats& e) {
+      say(absl::StrFormat("chord epoch %d loss %.4f task %.4f distill %.4f E[bits] %.3f (%.1f s)",
+                          e.epoch, e.loss, e.task_loss, e.distill, e.expected_bits, e.seconds));
+      return true;
+    };
+    RETURN_IF_ERROR(TrainChord(*setup->chord, *setup->view, split, train).status());
+    if (!o.save_chord.empty()) RETURN_IF_ERROR(SaveChord(*setup->chord, o.save_chord));
+  }
+  setup->chord->encoder()->eval();
+  setup->chord->hypernet()->eval();
+  ASSIGN_OR_RETURN(setup->static_bits, StaticChannelBits(setup->chord->catalog(), setup->sensitivity,
+                                                         copt.budget_bits, o.decode.allowed_bits));
+  setup->chord_seconds = Since(t0);
+  return setup;
+}
+
+}  // namespace qfleet::torchq::chord

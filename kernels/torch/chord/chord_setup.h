@@ -1,0 +1,63 @@
+#ifndef QFLEET_KERNELS_TORCH_CHORD_CHORD_SETUP_H_
+#define QFLEET_KERNELS_TORCH_CHORD_CHORD_SETUP_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/budget_decode.h"
+#include "common/seqrec/leave_one_out.h"
+#include "common/seqrec/synthetic.h"
+#include "kernels/torch/chord/chord_model.h"
+#include "kernels/torch/chord/chord_trainer.h"
+#include "kernels/torch/chord/personalized_backbone.h"
+#include "kernels/torch/seqrec/seqrec_baseline.h"
+
+namespace qfleet::torchq::chord {
+
+// CHORD's cloud side, from data to trained hypernetworks: what the
+// coordinator of a CHORD deployment holds.
+struct ChordSetupOptions {
+  std::string data_path;  // empty: seeded synthetic data
+  InteractionFormat format = InteractionFormat::kUserItemLines;
+  seqrec::SyntheticOptions synthetic;
+  std::string backbone = "sasrec";  // or "caser"
+  std::optional<int64_t> hidden, max_length;
+  int epochs = 20;                  // backbone epochs when not loaded
+  std::string load_backbone, save_backbone;  // QFTC files (SaveSeqRecModel)
+  // Encoder + hypernetworks as one QFTC file ("encoder." / "hypernet."
+  // prefixes); loaded instead of trained when set.
+  std::string load_chord, save_chord;
+  ChordOptions chord;               // encoder.num_items is filled in
+  ChordTrainOptions train;          // tier_bits is filled in
+  BudgetDecodeOptions decode = {{2, 3, 4, 8}, {8, 4, 2, 1}};
+  int hessian_samples = 4;
+  int64_t sensitivity_users = 256;
+  uint64_t seed = 1;
+  std::function<void(const std::string&)> say;  // progress lines; may be empty
+};
+
+struct ChordSetup {
+  seqrec::LeaveOneOutSplit split;
+  std::shared_ptr<SeqRecModel> model;  // frozen, eval mode
+  std::map<std::string, std::vector<double>> sensitivity;
+  std::shared_ptr<ChordModel> chord;
+  std::unique_ptr<PersonalizedBackbone> view;  // over chord->catalog()
+  std::vector<int> static_bits;  // the static baseline's widths, catalog order
+  BudgetDecision decision;       // the table devices decode the tiers to
+  double backbone_seconds = 0, chord_seconds = 0;
+};
+
+// Loads the data, trains (or loads) the backbone, measures its per-channel
+// sensitivity, builds and trains (or loads) CHORD at chord.budget_bits and
+// allocates the static baseline. Errors of each step pass through.
+absl::StatusOr<std::unique_ptr<ChordSetup>> PrepareChord(const ChordSetupOptions& options);
+
+}  // namespace qfleet::torchq::chord
+
+#endif  // QFLEET_KERNELS_TORCH_CHORD_CHORD_SETUP_H_

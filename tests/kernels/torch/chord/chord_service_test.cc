@@ -1,0 +1,129 @@
+// The CHORD deployment path: the bundle the coordinator serves, the
+// planner behind RequestPlan, and the device's decode of both.
+#include <algorithm>
+#include <cmath>
+
+#include <torch/torch.h>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "common/plan_codec.h"
+#include "common/status_matchers.h"
+#include "kernels/torch/chord/chord_device.h"
+#include "kernels/torch/chord/chord_service.h"
+#include "kernels/torch/chord/user_encoder.h"
+#include "tests/kernels/torch/chord/test_fixture.h"
+
+namespace qfleet::torchq::chord {
+namespace {
+
+using ::testing::HasSubstr;
+
+class ChordServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    split_ = testing::TinySplit();
+    model_ = testing::TinyModel(Backbone::kSasRec, split_);
+    model_->eval();
+    catalog_ = std::make_unique<ChannelCatalog>(ChannelCatalog::Create(*model_).value());
+    options_ = testing::TinyOptions(split_);
+    chord_ = std::shared_ptr<ChordModel>(ChordModel::Create(*catalog_, options_).value());
+  }
+  std::unique_ptr<DeviceBundle> Device() {
+    auto d = DeviceBundleFromContainer(BundleContainer(*model_, *chord_), model_->config());
+    EXPECT_OK(d.status());
+    return d.ok() ? *std::move(d) : nullptr;
+  }
+  seqrec::LeaveOneOutSplit split_;
+  std::shared_ptr<SeqRecModel> model_;
+  std::unique_ptr<ChannelCatalog> catalog_;
+  ChordOptions options_;
+  std::shared_ptr<ChordModel> chord_;
+};
+
+TEST_F(ChordServiceTest, DeviceRebuildsBackboneAndEncoderFromTheBundle) {
+  std::unique_ptr<DeviceBundle> d = Device();
+  ASSERT_NE(d, nullptr);
+  ASSERT_EQ(d->catalog.num_layers(), catalog_->num_layers());
+  for (int64_t l = 0; l < catalog_->num_layers(); ++l) {
+    EXPECT_EQ(d->catalog.layers()[l].name, catalog_->layers()[l].name);
+    EXPECT_TRUE(torch::equal(d->catalog.rows(l), catalog_->rows(l)));
+  }
+  torch::Tensor h = torch::tensor({{0, 1, 2, 3}, {4, 5, 0, 2}}, torch::kLong);
+  ASSERT_OK_AND_ASSIGN(torch::Tensor cloud, EncodeUsers(chord_->encoder(), h));
+  ASSERT_OK_AND_ASSIGN(torch::Tensor device, EncodeUsers(d->encoder, h));
+  EXPECT_TRUE(torch::equal(cloud, device));
+}
+
+TEST_F(ChordServiceTest, BundleWithoutEncoderIsRefused) {
+  TensorContainer c = BundleContainer(*model_, *chord_);
+  c.tensors.erase(std::remove_if(c.tensors.begin(), c.tensors.end(),
+                                 [](const Tensor& t) {
+                                   return t.name == std::string(kEncoderPrefix) + "mlp.weight";
+                                 }),
+                  c.tensors.end());
+  auto d = DeviceBundleFromContainer(c, model_->config());
+  EXPECT_THAT(d.status().message(), HasSubstr("mlp.weight"));
+}
+
+TEST_F(ChordServiceTest, PlannerPlansDecodeWithinTheBudgetOnTheDevice) {
+  torch::Tensor mean = torch::zeros({1, options_.encoder.embed_dim});
+  ASSERT_OK_AND_ASSIGN(auto planner, ChordPlanner::Create(chord_, mean, {}));
+  EXPECT_EQ(planner->EmbedDim(), options_.encoder.embed_dim);
+  EXPECT_EQ(planner->Id().size(), 16u);
+  std::vector<float> e(2 * options_.encoder.embed_dim);
+  for (size_t i = 0; i < e.size(); ++i) e[i] = std::sin(static_cast<float>(i));
+  ASSERT_OK_AND_ASSIGN(std::vector<std::string> plans, planner->Generate(e, {4, 9}));
+  ASSERT_EQ(plans.size(), 2u);
+  ASSERT_OK_AND_ASSIGN(PrecisionPlan p, DecodePlan(plans[1]));
+  EXPECT_EQ(p.version, 9u);
+  // ceil(channels / 4) code bytes plus the header and the layer names.
+  size_t names = 0;
+  for (const auto& n : p.layer_names) names += n.size();
+  EXPECT_EQ(plans[1].size(), kPlanHeaderBytes + names + 5 * p.layer_names.size() +
+                                 (catalog_->total_channels() + 3) / 4);
+  std::unique_ptr<DeviceBundle> d = Device();
+  for (double budget : {2.5, 3.0, 3.5}) {
+    ASSERT_OK_AND_ASSIGN(DecodedPlan dp, DecodeDevicePlan(*d, plans[0], {}, budget,
+                                                          BudgetDecodeOptions{{2, 3, 4, 8}, {8, 4, 2, 1}}));
+    EXPECT_LE(dp.avg_bits, budget + 1e-9);
+    EXPECT_EQ(static_cast<int64_t>(dp.channel_bits.size()), catalog_->total_channels());
+  }
+  EXPECT_EQ(planner->FleetPlanFor("static").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_OK(planner->FleetPlanFor("chord-mean").status());
+  // Wrong sizes are refused.
+  EXPECT_EQ(planner->Generate({1, 2}, {1}).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(ChordServiceTest, StaticPlanCarriesItsWidthsExactly) {
+  std::vector<int> bits(catalog_->total_channels());
+  for (size_t c = 0; c < bits.size(); ++c) bits[c] = std::vector<int>{2, 3, 4, 8}[c % 4];
+  ASSERT_OK_AND_ASSIGN(cloud::FleetPlan plan, StaticFleetPlan(*catalog_, bits));
+  EXPECT_EQ(plan.tier_bits, (std::vector<int>{8, 4, 3, 2}));
+  std::unique_ptr<DeviceBundle> d = Device();
+  ASSERT_OK_AND_ASSIGN(DecodedPlan dp, DecodeDevicePlan(*d, plan.bytes, plan.tier_bits, 3.0, {}));
+  EXPECT_EQ(dp.channel_bits, bits);
+  bits[0] = 5;
+  EXPECT_THAT(StaticFleetPlan(*catalog_, bits).status().message(), HasSubstr("four widths"));
+  bits.pop_back();
+  EXPECT_EQ(StaticFleetPlan(*catalog_, bits).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(ChordServiceTest, DeviceRefusesPlansForAnotherModel) {
+  std::unique_ptr<DeviceBundle> d = Device();
+  PrecisionPlan p;
+  p.layer_names = {"not_a_layer"};
+  p.channels = {static_cast<uint32_t>(catalog_->total_channels())};
+  p.codes.assign(catalog_->total_channels(), 0);
+  ASSERT_OK_AND_ASSIGN(std::string bytes, EncodePlan(p));
+  EXPECT_EQ(DecodeDevicePlan(*d, bytes, {}, 3.0, {}).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_FALSE(DecodeDevicePlan(*d, "garbage", {}, 3.0, {}).ok());
+  torch::Tensor mean = torch::zeros({1, options_.encoder.embed_dim});
+  ASSERT_OK_AND_ASSIGN(auto planner, ChordPlanner::Create(chord_, mean, {}));
+  ASSERT_OK_AND_ASSIGN(cloud::FleetPlan fleet, planner->FleetPlanFor("chord-mean"));
+  EXPECT_EQ(DecodeDevicePlan(*d, fleet.bytes, {9, 4, 3, 2}, 3.0, {}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace qfleet::torchq::chord
