@@ -40,20 +40,28 @@ Agent::Agent(FleetClient* client, AgentOptions options)
 Agent::~Agent() = default;
 
 absl::Status Agent::Register() {
-  if (options_.train == nullptr || options_.indices.empty()) {
+  const bool images = options_.train != nullptr && !options_.indices.empty();
+  if (!images && !options_.seqrec.has_value()) {
     return absl::InvalidArgumentError("agent has no local training data");
   }
-  for (int64_t i : options_.indices) {
-    if (i < 0 || i >= options_.train->count) {
-      return absl::InvalidArgumentError(absl::StrFormat("local sample index %d out of range", i));
+  if (options_.seqrec.has_value()) RETURN_IF_ERROR(ValidateSeqRecDeviceData(*options_.seqrec));
+  if (images) {
+    for (int64_t i : options_.indices) {
+      if (i < 0 || i >= options_.train->count) {
+        return absl::InvalidArgumentError(absl::StrFormat("local sample index %d out of range", i));
+      }
     }
   }
   RegisterInfo info;
   info.device_name = options_.device_name;
   info.profile = options_.profile;
-  info.sample_count = options_.indices.size();
-  info.label_histogram =
-      LabelHistogram(options_.train->labels, options_.indices, options_.train->num_classes);
+  if (images) {
+    info.sample_count = options_.indices.size();
+    info.label_histogram =
+        LabelHistogram(options_.train->labels, options_.indices, options_.train->num_classes);
+  } else {
+    info.sample_count = options_.seqrec->history.size();
+  }
   info.join_secret = options_.join_secret;
   info.agent_version = "qfleet-agent/0.1";
   return client_->Register(info);
@@ -127,8 +135,24 @@ absl::StatusOr<TensorContainer> PackWithSteps(const TensorContainer& latent,
 }  // namespace
 
 absl::Status Agent::Execute(const DeviceTask& task, TaskReport* report, std::string* upload) {
+  if (task.strategy == "eval") {
+    if (!options_.seqrec.has_value()) {
+      return absl::FailedPreconditionError("an eval task needs recommendation data on this device");
+    }
+    uint64_t downloaded = 0;
+    ASSIGN_OR_RETURN(std::string model_bytes, ModelBytes(task, &downloaded));
+    report->bytes_down = downloaded;
+    stats_.bytes_down += downloaded;
+    const auto start = std::chrono::steady_clock::now();
+    ASSIGN_OR_RETURN(report->metrics, RunSeqRecEvalTask(*client_, task, model_bytes, *options_.seqrec));
+    report->compute_seconds = SecondsSince(start);
+    return absl::OkStatus();
+  }
   if (task.strategy != "fp32" && task.strategy != "ptq" && task.strategy != "qat") {
     return absl::UnimplementedError("strategy '" + task.strategy + "' is not supported by this agent");
+  }
+  if (options_.train == nullptr || options_.indices.empty()) {
+    return absl::FailedPreconditionError("a training task needs image data on this device");
   }
   uint64_t downloaded = 0;
   ASSIGN_OR_RETURN(std::string model_bytes, ModelBytes(task, &downloaded));
@@ -230,6 +254,10 @@ absl::StatusOr<bool> Agent::RunOnce(uint32_t* retry_after_ms, bool* idle) {
   p.report.task_id = p.task.task_id;
   p.report.request_id = absl::StrFormat("%s-t%d-report", options_.device_name, p.task.task_id);
   absl::Status s = Execute(p.task, &p.report, &p.upload);
+  if (s.ok() && p.task.strategy == "eval") {
+    p.uploaded = true;  // an evaluation is reported, never uploaded
+    ++stats_.tasks_done;
+  }
   if (!s.ok()) {
     if (Transient(s)) return s;  // the task is still ours: pulled again next time
     p.report.error = s.ToString();

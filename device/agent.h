@@ -14,6 +14,7 @@
 #include "common/time_model.h"
 #include "device/device_types.h"
 #include "device/fleet_client.h"
+#include "device/seqrec_eval.h"
 
 namespace qfleet::device {
 
@@ -33,6 +34,9 @@ struct AgentOptions {
   // device's simulated compute time for the task.
   StepCosts sim_costs;
   double sim_load = 1.0;
+  // A recommendation device: its own interactions, for CHORD evaluation
+  // tasks (strategy "eval"). An agent needs image data, this, or both.
+  std::optional<SeqRecDeviceData> seqrec;
 };
 
 // Counters of what the agent did, for the simulator's table.
@@ -45,7 +49,9 @@ struct AgentStats {
 
 // The device daemon: registers, heartbeats, pulls tasks, downloads the
 // global model, trains locally with LibTorch, quantizes its update per
-// channel at the task's bit-width, uploads it and reports. A task that fails
+// channel at the task's bit-width, uploads it and reports. Evaluation tasks
+// (CHORD and its baselines) run RunSeqRecEvalTask on the device's own
+// interactions and report its metrics; nothing is uploaded. A task that fails
 // locally is reported with its error so the round does not wait for it.
 class Agent {
  public:
@@ -53,8 +59,9 @@ class Agent {
   Agent(FleetClient* client, AgentOptions options);
   ~Agent();
 
-  // Validates the options (InvalidArgument for no data / out-of-range
-  // indices) and registers with the coordinator.
+  // Validates the options (InvalidArgument for no data, out-of-range
+  // indices or invalid recommendation data) and registers with the
+  // coordinator.
   absl::Status Register();
   // Pulls and executes at most one task. Returns whether a task ran, and
   // fills `retry_after_ms` / `idle` from the coordinator's answer. A task
