@@ -12,6 +12,7 @@
 #include "cloud/service/coordinator_server.h"
 #include "common/file_io.h"
 #include "common/idx_dataset.h"
+#include "kernels/torch/chord/chord_setup.h"
 
 namespace {
 
@@ -30,6 +31,8 @@ int main(int argc, char** argv) {
   std::string tls_cert, tls_key, tls_client_ca, admin_token_file;
   std::string metrics_listen = "0.0.0.0:9464";
   sopts.listen = "127.0.0.1:7070";
+  qfleet::torchq::chord::ChordSetupOptions chord;
+  std::string chord_data, chord_format = "lines";
   app.add_option("--listen", sopts.listen, "HOST:PORT to serve on (port 0 = any)");
   app.add_option("--db", copts.db_path, "SQLite state file (created if absent)")->required();
   app.add_option("--blob-dir", copts.blob_dir, "model/update blob directory (default: DB.blobs)");
@@ -51,7 +54,28 @@ int main(int argc, char** argv) {
                  "file holding the bearer token AdminService calls must carry");
   app.add_option("--metrics-listen", metrics_listen,
                  "HOST:PORT of the Prometheus /metrics endpoint (plaintext HTTP), or 'off'");
+  auto* chord_flag = app.add_option(
+      "--chord-bundle", chord.load_chord,
+      "serve CHORD instead of Fashion-MNIST: the trained user encoder + hypernetworks "
+      "(.qftc, qfleet-sim --task seqrec --save-chord)");
+  app.add_option("--chord-backbone", chord.load_backbone,
+                 "the frozen backbone the hypernetworks were trained on (.qftc, --save-backbone)")
+      ->needs(chord_flag);
+  app.add_option("--chord-data", chord_data,
+                 "interactions the backbone was trained on ('synthetic' = seeded synthetic data); "
+                 "for the static allocation and the chord-mean plan")
+      ->needs(chord_flag);
+  app.add_option("--chord-format", chord_format, "lines or movielens")
+      ->check(CLI::IsMember({"lines", "movielens"}));
+  app.add_option("--chord-seed", chord.seed, "seed of the synthetic data and the sensitivity pass");
+  app.add_option("--backbone", chord.backbone, "sasrec or caser")->check(CLI::IsMember({"sasrec", "caser"}));
+  app.add_option("--budget-bits", chord.chord.budget_bits, "the bit budget the hypernetworks were trained for")
+      ->check(CLI::Range(2.0, 4.0));
   if (int rc = qfleet::apps::ParseOrExit(app, argc, argv); rc >= 0) return rc;
+  if (!chord.load_chord.empty() && (chord.load_backbone.empty() || chord_data.empty())) {
+    std::cerr << "qfleet-coordinator: error: --chord-bundle needs --chord-backbone and --chord-data\n";
+    return 2;
+  }
 
   if (!sopts.insecure && (tls_cert.empty() || tls_key.empty())) {
     std::cerr << "qfleet-coordinator: error: TLS is on by default: pass --tls-cert FILE and "
@@ -93,10 +117,30 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  auto backend = qfleet::cloud::FmnistBackend::Create(data_dir);
-  if (!backend.ok()) return Fail(std::string(backend.status().message()));
-  auto coordinator = qfleet::cloud::Coordinator::Open(copts, *std::move(backend));
+  std::unique_ptr<qfleet::cloud::ModelBackend> backend;
+  std::unique_ptr<qfleet::cloud::PlanGenerator> planner;
+  if (!chord.load_chord.empty()) {
+    // CHORD: the frozen backbone + encoder as the model, the hypernetworks
+    // as the plan generator (nothing is trained here).
+    auto format = qfleet::torchq::ParseInteractionFormat(chord_format);
+    if (!format.ok()) return Fail(std::string(format.status().message()));
+    chord.format = *format;
+    chord.data_path = chord_data == "synthetic" ? "" : chord_data;
+    chord.say = [](const std::string& s) { std::cerr << "qfleet-coordinator: " << s << "\n"; };
+    auto setup = qfleet::torchq::chord::PrepareChord(chord);
+    if (!setup.ok()) return Fail("CHORD: " + std::string(setup.status().message()));
+    auto serving = qfleet::torchq::chord::MakeChordServing(**setup);
+    if (!serving.ok()) return Fail("CHORD: " + std::string(serving.status().message()));
+    backend = std::move(serving->backend);
+    planner = std::move(serving->planner);
+  } else {
+    auto fmnist = qfleet::cloud::FmnistBackend::Create(data_dir);
+    if (!fmnist.ok()) return Fail(std::string(fmnist.status().message()));
+    backend = *std::move(fmnist);
+  }
+  auto coordinator = qfleet::cloud::Coordinator::Open(copts, std::move(backend));
   if (!coordinator.ok()) return Fail(std::string(coordinator.status().message()));
+  if (planner != nullptr) (*coordinator)->SetPlanGenerator(std::move(planner));
   auto server = qfleet::cloud::CoordinatorServer::Start(coordinator->get(), sopts);
   if (!server.ok()) return Fail(std::string(server.status().message()));
   std::unique_ptr<qfleet::cloud::MetricsHttpServer> metrics;

@@ -7,6 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "apps/admin_client.h"
@@ -224,7 +225,15 @@ int main(int argc, char** argv) {
   start->add_option("--clients-per-round", clients, "0 = all online devices");
   start->add_option("--min-devices", min_devices)->check(CLI::Range(1, 10000000));
   start->add_option("--deadline-s", deadline_s)->check(CLI::PositiveNumber);
-  start->add_option("--strategy", strategy)->check(CLI::IsMember({"fp32", "ptq"}));
+  std::string eval_methods;
+  double budget_bits = 3.0;
+  start->add_option("--strategy", strategy, "fp32, ptq, or eval (CHORD evaluation)")
+      ->check(CLI::IsMember({"fp32", "ptq", "eval"}));
+  start->add_option("--eval-methods", eval_methods,
+                    "strategy eval: one method per round, comma-separated "
+                    "(fp32,rtn1..rtn8,static,chord-mean,chord); --rounds defaults to their count");
+  start->add_option("--budget-bits", budget_bits, "strategy eval: average bits devices decode plans for")
+      ->check(CLI::Range(1.0, 8.0));
   start->add_option("--wbits", wbits)->check(CLI::Range(1, 8));
   start->add_option("--local-epochs", epochs)->check(CLI::Range(1, 100));
 
@@ -372,6 +381,13 @@ int main(int argc, char** argv) {
                                      rep ? rep->compute_seconds() : 0.0, p.detail());
       }
       return 0;
+    }
+    if (!eval_methods.empty()) {
+      for (absl::string_view m : absl::StrSplit(eval_methods, ',', absl::SkipEmpty())) {
+        campaign.add_eval_methods(std::string(m));
+      }
+      if (start->count("--rounds") == 0) n_rounds = static_cast<uint32_t>(campaign.eval_methods_size());
+      campaign.set_budget_bits(budget_bits);
     }
     campaign.set_rounds(n_rounds);
     campaign.set_clients_per_round(clients);

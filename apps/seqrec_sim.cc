@@ -167,10 +167,7 @@ absl::StatusOr<SeqRecSimResult> RunSeqRecSim(const SeqRecSimOptions& o, std::ost
   ASSIGN_OR_RETURN(seqrec::EvalSample sample,
                    seqrec::BuildEvalSample(split, seqrec::EvalStage::kTest, eo));
   const int64_t n = sample.NumUsers();
-  ASSIGN_OR_RETURN(torch::Tensor mean,
-                   ch::MeanUserEmbedding(*setup->chord, split, seqrec::EvalStage::kValidation));
-  ASSIGN_OR_RETURN(std::unique_ptr<ch::ChordPlanner> planner,
-                   ch::ChordPlanner::Create(setup->chord, mean, setup->static_bits));
+  ASSIGN_OR_RETURN(ch::ChordServing serving, ch::MakeChordServing(*setup));
   result.prepare_seconds = Since(t_start);
   result.devices = static_cast<int>(n);
   result.channels = setup->chord->catalog().total_channels();
@@ -181,11 +178,9 @@ absl::StatusOr<SeqRecSimResult> RunSeqRecSim(const SeqRecSimOptions& o, std::ost
   lo.db = o.db;
   lo.model_seed = so.seed;
   lo.insecure = o.insecure;
-  ASSIGN_OR_RETURN(
-      std::unique_ptr<LocalCoordinator> local,
-      StartLocalCoordinator(lo, std::make_unique<ch::FrozenBundleBackend>(
-                                    ch::BundleContainer(*setup->model, *setup->chord))));
-  local->coordinator->SetPlanGenerator(std::move(planner));
+  ASSIGN_OR_RETURN(std::unique_ptr<LocalCoordinator> local,
+                   StartLocalCoordinator(lo, std::move(serving.backend)));
+  local->coordinator->SetPlanGenerator(std::move(serving.planner));
   const std::string address = local->server->address();
   AdminClient admin(MakeChannel(address, local->security), 30000, local->admin_token);
   RETURN_IF_ERROR(admin.WaitConnected(address));

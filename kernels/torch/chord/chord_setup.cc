@@ -1,5 +1,7 @@
 #include "kernels/torch/chord/chord_setup.h"
 
+#include "kernels/torch/chord/chord_eval.h"
+
 #include <chrono>
 
 #include <torch/torch.h>
@@ -132,6 +134,15 @@ absl::StatusOr<std::unique_ptr<ChordSetup>> PrepareChord(const ChordSetupOptions
                                                          copt.budget_bits, o.decode.allowed_bits));
   setup->chord_seconds = Since(t0);
   return setup;
+}
+
+absl::StatusOr<ChordServing> MakeChordServing(const ChordSetup& setup) {
+  ChordServing out;
+  ASSIGN_OR_RETURN(torch::Tensor mean,
+                   MeanUserEmbedding(*setup.chord, setup.split, seqrec::EvalStage::kValidation));
+  ASSIGN_OR_RETURN(out.planner, ChordPlanner::Create(setup.chord, mean, setup.static_bits));
+  out.backend = std::make_unique<FrozenBundleBackend>(BundleContainer(*setup.model, *setup.chord));
+  return out;
 }
 
 }  // namespace qfleet::torchq::chord

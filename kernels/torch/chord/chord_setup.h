@@ -14,6 +14,7 @@
 #include "common/seqrec/leave_one_out.h"
 #include "common/seqrec/synthetic.h"
 #include "kernels/torch/chord/chord_model.h"
+#include "kernels/torch/chord/chord_service.h"
 #include "kernels/torch/chord/chord_trainer.h"
 #include "kernels/torch/chord/personalized_backbone.h"
 #include "kernels/torch/seqrec/seqrec_baseline.h"
@@ -57,6 +58,16 @@ struct ChordSetup {
 // sensitivity, builds and trains (or loads) CHORD at chord.budget_bits and
 // allocates the static baseline. Errors of each step pass through.
 absl::StatusOr<std::unique_ptr<ChordSetup>> PrepareChord(const ChordSetupOptions& options);
+
+// What a coordinator serves from a prepared setup: the frozen backbone +
+// user encoder as its model, and the hypernetworks (with the chord-mean
+// plan from the mean validation embedding and the static allocation's plan)
+// as its plan generator.
+struct ChordServing {
+  std::unique_ptr<FrozenBundleBackend> backend;
+  std::unique_ptr<ChordPlanner> planner;
+};
+absl::StatusOr<ChordServing> MakeChordServing(const ChordSetup& setup);
 
 }  // namespace qfleet::torchq::chord
 
