@@ -17,26 +17,12 @@
 namespace qfleet::torchq::chord {
 namespace {
 
-class ChordModelTest : public ::testing::Test {
+class ChordModelTest : public testing::TinyChordTest {
  protected:
-  void SetUp() override {
-    split_ = testing::TinySplit();
-    model_ = testing::TinyModel(Backbone::kSasRec, split_);
-    model_->eval();
-    catalog_ = std::make_unique<ChannelCatalog>(ChannelCatalog::Create(*model_).value());
-    options_ = testing::TinyOptions(split_);
-    chord_ = ChordModel::Create(*catalog_, options_).value();
-  }
   torch::Tensor Embeddings(int64_t u) {
     torch::manual_seed(9);
     return torch::tanh(torch::randn({u, options_.encoder.embed_dim}));
   }
-
-  seqrec::LeaveOneOutSplit split_;
-  std::shared_ptr<SeqRecModel> model_;
-  std::unique_ptr<ChannelCatalog> catalog_;
-  ChordOptions options_;
-  std::unique_ptr<ChordModel> chord_;
 };
 
 TEST_F(ChordModelTest, HypernetworkOutputShapes) {

@@ -19,26 +19,13 @@ namespace {
 
 using ::testing::HasSubstr;
 
-class ChordServiceTest : public ::testing::Test {
+class ChordServiceTest : public testing::TinyChordTest {
  protected:
-  void SetUp() override {
-    split_ = testing::TinySplit();
-    model_ = testing::TinyModel(Backbone::kSasRec, split_);
-    model_->eval();
-    catalog_ = std::make_unique<ChannelCatalog>(ChannelCatalog::Create(*model_).value());
-    options_ = testing::TinyOptions(split_);
-    chord_ = std::shared_ptr<ChordModel>(ChordModel::Create(*catalog_, options_).value());
-  }
   std::unique_ptr<DeviceBundle> Device() {
     auto d = DeviceBundleFromContainer(BundleContainer(*model_, *chord_), model_->config());
     EXPECT_OK(d.status());
     return d.ok() ? *std::move(d) : nullptr;
   }
-  seqrec::LeaveOneOutSplit split_;
-  std::shared_ptr<SeqRecModel> model_;
-  std::unique_ptr<ChannelCatalog> catalog_;
-  ChordOptions options_;
-  std::shared_ptr<ChordModel> chord_;
 };
 
 TEST_F(ChordServiceTest, DeviceRebuildsBackboneAndEncoderFromTheBundle) {

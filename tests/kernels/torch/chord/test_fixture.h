@@ -3,6 +3,8 @@
 
 #include <memory>
 
+#include "gtest/gtest.h"
+
 #include "kernels/torch/chord/channel_catalog.h"
 #include "kernels/torch/chord/chord_model.h"
 #include "tests/kernels/torch/seqrec/test_util.h"
@@ -38,6 +40,24 @@ inline ChordOptions TinyOptions(const seqrec::LeaveOneOutSplit& split) {
   o.seed = 11;
   return o;
 }
+
+// The tiny SASRec (eval mode), its catalog and an untrained CHORD over it.
+class TinyChordTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    split_ = TinySplit();
+    model_ = TinyModel(Backbone::kSasRec, split_);
+    model_->eval();
+    catalog_ = std::make_unique<ChannelCatalog>(ChannelCatalog::Create(*model_).value());
+    options_ = TinyOptions(split_);
+    chord_ = std::shared_ptr<ChordModel>(ChordModel::Create(*catalog_, options_).value());
+  }
+  seqrec::LeaveOneOutSplit split_;
+  std::shared_ptr<SeqRecModel> model_;
+  std::unique_ptr<ChannelCatalog> catalog_;
+  ChordOptions options_;
+  std::shared_ptr<ChordModel> chord_;
+};
 
 }  // namespace qfleet::torchq::chord::testing
 
