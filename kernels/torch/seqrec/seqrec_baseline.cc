@@ -11,6 +11,7 @@
 #include "common/seqrec/movielens.h"
 #include "common/status_macros.h"
 #include "kernels/torch/model_io.h"
+#include "kernels/torch/seqrec/seqrec_factory.h"
 #include "kernels/torch/seqrec/seqrec_eval.h"
 #include "kernels/torch/seqrec/seqrec_factory.h"
 
@@ -72,8 +73,21 @@ absl::StatusOr<SeqRecBaselineReport> RunSeqRecBaseline(
   say(absl::StrFormat("data: %s, %d users, %d items, %d interactions; evaluating %d users",
                       options.data_path.empty() ? "synthetic" : options.data_path, report.users,
                       report.items, report.events, report.evaluated_users));
-  ASSIGN_OR_RETURN(std::shared_ptr<SeqRecModel> model,
-                   MakeSeqRecModel(report.model, options.model_seed));
+  std::shared_ptr<SeqRecModel> model;
+  if (options.init_path.empty()) {
+    ASSIGN_OR_RETURN(model, MakeSeqRecModel(report.model, options.model_seed));
+  } else {
+    ASSIGN_OR_RETURN(model, LoadSeqRecModel(options.init_path, report.model));
+    const SeqRecConfig& c = model->config();
+    if (c.backbone != report.model.backbone || c.num_items != report.model.num_items ||
+        (c.backbone == Backbone::kCaser && c.num_users != report.model.num_users)) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s (%s) does not fit this data (%d users, %d items)", options.init_path, c.ToString(),
+          report.model.num_users, report.model.num_items));
+    }
+    report.model = c;
+    say("continuing from " + options.init_path);
+  }
   say("model: " + report.model.ToString());
 
   BestSnapshot best;

@@ -46,6 +46,9 @@ struct SeqRecBaselineOptions {
   int patience = 0;
   int threads = 0;        // torch intra-op threads; 0 leaves LibTorch's choice
   std::string save_path;  // QFTC file for the kept weights; empty: not saved
+  // QFTC file (SaveSeqRecModel) to continue training from instead of a
+  // fresh initialization; its shapes must match the data and `model`.
+  std::string init_path;
 };
 
 struct SeqRecBaselineEpoch {

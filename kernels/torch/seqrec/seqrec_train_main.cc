@@ -71,6 +71,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 1024));
   app.add_option("--save", o.save_path, "write the best-validation weights to this .qftc file");
   app.add_option("--json", json_path, "write the report as JSON to this file");
+  app.add_option("--init", o.init_path, "continue training from these weights (.qftc, --save)");
   app.add_option("--dropout", dropout, "dropout (default sasrec 0.2, caser 0.5)")
       ->check(CLI::Range(0.0, 0.95));
   app.add_option("--lr", lr, "Adam learning rate (default 1e-3)")->check(CLI::PositiveNumber);

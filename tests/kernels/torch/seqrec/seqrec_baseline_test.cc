@@ -55,6 +55,28 @@ TEST(SeqRecBaselineTest, TrainsValidatesTestsAndSaves) {
   EXPECT_EQ(loaded->config().num_items, 200);
 }
 
+TEST(SeqRecBaselineTest, ContinuesFromSavedWeightsThatFitTheData) {
+  SeqRecBaselineOptions o = TinyOptions(Backbone::kSasRec);
+  o.train.epochs = 2;
+  o.eval_every = 0;
+  o.save_path = ::testing::TempDir() + "/baseline_init.qftc";
+  ASSERT_OK_AND_ASSIGN(SeqRecBaselineReport first, RunSeqRecBaseline(o, nullptr));
+  SeqRecBaselineOptions again = o;
+  again.save_path.clear();
+  again.init_path = o.save_path;
+  again.train.epochs = 1;
+  std::vector<std::string> lines;
+  ASSERT_OK_AND_ASSIGN(SeqRecBaselineReport next,
+                       RunSeqRecBaseline(again, [&](const std::string& l) { lines.push_back(l); }));
+  // Training resumes where it stopped: its first epoch is below the fresh
+  // run's first epoch.
+  EXPECT_LT(next.epochs[0].loss, first.epochs[0].loss);
+  EXPECT_THAT(lines, ::testing::Contains(HasSubstr("continuing from")));
+  SeqRecBaselineOptions other = again;
+  other.synthetic.num_items = 150;  // different data: the weights do not fit
+  EXPECT_THAT(RunSeqRecBaseline(other, nullptr).status().message(), HasSubstr("does not fit"));
+}
+
 TEST(SeqRecBaselineTest, PatienceStopsAndCaserRuns) {
   SeqRecBaselineOptions o = TinyOptions(Backbone::kCaser);
   o.train.epochs = 4;
