@@ -495,6 +495,11 @@ int SeqRecSimMain(int argc, char** argv) {
   app.add_option("--json", json_path, "write the comparison as JSON");
   app.add_option("--methods", methods, "comma-separated subset of fp32,rtn2,rtn3,rtn4,rtn8,static,chord-mean,chord");
   app.add_option("--epochs", s.epochs, "backbone epochs (when not loaded)")->check(CLI::Range(1, 100000));
+  app.add_option("--length-buckets", s.length_buckets,
+                 "SASRec training batches of similar lengths from groups of N batches (0 = off)")
+      ->check(CLI::Range(0, 1024));
+  app.add_option("--dropout", s.dropout, "backbone dropout (default sasrec 0.2, caser 0.5)")
+      ->check(CLI::Range(0.0, 0.95));
   app.add_option("--load-backbone", s.load_backbone, "trained backbone (.qftc) instead of training");
   app.add_option("--save-backbone", s.save_backbone, "save the trained backbone (.qftc)");
   app.add_option("--chord-epochs", s.train.epochs, "CHORD training epochs")->check(CLI::Range(1, 100000));

@@ -78,6 +78,7 @@ absl::StatusOr<std::unique_ptr<ChordSetup>> PrepareChord(const ChordSetupOptions
   config.num_users = split.num_users;
   if (o.hidden) config.hidden = *o.hidden;
   if (o.max_length) config.max_length = *o.max_length;
+  if (o.dropout) config.dropout = *o.dropout;
   auto t0 = std::chrono::steady_clock::now();
   if (!o.load_backbone.empty()) {
     ASSIGN_OR_RETURN(setup->model, LoadSeqRecModel(o.load_backbone, config));
@@ -87,6 +88,7 @@ absl::StatusOr<std::unique_ptr<ChordSetup>> PrepareChord(const ChordSetupOptions
     SeqRecTrainOptions to = DefaultSeqRecTrainOptions(backbone);
     to.epochs = o.epochs;
     to.seed = o.seed;
+    to.length_buckets = o.length_buckets;
     to.on_epoch = [&](const SeqRecEpochStats& e) {
       say(absl::StrFormat("backbone epoch %d loss %.4f (%.1f s)", e.epoch, e.loss, e.seconds));
       return true;

@@ -30,6 +30,8 @@ struct ChordSetupOptions {
   std::string backbone = "sasrec";  // or "caser"
   std::optional<int64_t> hidden, max_length;
   int epochs = 20;                  // backbone epochs when not loaded
+  int length_buckets = 0;           // SeqRecTrainOptions::length_buckets (SASRec)
+  std::optional<double> dropout;    // backbone dropout (default: the published one)
   std::string load_backbone, save_backbone;  // QFTC files (SaveSeqRecModel)
   // Encoder + hypernetworks as one QFTC file ("encoder." / "hypernet."
   // prefixes); loaded instead of trained when set.
