@@ -88,7 +88,6 @@ struct DeviceSide {
   std::unique_ptr<ch::PersonalizedBackbone> view;
   TensorContainer backbone_fp32;  // for the timed full-model apply
   std::shared_ptr<torchq::SeqRecModel> apply_copy;
-  double model_bytes = 0;
 };
 
 absl::StatusOr<std::unique_ptr<DeviceSide>> LoadDeviceSide(device::FleetClient& client,
@@ -110,7 +109,6 @@ absl::StatusOr<std::unique_ptr<DeviceSide>> LoadDeviceSide(device::FleetClient& 
   side->backbone_fp32 = torchq::ModuleToContainer(*side->bundle->backbone);
   ASSIGN_OR_RETURN(side->apply_copy, torchq::SeqRecModelFromContainer(
                                          side->backbone_fp32, side->bundle->backbone->config()));
-  for (const auto& p : side->bundle->backbone->parameters()) side->model_bytes += 4.0 * p.numel();
   return side;
 }
 
@@ -344,12 +342,8 @@ absl::StatusOr<SeqRecSimResult> RunSeqRecSim(const SeqRecSimOptions& o, std::ost
         for (int64_t i = 0; i < b; ++i) {
           for (int64_t j = 0; j < neg; ++j) negs[j] = sa[i][j + 1];
           const double rank = seqrec::RankAmongNegatives(sa[i][0], negs);
-          auto& m = results[i].metrics;
-          m["hr5"] = seqrec::HitAt(rank, 5);
-          m["hr10"] = seqrec::HitAt(rank, 10);
-          m["ndcg5"] = seqrec::NdcgAt(rank, 5);
-          m["ndcg10"] = seqrec::NdcgAt(rank, 10);
-          m["model_bytes"] = side->model_bytes;
+          seqrec::AddRankMetrics(rank, results[i].metrics);
+          results[i].metrics["model_bytes"] = side->bundle->fp32_bytes;
         }
       }
       // A few devices also time the full-model apply.

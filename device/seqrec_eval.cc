@@ -92,9 +92,7 @@ absl::StatusOr<std::map<std::string, double>> RunSeqRecEvalTask(FleetClient& cli
         absl::StrFormat("device items exceed the served model's %d items", num_items));
   }
   std::map<std::string, double> m;
-  double model_bytes_fp32 = 0;
-  for (const auto& p : bundle->backbone->parameters()) model_bytes_fp32 += 4.0 * p.numel();
-  m["model_bytes"] = model_bytes_fp32;
+  m["model_bytes"] = bundle->fp32_bytes;
   m["plan_bytes"] = 0;
   m["avg_bits"] = 32;
 
@@ -152,10 +150,7 @@ absl::StatusOr<std::map<std::string, double>> RunSeqRecEvalTask(FleetClient& cli
   scores = scores.contiguous();
   const float* s = scores.data_ptr<float>();
   const double rank = seqrec::RankAmongNegatives(s[0], absl::Span<const float>(s + 1, neg));
-  m["hr5"] = seqrec::HitAt(rank, 5);
-  m["hr10"] = seqrec::HitAt(rank, 10);
-  m["ndcg5"] = seqrec::NdcgAt(rank, 5);
-  m["ndcg10"] = seqrec::NdcgAt(rank, 10);
+  seqrec::AddRankMetrics(rank, m);
   return m;
 }
 

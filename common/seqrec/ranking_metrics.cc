@@ -46,4 +46,11 @@ RankingMetrics AverageRankingMetrics(absl::Span<const double> ranks) {
   return m;
 }
 
+void AddRankMetrics(double rank, std::map<std::string, double>& metrics) {
+  metrics["hr5"] = HitAt(rank, 5);
+  metrics["hr10"] = HitAt(rank, 10);
+  metrics["ndcg5"] = NdcgAt(rank, 5);
+  metrics["ndcg10"] = NdcgAt(rank, 10);
+}
+
 }  // namespace qfleet::seqrec

@@ -2,6 +2,7 @@
 #define QFLEET_COMMON_SEQREC_RANKING_METRICS_H_
 
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include "absl/types/span.h"
@@ -22,6 +23,10 @@ double HitAt(double rank, int k);
 // NDCG at k of one user with a single relevant item: 1 / log2(rank + 2) if
 // rank < k, else 0 (rank 0 gives 1). k >= 1.
 double NdcgAt(double rank, int k);
+
+// One user's HR and NDCG at 5 and 10 under the names devices report them
+// ("hr5", "hr10", "ndcg5", "ndcg10"), added to `metrics`.
+void AddRankMetrics(double rank, std::map<std::string, double>& metrics);
 
 // Mean HR / NDCG at 5 and 10 over `users` evaluated users.
 struct RankingMetrics {

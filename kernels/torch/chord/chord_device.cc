@@ -54,6 +54,7 @@ absl::StatusOr<std::unique_ptr<DeviceBundle>> DeviceBundleFromContainer(
   device->encoder->eval();
   ASSIGN_OR_RETURN(device->catalog, ChannelCatalog::Create(*device->backbone));
   device->row_lengths = device->catalog.RowLengths();
+  for (const auto& p : device->backbone->parameters()) device->fp32_bytes += 4.0 * p.numel();
   return device;
 }
 

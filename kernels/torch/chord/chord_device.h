@@ -26,6 +26,7 @@ struct DeviceBundle {
   UserEncoder encoder{nullptr};
   ChannelCatalog catalog;
   std::vector<uint32_t> row_lengths;  // per catalog layer, for DecodeForBudget
+  double fp32_bytes = 0;              // the backbone's parameters in FP32
 };
 
 // Splits the bundle, infers both configurations from the shapes (fields the
