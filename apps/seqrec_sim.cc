@@ -190,6 +190,9 @@ absl::StatusOr<SeqRecSimResult> RunSeqRecSim(const SeqRecSimOptions& o, std::ost
   for (int c = 0; c < std::max(1, o.channels); ++c) channels.push_back(MakeChannel(address, local->security));
   device::FleetClientOptions fopts;
   fopts.rpc_timeout_ms = 60000;
+  // The coordinator is up; under load a fresh channel's TLS handshake may
+  // fail once, which must not fail the run.
+  fopts.wait_for_ready = true;
   std::vector<VirtualDevice> devices(static_cast<size_t>(n));
   const auto t_reg = Clock::now();
   RETURN_IF_ERROR(ParallelFor(n, o.workers, [&](int64_t i) -> absl::Status {

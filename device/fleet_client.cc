@@ -27,6 +27,7 @@ int64_t FleetClient::heartbeat_interval_ms() const {
 
 void FleetClient::Prepare(grpc::ClientContext* ctx, int64_t timeout_ms) const {
   ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
+  if (options_.wait_for_ready) ctx->set_wait_for_ready(true);
   absl::MutexLock lock(&mu_);
   if (!token_.empty()) ctx->AddMetadata("authorization", "Bearer " + token_);
 }

@@ -28,6 +28,11 @@ struct FleetClientOptions {
   // (UploadStatus), waiting upload_retry_delay_ms, doubled each time, first.
   int upload_resumes = 3;
   int64_t upload_retry_delay_ms = 200;
+  // Calls wait (within their deadline) for the channel to connect instead of
+  // failing at once while it is connecting or in transient failure. For
+  // callers that know the coordinator is up (the simulators' virtual
+  // devices); an agent daemon keeps fail-fast and retries with backoff.
+  bool wait_for_ready = false;
 };
 
 // The device's gRPC adapter to FleetService: every call has a deadline,

@@ -1,5 +1,9 @@
 #include "device/fleet_client.h"
 
+#include <chrono>
+#include <thread>
+
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "common/crc32c.h"
@@ -212,6 +216,49 @@ TEST_F(FleetClientTest, UnreachableCoordinatorIsUnavailable) {
   info.device_name = "d";
   absl::Status s = dead.Register(info);
   EXPECT_TRUE(absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s)) << s;
+}
+
+TEST(FleetClientWaitTest, WaitForReadyRidesOutACoordinatorThatStartsLate) {
+  // Take a free port, then let it go: nothing listens there for a while.
+  ScriptedService service;
+  LoopbackServer first = StartLoopbackServer(&service);
+  const int port = first.port;
+  first.server->Shutdown();
+  first.server.reset();
+  const std::string target = "127.0.0.1:" + std::to_string(port);
+  RegisterInfo info;
+  info.device_name = "d";
+  FleetClientOptions fail_fast;
+  fail_fast.rpc_timeout_ms = 2000;
+  FleetClient quick(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()), fail_fast);
+  absl::Status refused = quick.Register(info);
+  EXPECT_TRUE(absl::IsUnavailable(refused) || absl::IsDeadlineExceeded(refused)) << refused;
+
+  // Waiting: the first connection attempt is refused and gRPC backs off
+  // (shortened here) before the next; the call must still succeed.
+  FleetClientOptions waiting = fail_fast;
+  waiting.rpc_timeout_ms = 15000;
+  waiting.wait_for_ready = true;
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 200);
+  FleetClient patient(
+      grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args), waiting);
+  std::unique_ptr<grpc::Server> late;
+  std::thread starter([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    grpc::ServerBuilder b;
+    b.AddListeningPort(target, grpc::InsecureServerCredentials());
+    b.RegisterService(&service);
+    late = b.BuildAndStart();
+  });
+  absl::Status s = patient.Register(info);
+  starter.join();
+  ASSERT_NE(late, nullptr);
+  EXPECT_OK(s);
+  EXPECT_EQ(patient.device_id(), 7u);
+  late->Shutdown();
 }
 
 }  // namespace

@@ -19,6 +19,7 @@ namespace qfleet::device {
 struct LoopbackServer {
   std::unique_ptr<grpc::Server> server;
   std::unique_ptr<FleetClient> client;
+  int port = 0;
 };
 
 // Serves `service` (not owned; must outlive the server) on 127.0.0.1:0.
@@ -30,6 +31,7 @@ inline LoopbackServer StartLoopbackServer(grpc::Service* service,
   b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
   b.RegisterService(service);
   out.server = b.BuildAndStart();
+  out.port = port;
   out.client = std::make_unique<FleetClient>(
       grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()),
       options);
