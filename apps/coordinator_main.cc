@@ -71,7 +71,12 @@ int main(int argc, char** argv) {
   app.add_option("--backbone", chord.backbone, "sasrec or caser")->check(CLI::IsMember({"sasrec", "caser"}));
   app.add_option("--budget-bits", chord.chord.budget_bits, "the bit budget the hypernetworks were trained for")
       ->check(CLI::Range(2.0, 4.0));
+  bool chord_relevance = false;
+  app.add_flag("--chord-relevance", chord_relevance,
+               "the bundle was trained in relevance mode (qfleet-sim --task seqrec --chord-relevance)")
+      ->needs(chord_flag);
   if (int rc = qfleet::apps::ParseOrExit(app, argc, argv); rc >= 0) return rc;
+  if (chord_relevance) qfleet::torchq::chord::UseRelevanceTiers(chord);
   if (!chord.load_chord.empty() && (chord.load_backbone.empty() || chord_data.empty())) {
     std::cerr << "qfleet-coordinator: error: --chord-bundle needs --chord-backbone and --chord-data\n";
     return 2;

@@ -312,10 +312,12 @@ absl::StatusOr<SeqRecSimResult> RunSeqRecSim(const SeqRecSimOptions& o, std::ost
         }
         ASSIGN_OR_RETURN(device::DevicePlan plan, d.client->RequestPlan(method, e));
         const double budget = d.task.budget_bits > 0 ? d.task.budget_bits : so.chord.budget_bits;
-        ASSIGN_OR_RETURN(r.plan, ch::DecodeDevicePlan(bundle, plan.bytes, plan.tier_bits, budget, decode));
+        ASSIGN_OR_RETURN(const BudgetDecodeOptions own, ch::WithTierImportance(decode, plan.tier_importance));
+        ASSIGN_OR_RETURN(r.plan, ch::DecodeDevicePlan(bundle, plan.bytes, plan.tier_bits, budget, own));
         for (int64_t c = 0; c < n_channels; ++c) row[c] = r.plan.channel_bits[c];
         r.plan_bytes = plan.bytes;
         r.metrics["avg_bits"] = r.plan.avg_bits;
+        r.metrics["low_bits"] = r.plan.tier_bits[3];
         r.metrics["plan_bytes"] = static_cast<double>(plan.bytes.size());
         r.metrics["plan_cached"] = plan.cached ? 1 : 0;
         if (!plan.cached && method == "chord") r.metrics["plan_gen_ms"] = plan.generation_us / 1e3;
@@ -392,6 +394,7 @@ absl::StatusOr<SeqRecSimResult> RunSeqRecSim(const SeqRecSimOptions& o, std::ost
     row.round = round;
     row.reports = j.value("reports", uint64_t{0});
     row.avg_bits = j.value("avg_bits", 32.0);
+    row.low_bits = j.value("low_bits", row.avg_bits);
     row.hr5 = j.value("hr5", 0.0);
     row.hr10 = j.value("hr10", 0.0);
     row.ndcg5 = j.value("ndcg5", 0.0);
@@ -442,7 +445,7 @@ std::string FormatSeqRecTable(const SeqRecSimResult& r) {
 std::string SeqRecToJson(const SeqRecSimResult& r) {
   nlohmann::json methods = nlohmann::json::array();
   for (const SeqRecMethodRow& m : r.rows) {
-    methods.push_back({{"name", m.name},       {"avg_bits", m.avg_bits},
+    methods.push_back({{"name", m.name},       {"avg_bits", m.avg_bits}, {"low_bits", m.low_bits},
                        {"hr5", m.hr5},         {"hr10", m.hr10},
                        {"ndcg5", m.ndcg5},     {"ndcg10", m.ndcg10},
                        {"plan_bytes", m.plan_bytes}, {"model_bytes", m.model_bytes},
@@ -503,6 +506,10 @@ int SeqRecSimMain(int argc, char** argv) {
   app.add_option("--chord-lr", s.train.learning_rate, "CHORD Adam learning rate")->check(CLI::PositiveNumber);
   app.add_option("--chord-users", s.train.max_users, "train CHORD on at most this many users (0 = all)");
   app.add_option("--distill", s.train.distill_weight, "weight of the FP32 logit distillation term");
+  bool relevance = false;
+  app.add_flag("--chord-relevance", relevance,
+               "relevance mode: the hypernetworks tier the item table's rows by a learned relevance "
+               "to each user (tiers cut for 4/4/4/1 bits); SASRec");
   app.add_option("--load-chord", s.load_chord, "trained encoder + hypernetworks (.qftc)");
   app.add_option("--save-chord", s.save_chord, "save the trained encoder + hypernetworks (.qftc)");
   app.add_option("--workers", o.workers, "device RPC threads")->check(CLI::Range(1, 1024));
@@ -521,6 +528,7 @@ int SeqRecSimMain(int argc, char** argv) {
     return 2;
   }
   s.format = *parsed;
+  if (relevance) torchq::chord::UseRelevanceTiers(s);
   if (!methods.empty()) o.methods = absl::StrSplit(methods, ',', absl::SkipEmpty());
   if (quick) {
     ApplySeqRecQuick(o, app.count("--epochs") > 0, app.count("--chord-epochs") > 0,

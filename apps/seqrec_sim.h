@@ -50,6 +50,7 @@ struct SeqRecMethodRow {
   uint64_t round = 0;
   uint64_t reports = 0;
   double avg_bits = 32;
+  double low_bits = 32;    // plans: mean width of the lowest tier as devices decoded it
   double hr5 = 0, hr10 = 0, ndcg5 = 0, ndcg10 = 0;
   double plan_bytes = 0;   // per device
   double model_bytes = 0;  // FP32 backbone

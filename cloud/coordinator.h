@@ -68,6 +68,7 @@ struct PlanReply {
   uint64_t plan_version = 0;   // the device's plan version; 0 = fleet-wide
   uint64_t model_version = 0;  // the model whose channels it describes
   std::vector<int> tier_bits;  // apply as is; empty = decode for the budget
+  std::vector<double> tier_importance;  // PlanGenerator::TierImportance()
   bool cached = false;         // stored earlier for the same input
   double generation_us = 0;    // batch wall time / batch size (0 if cached)
 };
@@ -338,6 +339,10 @@ class Coordinator {
   void PlanLoop();
   void StopPlanThread();
   std::shared_ptr<PlanGenerator> CurrentPlanGenerator();
+  // RequestPlan of `generator` (not null), without tier_importance.
+  absl::StatusOr<PlanReply> RequestPlanFrom(std::shared_ptr<PlanGenerator> generator,
+                                            uint64_t device_id, const std::string& method,
+                                            std::vector<float> embedding);
   // Generates and stores the plans of `batch` and completes each request.
   void ProcessPlanBatch(PlanGenerator& generator,
                         std::vector<std::shared_ptr<PendingPlan>>& batch);

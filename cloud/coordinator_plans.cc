@@ -69,6 +69,16 @@ absl::StatusOr<PlanReply> Coordinator::RequestPlan(uint64_t device_id, const std
   if (generator == nullptr) {
     return absl::FailedPreconditionError("this coordinator serves no CHORD hypernetworks");
   }
+  ASSIGN_OR_RETURN(PlanReply reply,
+                   RequestPlanFrom(generator, device_id, method, std::move(embedding)));
+  reply.tier_importance = generator->TierImportance();
+  return reply;
+}
+
+absl::StatusOr<PlanReply> Coordinator::RequestPlanFrom(std::shared_ptr<PlanGenerator> generator,
+                                                       uint64_t device_id,
+                                                       const std::string& method,
+                                                       std::vector<float> embedding) {
   ASSIGN_OR_RETURN(const DeviceRecord device, store_->GetDevice(device_id));
   const uint64_t model_version = GetModel(0)->version;
   if (method == "chord-mean" || method == "static") {

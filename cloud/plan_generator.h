@@ -35,6 +35,11 @@ class PlanGenerator {
   // The fleet-wide plan of `method` ("chord-mean", "static"); NotFound when
   // this generator has none. Thread-safe.
   virtual absl::StatusOr<FleetPlan> FleetPlanFor(const std::string& method) = 0;
+  // What a weight in each of tiers 0..3 of this generator's plans is worth
+  // to the device's budget decoder (BudgetDecodeOptions::tier_importance):
+  // how the tiers were cut, which only the cloud knows. Empty: the device
+  // keeps its own. Thread-safe.
+  virtual std::vector<double> TierImportance() const { return {}; }
 };
 
 }  // namespace qfleet::cloud

@@ -57,6 +57,7 @@ struct DevicePlan {
   uint64_t plan_version = 0;
   uint64_t model_version = 0;
   std::vector<int> tier_bits;  // empty: decode for the budget
+  std::vector<double> tier_importance;  // empty: the device's own decoder weights
   bool cached = false;
   double generation_us = 0;
 };

@@ -328,6 +328,7 @@ absl::StatusOr<DevicePlan> FleetClient::RequestPlan(const std::string& method,
   out.plan_version = resp.plan_version();
   out.model_version = resp.model_version();
   out.tier_bits.assign(resp.tier_bits().begin(), resp.tier_bits().end());
+  out.tier_importance.assign(resp.tier_importance().begin(), resp.tier_importance().end());
   out.cached = resp.cached();
   out.generation_us = resp.generation_us();
   return out;

@@ -117,14 +117,17 @@ absl::StatusOr<std::map<std::string, double>> RunSeqRecEvalTask(FleetClient& cli
     const double budget = data.budget_bits > 0    ? data.budget_bits
                           : task.budget_bits > 0 ? task.budget_bits
                                                  : 3.0;
+    ASSIGN_OR_RETURN(const BudgetDecodeOptions decode,
+                     ch::WithTierImportance(data.decode, plan.tier_importance));
     t0 = std::chrono::steady_clock::now();
     ASSIGN_OR_RETURN(ch::DecodedPlan decoded,
-                     ch::DecodeDevicePlan(*bundle, plan.bytes, plan.tier_bits, budget, data.decode));
+                     ch::DecodeDevicePlan(*bundle, plan.bytes, plan.tier_bits, budget, decode));
     for (const ch::ChordLayer& l : bundle->catalog.layers()) {
       bits[l.name].assign(decoded.channel_bits.begin() + l.offset,
                           decoded.channel_bits.begin() + l.offset + l.channels);
     }
     m["avg_bits"] = decoded.avg_bits;
+    m["low_bits"] = decoded.tier_bits[3];  // the width of the plan's lowest tier
     m["plan_bytes"] = static_cast<double>(plan.bytes.size());
     if (method == "chord") {
       m["plan_cached"] = plan.cached ? 1 : 0;

@@ -26,7 +26,7 @@ struct SeqRecDeviceData {
   std::vector<int32_t> negatives;   // items it never interacted with
   std::string backbone = "sasrec";  // architecture of the served model
   // How the device turns tier codes into bits; budget_bits 0 = the task's.
-  BudgetDecodeOptions decode = {{2, 3, 4, 8}, {8, 4, 2, 1}};
+  BudgetDecodeOptions decode = {{1, 2, 3, 4, 8}, {8, 4, 2, 1}};
   double budget_bits = 0;
 };
 

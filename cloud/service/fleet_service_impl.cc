@@ -167,6 +167,7 @@ grpc::Status FleetServiceImpl::RequestPlan(grpc::ServerContext* ctx,
   resp->set_plan_version(plan->plan_version);
   resp->set_model_version(plan->model_version);
   for (int b : plan->tier_bits) resp->add_tier_bits(static_cast<uint32_t>(b));
+  for (double w : plan->tier_importance) resp->add_tier_importance(w);
   resp->set_cached(plan->cached);
   resp->set_generation_us(plan->generation_us);
   return grpc::Status::OK;

@@ -50,6 +50,8 @@ class FakePlanner : public PlanGenerator {
     p.codes.assign(8, 1);
     return FleetPlan{*EncodePlan(p), {}};
   }
+  std::vector<double> TierImportance() const override { return importance; }
+  std::vector<double> importance;
   std::atomic<int> max_batch{0}, calls{0};
 };
 
@@ -144,6 +146,20 @@ TEST_F(CoordinatorPlansTest, StoresVersionsAndServesTheCachedPlan) {
   ASSERT_OK_AND_ASSIGN(PlanReply mean, coordinator_->RequestPlan(dev, "chord-mean", {}));
   EXPECT_EQ(mean.plan_version, 0u);
   EXPECT_TRUE(mean.tier_bits.empty());
+  EXPECT_TRUE(mean.tier_importance.empty());
+}
+
+TEST_F(CoordinatorPlansTest, RepliesCarryTheGeneratorsTierWeights) {
+  planner_->importance = {8, 4, 2, 0.01};
+  coordinator_->SetPlanGenerator(planner_);
+  const uint64_t dev = Enroll("a");
+  for (int k = 0; k < 2; ++k) {  // generated, then cached
+    ASSERT_OK_AND_ASSIGN(PlanReply r, coordinator_->RequestPlan(dev, "chord", {1, -1, 1, -1}));
+    EXPECT_EQ(r.cached, k == 1);
+    EXPECT_EQ(r.tier_importance, planner_->importance);
+  }
+  ASSERT_OK_AND_ASSIGN(PlanReply mean, coordinator_->RequestPlan(dev, "chord-mean", {}));
+  EXPECT_EQ(mean.tier_importance, planner_->importance);
 }
 
 TEST_F(CoordinatorPlansTest, BatchesConcurrentRequests) {

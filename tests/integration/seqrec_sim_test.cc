@@ -13,6 +13,7 @@
 
 #include "common/status_matchers.h"
 #include "gmock/gmock.h"
+#include "kernels/torch/chord/chord_setup.h"
 #include "gtest/gtest.h"
 #include "tests/integration/test_util.h"
 
@@ -89,6 +90,26 @@ TEST(SeqRecSimIntegrationTest, QuickRunServesEveryMethodThroughTheCoordinator) {
     }
   }
   EXPECT_THAT(FormatSeqRecTable(r), HasSubstr("chord-mean"));
+}
+
+TEST(SeqRecSimIntegrationTest, RelevanceModeShipsTheCloudsTierWeightsToTheDevices) {
+  SeqRecSimOptions o = Quick();
+  torchq::chord::UseRelevanceTiers(o.setup);
+  o.methods = {"rtn3", "chord-mean", "chord"};
+  std::ostringstream log;
+  ASSERT_OK_AND_ASSIGN(SeqRecSimResult r, RunSeqRecSim(o, log));
+  ASSERT_EQ(r.rows.size(), 3u);
+  for (const SeqRecMethodRow& row : r.rows) {
+    EXPECT_EQ(row.reports, 64u) << row.name;
+    EXPECT_LE(row.avg_bits, 3.0 + 1e-9) << row.name;
+    EXPECT_GT(row.avg_bits, 2.5) << row.name;
+  }
+  // Devices decoded the 4/4/4/1 cut with the weights the plans carried:
+  // their own defaults would have chosen uniform 3 bits for these shares.
+  EXPECT_DOUBLE_EQ(r.rows[1].low_bits, 1.0);
+  EXPECT_DOUBLE_EQ(r.rows[2].low_bits, 1.0);
+  EXPECT_DOUBLE_EQ(r.rows[0].low_bits, 3.0);
+  EXPECT_GT(r.rows[2].plan_gen_ms, 0.0);
 }
 
 TEST(SeqRecSimIntegrationTest, RejectsBadOptionsBeforeTraining) {

@@ -1,5 +1,7 @@
 #include "kernels/torch/chord/chord_device.h"
 
+#include <cmath>
+
 #include <torch/torch.h>
 
 #include "absl/strings/match.h"
@@ -56,6 +58,24 @@ absl::StatusOr<std::unique_ptr<DeviceBundle>> DeviceBundleFromContainer(
   device->row_lengths = device->catalog.RowLengths();
   for (const auto& p : device->backbone->parameters()) device->fp32_bytes += 4.0 * p.numel();
   return device;
+}
+
+absl::StatusOr<BudgetDecodeOptions> WithTierImportance(const BudgetDecodeOptions& decode,
+                                                       const std::vector<double>& tier_importance) {
+  BudgetDecodeOptions out = decode;
+  if (tier_importance.empty()) return out;
+  if (tier_importance.size() != 4) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "plan carries %d tier weights, expected 4", tier_importance.size()));
+  }
+  for (int t = 0; t < 4; ++t) {
+    const double w = tier_importance[t];
+    if (!std::isfinite(w) || w <= 0 || w > 1e9) {
+      return absl::InvalidArgumentError(absl::StrFormat("plan tier weight %d is %g", t, w));
+    }
+    out.tier_importance[t] = w;
+  }
+  return out;
 }
 
 absl::StatusOr<DecodedPlan> DecodeDevicePlan(const DeviceBundle& device, const std::string& bytes,

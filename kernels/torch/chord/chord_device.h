@@ -48,6 +48,13 @@ struct DecodedPlan {
 // (four widths) as given, otherwise with DecodeForBudget at `budget_bits`
 // and `decode`. InvalidArgument for a corrupt plan, one whose layers or
 // channel counts differ from the catalog's, or a budget no table meets.
+// `decode` with the tier weights a plan came with (PlanResponse
+// tier_importance): as is when `tier_importance` is empty, else its four
+// values replace decode.tier_importance. InvalidArgument unless they are
+// four finite values > 0 (they come off the network).
+absl::StatusOr<BudgetDecodeOptions> WithTierImportance(const BudgetDecodeOptions& decode,
+                                                       const std::vector<double>& tier_importance);
+
 absl::StatusOr<DecodedPlan> DecodeDevicePlan(const DeviceBundle& device, const std::string& bytes,
                                              const std::vector<int>& fixed_tier_bits,
                                              double budget_bits,

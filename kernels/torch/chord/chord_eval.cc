@@ -213,6 +213,33 @@ absl::StatusOr<std::vector<ChordMethodResult>> EvaluateChordMethods(
     rc->plan_ms_per_device = 1e3 * plan_s / static_cast<double>(plans.size());
     rc->encode_ms_per_device = 1e3 * encode_s / static_cast<double>(plans.size());
 
+    if (options.oracle_relevance) {
+      const int64_t li = catalog.LayerIndex("item_emb");
+      if (li < 0) return absl::InvalidArgumentError("oracle-relevance needs an item_emb layer");
+      const ChordLayer& items = catalog.layers()[li];
+      ASSIGN_OR_RETURN(torch::Tensor fp32_index,
+                       WidthIndexForBits(tables, torch::full({1, n_channels}, 32, torch::kLong)));
+      ASSIGN_OR_RETURN(
+          ChordMethodResult * ro,
+          add("oracle-relevance", [&](int64_t b0, int64_t b1) -> absl::StatusOr<torch::Tensor> {
+            const int64_t b = b1 - b0;
+            absl::Span<const int32_t> users(sample.users.data() + b0, b);
+            torch::Tensor histories =
+                MakeEvalHistories(split, users, sample.stage, backbone.HistoryLength());
+            torch::Tensor uid = torch::empty({b}, torch::kLong);
+            for (int64_t i = 0; i < b; ++i) uid[i] = static_cast<int64_t>(users[i]);
+            torch::Tensor cand = torch::arange(items.channels, torch::kLong).unsqueeze(0).expand({b, items.channels});
+            UserWeights fp32 = UserWeights::Hard(catalog, tables, fp32_index.expand({b, n_channels}));
+            torch::Tensor relevance = backbone.Score(fp32, histories, uid, cand).to(torch::kFloat32);
+            // Other layers above every item row: tier 0.
+            torch::Tensor scores = torch::full({b, n_channels}, 1e30, torch::kFloat32);
+            scores.slice(1, items.offset, items.offset + items.channels).copy_(relevance);
+            torch::Tensor codes = AssignTiers(scores, catalog.elements(), chord.fractions());
+            return DecodeCodes(catalog, codes, options);
+          }));
+      ro->plan_bytes = plan_bytes;
+    }
+
     // The device path on a full copy of the backbone, for a few devices.
     const int64_t timed = std::min<int64_t>(options.timing_devices, static_cast<int64_t>(wire.size()));
     if (timed > 0) {

@@ -24,6 +24,12 @@ struct ChordEvalOptions {
   int64_t batch_users = 256;     // users ranked per batched forward
   int64_t timing_devices = 8;    // devices whose full-model apply is timed
   uint64_t plan_version = 1;
+  // Diagnostic, not a method a device can get: "oracle-relevance" tiers
+  // each user's item-embedding rows by the FP32 model's own score of that
+  // item for the user (other layers in tier 0), cut at chord's fractions
+  // and decoded like chord. An upper reference for what personalizing the
+  // item rows can buy.
+  bool oracle_relevance = false;
 };
 
 // One row of the comparison.

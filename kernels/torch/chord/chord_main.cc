@@ -2,6 +2,7 @@
 // user encoder and hypernetworks through the mixed-precision quantizer, and
 // compares fp32, uniform RTN, static mixed precision, chord-mean and chord at
 // the same average bits under the leave-one-out / 100-negative protocol.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -16,6 +17,7 @@
 #include "common/seqrec/leave_one_out.h"
 #include "kernels/torch/chord/chord_eval.h"
 #include "kernels/torch/chord/chord_model.h"
+#include "kernels/torch/chord/chord_setup.h"
 #include "kernels/torch/chord/chord_trainer.h"
 #include "kernels/torch/chord/static_allocation.h"
 #include "kernels/torch/seqrec/seqrec_baseline.h"
@@ -86,6 +88,21 @@ int main(int argc, char** argv) {
   app.add_option("--syn-items", syn.num_items, "synthetic items");
   app.add_option("--syn-clusters", syn.clusters, "synthetic interest clusters");
   app.add_option("--syn-length", syn.mean_length, "synthetic mean sequence length");
+  std::vector<double> importance = {8, 4, 2, 1};
+  app.add_option("--tier-importance", importance,
+                 "the device decoder's error weight of a weight in tiers 0..3")
+      ->expected(4)->delimiter(',');
+  app.add_option("--relevance-layer", copt.hypernet.relevance_layer,
+                 "relevance mode: tier this item table's rows by a learned relevance to the user "
+                 "(e.g. item_emb for SASRec)");
+  bool relevance = false;
+  app.add_flag("--chord-relevance", relevance,
+               "relevance mode on item_emb with its tiers (4/4/4/1) and decoder weights (8,4,2,0.01); "
+               "overrides --tier-bits, --middle-share, --tier-importance");
+  bool oracle = false;
+  app.add_flag("--oracle-relevance", oracle,
+               "also rank with the diagnostic oracle-relevance plans (item rows tiered by the FP32 "
+               "model's own scores for the user; not a deployable method)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
@@ -94,6 +111,15 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "qfleet-chord: error: %s (see --help)\n", e.what());
     return 2;
+  }
+  if (relevance) {
+    ch::ChordSetupOptions rel;
+    ch::UseRelevanceTiers(rel);
+    copt.hypernet.relevance_layer = rel.chord.hypernet.relevance_layer;
+    for (int t = 0; t < 4; ++t) tier_bits_ref[t] = rel.chord.tiers.reference_bits[t];
+    middle = {rel.chord.tiers.middle_share[0], rel.chord.tiers.middle_share[1]};
+    importance.assign(rel.decode.tier_importance.begin(), rel.decode.tier_importance.end());
+    if (std::find(allowed.begin(), allowed.end(), 1) == allowed.end()) allowed.insert(allowed.begin(), 1);
   }
   torch::set_num_threads(threads);
   auto say = [](const std::string& s) {
@@ -167,6 +193,8 @@ int main(int argc, char** argv) {
   ch::ChordEvalOptions eval;
   eval.budget_bits = budget;
   eval.decode.allowed_bits = allowed;
+  eval.oracle_relevance = oracle;
+  for (int t = 0; t < 4; ++t) eval.decode.tier_importance[t] = importance[t];
   auto decision = (*chord)->ExpectedDecision(budget, eval.decode);
   if (!decision.ok()) return Fail(decision.status());
   const auto& f = (*chord)->fractions();
@@ -187,7 +215,11 @@ int main(int argc, char** argv) {
   auto stats = ch::TrainChord(**chord, **view, *split, train);
   if (!stats.ok()) return Fail(stats.status());
 
-  auto static_bits = ch::StaticChannelBits((*chord)->catalog(), *sens, budget, eval.decode.allowed_bits);
+  std::vector<int> static_allowed;  // the static baseline does not prune
+  for (int b : eval.decode.allowed_bits) {
+    if (b >= 2) static_allowed.push_back(b);
+  }
+  auto static_bits = ch::StaticChannelBits((*chord)->catalog(), *sens, budget, static_allowed);
   if (!static_bits.ok()) return Fail(static_bits.status());
   eval.static_bits = *static_bits;
   t0 = std::chrono::steady_clock::now();

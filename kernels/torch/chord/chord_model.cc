@@ -20,6 +20,10 @@ absl::StatusOr<std::unique_ptr<ChordModel>> ChordModel::Create(const ChannelCata
   if (h.hidden < 1 || h.key_dim < 1 || h.element_rank < 1) {
     return absl::InvalidArgumentError("hypernetwork sizes must be >= 1");
   }
+  if (!h.relevance_layer.empty() && catalog.LayerIndex(h.relevance_layer) < 0) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "relevance layer '%s' is not a quantizable layer of the backbone", h.relevance_layer));
+  }
   ASSIGN_OR_RETURN(const auto fractions,
                    TierFractions(options.budget_bits, options.tiers));
   std::unique_ptr<ChordModel> m(new ChordModel(catalog, options));

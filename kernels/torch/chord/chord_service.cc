@@ -1,5 +1,7 @@
 #include "kernels/torch/chord/chord_service.h"
 
+#include <cmath>
+
 #include <algorithm>
 #include <functional>
 
@@ -52,9 +54,15 @@ absl::StatusOr<cloud::FleetPlan> StaticFleetPlan(const ChannelCatalog& catalog,
 
 absl::StatusOr<std::unique_ptr<ChordPlanner>> ChordPlanner::Create(
     std::shared_ptr<ChordModel> chord, const torch::Tensor& mean_embedding,
-    const std::vector<int>& static_bits) {
+    const std::vector<int>& static_bits, std::vector<double> tier_importance) {
   if (chord == nullptr) return absl::InvalidArgumentError("planner needs a CHORD model");
+  if (!tier_importance.empty()) {
+    bool ok = tier_importance.size() == 4;
+    for (double w : tier_importance) ok = ok && std::isfinite(w) && w > 0;
+    if (!ok) return absl::InvalidArgumentError("tier importance needs four finite values > 0");
+  }
   std::unique_ptr<ChordPlanner> p(new ChordPlanner());
+  p->tier_importance_ = std::move(tier_importance);
   p->chord_ = std::move(chord);
   ASSIGN_OR_RETURN(std::string weights, EncodeContainer(p->chord_->HypernetContainer()));
   p->id_ = Sha256Hex(weights).substr(0, 16);

@@ -57,13 +57,14 @@ class ChordPlanner : public cloud::PlanGenerator {
  public:
   static absl::StatusOr<std::unique_ptr<ChordPlanner>> Create(
       std::shared_ptr<ChordModel> chord, const torch::Tensor& mean_embedding,
-      const std::vector<int>& static_bits);
+      const std::vector<int>& static_bits, std::vector<double> tier_importance = {});
 
   std::string Id() const override { return id_; }
   int64_t EmbedDim() const override { return chord_->options().hypernet.embed_dim; }
   absl::StatusOr<std::vector<std::string>> Generate(const std::vector<float>& embeddings,
                                                     const std::vector<uint64_t>& versions) override;
   absl::StatusOr<cloud::FleetPlan> FleetPlanFor(const std::string& method) override;
+  std::vector<double> TierImportance() const override { return tier_importance_; }
 
  private:
   ChordPlanner() = default;
@@ -72,6 +73,7 @@ class ChordPlanner : public cloud::PlanGenerator {
   absl::Mutex mu_;  // chord_ is not thread-safe
   cloud::FleetPlan mean_plan_;
   std::optional<cloud::FleetPlan> static_plan_;
+  std::vector<double> tier_importance_;
 };
 
 }  // namespace qfleet::torchq::chord

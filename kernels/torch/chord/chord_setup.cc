@@ -132,17 +132,32 @@ absl::StatusOr<std::unique_ptr<ChordSetup>> PrepareChord(const ChordSetupOptions
   }
   setup->chord->encoder()->eval();
   setup->chord->hypernet()->eval();
+  std::vector<int> static_allowed;
+  for (int b : o.decode.allowed_bits) {
+    if (b >= 2) static_allowed.push_back(b);
+  }
   ASSIGN_OR_RETURN(setup->static_bits, StaticChannelBits(setup->chord->catalog(), setup->sensitivity,
-                                                         copt.budget_bits, o.decode.allowed_bits));
+                                                         copt.budget_bits, static_allowed));
+  if (o.decode.tier_importance != BudgetDecodeOptions().tier_importance) {
+    setup->tier_importance.assign(o.decode.tier_importance.begin(), o.decode.tier_importance.end());
+  }
   setup->chord_seconds = Since(t0);
   return setup;
+}
+
+void UseRelevanceTiers(ChordSetupOptions& options, const std::string& layer) {
+  options.chord.hypernet.relevance_layer = layer;
+  options.chord.tiers.reference_bits = {4, 4, 4, 1};
+  options.chord.tiers.middle_share = {0.25, 0.25};
+  options.decode.tier_importance = {8, 4, 2, 0.01};
 }
 
 absl::StatusOr<ChordServing> MakeChordServing(const ChordSetup& setup) {
   ChordServing out;
   ASSIGN_OR_RETURN(torch::Tensor mean,
                    MeanUserEmbedding(*setup.chord, setup.split, seqrec::EvalStage::kValidation));
-  ASSIGN_OR_RETURN(out.planner, ChordPlanner::Create(setup.chord, mean, setup.static_bits));
+  ASSIGN_OR_RETURN(out.planner, ChordPlanner::Create(setup.chord, mean, setup.static_bits,
+                                                     setup.tier_importance));
   out.backend = std::make_unique<FrozenBundleBackend>(BundleContainer(*setup.model, *setup.chord));
   return out;
 }

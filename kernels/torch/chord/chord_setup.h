@@ -38,12 +38,24 @@ struct ChordSetupOptions {
   std::string load_chord, save_chord;
   ChordOptions chord;               // encoder.num_items is filled in
   ChordTrainOptions train;          // tier_bits is filled in
-  BudgetDecodeOptions decode = {{2, 3, 4, 8}, {8, 4, 2, 1}};
+  // The devices' decoder as the cloud expects it. Its tier_importance is
+  // shipped with every plan when it differs from the default (relevance
+  // mode). The static baseline allocates from the widths >= 2 of
+  // allowed_bits (1-bit channels only hurt a Hessian-ranked allocation).
+  BudgetDecodeOptions decode = {{1, 2, 3, 4, 8}, {8, 4, 2, 1}};
   int hessian_samples = 4;
   int64_t sensitivity_users = 256;
   uint64_t seed = 1;
   std::function<void(const std::string&)> say;  // progress lines; may be empty
 };
+
+// Relevance mode (hypernetwork.h): the hypernetworks tier the rows of
+// `layer` (SASRec's item table) by their learned relevance to the user;
+// tiers are cut for 4/4/4/1 bits (one sixth, a quarter, a quarter, a
+// third of the weights at a 3-bit budget) and a weight of tier 3 -- the
+// items least relevant to this user -- is worth 1/100 of one in tier 2 to
+// the devices' decoder, which gets that with each plan.
+void UseRelevanceTiers(ChordSetupOptions& options, const std::string& layer = "item_emb");
 
 struct ChordSetup {
   seqrec::LeaveOneOutSplit split;
@@ -53,6 +65,7 @@ struct ChordSetup {
   std::unique_ptr<PersonalizedBackbone> view;  // over chord->catalog()
   std::vector<int> static_bits;  // the static baseline's widths, catalog order
   BudgetDecision decision;       // the table devices decode the tiers to
+  std::vector<double> tier_importance;  // shipped with plans; empty: devices' own
   double backbone_seconds = 0, chord_seconds = 0;
 };
 

@@ -130,6 +130,12 @@ absl::StatusOr<ChordTrainStats> TrainChord(ChordModel& chord, PersonalizedBackbo
   const double total_elements = static_cast<double>(catalog.total_elements());
   torch::Tensor bits = torch::tensor(std::vector<float>(options.tier_bits.begin(), options.tier_bits.end()));
   const double budget = chord.options().budget_bits;
+  const int64_t relevance_layer = chord.hypernet()->relevance_layer();
+  const int64_t relevance_rows =
+      relevance_layer >= 0 ? catalog.layers()[relevance_layer].channels : 0;
+  // Relevance mode: the average bits of the hard tiers (fixed shares).
+  double hard_bits = 0;
+  for (int t = 0; t < 4; ++t) hard_bits += chord.fractions()[t] * options.tier_bits[t];
 
   ChordTrainStats stats;
   const auto run_start = std::chrono::steady_clock::now();
@@ -144,7 +150,7 @@ absl::StatusOr<ChordTrainStats> TrainChord(ChordModel& chord, PersonalizedBackbo
       bool capped = false;
       for (size_t b0 = 0; b0 < order.size(); b0 += options.batch_users) {
         const size_t b1 = std::min(order.size(), b0 + static_cast<size_t>(options.batch_users));
-        std::vector<int32_t> batch_users;
+        std::vector<int32_t> batch_users, prefix_users;
         std::vector<std::vector<int32_t>> prefixes;
         SeqRecTrainBatch batch;
         if (sasrec) {
@@ -153,6 +159,7 @@ absl::StatusOr<ChordTrainStats> TrainChord(ChordModel& chord, PersonalizedBackbo
             batch_users.push_back(u);
             const auto& t = split.train[u];
             prefixes.emplace_back(t.begin(), t.end() - 1);
+            prefix_users.push_back(u);
           }
           batch = MakeSasRecBatch(split, batch_users, config.max_length, sampler, rng);
         } else {
@@ -164,12 +171,51 @@ absl::StatusOr<ChordTrainStats> TrainChord(ChordModel& chord, PersonalizedBackbo
             const auto& t = split.train[in.user];
             const int64_t end = std::max<int64_t>(0, in.end - config.targets);
             prefixes.emplace_back(t.begin(), t.begin() + end);
+            prefix_users.push_back(in.user);
           }
           batch = MakeCaserBatch(split, inst, config.window, config.targets, config.negatives,
                                  sampler, rng);
         }
         torch::Tensor emb = chord.encoder()->forward(PadHistories(prefixes, chord.options().encoder.history));
         HypernetScores s = chord.hypernet()->forward(emb);
+        if (relevance_rows > 0) {
+          // Relevance mode: imitate the FP32 backbone's score of every row
+          // of the relevance layer after the same prefix (1 - Pearson
+          // correlation per user). The tiers follow the ranking alone.
+          torch::Tensor target;
+          {
+            torch::NoGradGuard no_grad;
+            const int64_t b = static_cast<int64_t>(prefixes.size());
+            UserWeights fp = UserWeights::Hard(
+                catalog, fp_tables, torch::zeros({b, catalog.total_channels()}, torch::kLong));
+            torch::Tensor uid = torch::empty({b}, torch::kLong);
+            for (int64_t i = 0; i < b; ++i) uid[i] = static_cast<int64_t>(prefix_users[i]);
+            torch::Tensor cand = torch::arange(relevance_rows, torch::kLong).unsqueeze(0).expand({b, relevance_rows});
+            target = backbone.Score(fp, PadHistories(prefixes, backbone.HistoryLength()), uid, cand);
+          }
+          auto centred = [](const torch::Tensor& x) {
+            torch::Tensor c = x - x.mean(1, true);
+            return c / c.pow(2).sum(1, true).sqrt().clamp_min(1e-6);
+          };
+          torch::Tensor loss = 1.0 - (centred(s.relevance) * centred(target)).sum(1).mean();
+          const double lv = loss.item<double>();
+          if (!std::isfinite(lv)) {
+            return absl::InternalError(absl::StrFormat("chord relevance loss became %g at step %d", lv, stats.steps));
+          }
+          adam.zero_grad();
+          loss.backward();
+          adam.step();
+          ++stats.steps;
+          ++batches;
+          sum_loss += lv;
+          sum_task += lv;
+          sum_bits += hard_bits;
+          if (options.max_steps > 0 && stats.steps >= options.max_steps) {
+            capped = true;
+            break;
+          }
+          continue;
+        }
         torch::Tensor probs = SoftTiers(s.log_score, elements, chord.fractions(), options.temperature);
         torch::Tensor mix = probs;
         if (options.straight_through) {

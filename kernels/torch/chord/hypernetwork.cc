@@ -20,6 +20,14 @@ ChordHypernetImpl::ChordHypernetImpl(const ChannelCatalog& catalog, const Hypern
   element_head =
       register_module("element_head", torch::nn::Linear(options.hidden, options.element_rank));
   channel_bias = register_parameter("channel_bias", torch::zeros({total_channels_}));
+  if (!options.relevance_layer.empty()) {
+    relevance_layer_ = catalog.LayerIndex(options.relevance_layer);
+    TORCH_CHECK(relevance_layer_ >= 0, "relevance layer '", options.relevance_layer,
+                "' is not in the catalog");
+    relevance_proj = register_module(
+        "relevance_proj",
+        torch::nn::Linear(options.embed_dim, catalog.layers()[relevance_layer_].row_length));
+  }
   std::vector<torch::Tensor> layer_ids;
   for (int64_t l = 0; l < layers; ++l) {
     const ChordLayer& layer = catalog.layers()[l];
@@ -46,7 +54,8 @@ ChordHypernetImpl::ChordHypernetImpl(const ChannelCatalog& catalog, const Hypern
     torch::Tensor t = p.value();
     if (p.key() == "channel_bias") continue;
     if (t.dim() >= 2) {
-      const bool linear = p.key().find("head") != std::string::npos || p.key().find("trunk") == 0;
+      const bool linear = p.key().find("head") != std::string::npos || p.key().find("trunk") == 0 ||
+                          p.key().find("relevance_proj") == 0;
       const double fan_in = static_cast<double>(linear ? t.size(1) : 1);
       t.normal_(0.0, linear ? 1.0 / std::sqrt(fan_in) : 1.0, gen);
     } else {
@@ -83,6 +92,18 @@ HypernetScores ChordHypernetImpl::forward(const torch::Tensor& user_emb) {
   s.element = torch::cat(elements, 1);
   s.log_score = torch::log(s.layer).index_select(1, layer_of_channel_) +
                 torch::log(s.filter + 1e-6) + torch::log(s.element + 1e-6);
+  if (relevance_layer_ >= 0) {
+    const int64_t l = relevance_layer_;
+    int64_t off = 0;
+    for (int64_t k = 0; k < l; ++k) off += channels_[k];
+    const double norm = 1.0 / std::sqrt(static_cast<double>(row_lengths_[l]));
+    s.relevance = torch::matmul(relevance_proj->forward(user_emb), rows_[l].t()) * norm;
+    torch::Tensor z = (s.relevance - s.relevance.mean(1, true)) /
+                      s.relevance.std(1, true, true).clamp_min(1e-6);
+    // Standardized scores stay far below 1e3: the other layers rank first.
+    s.log_score = torch::full_like(s.log_score, 1e3);
+    s.log_score.slice(1, off, off + channels_[l]).copy_(z.clamp(-1e2, 1e2));
+  }
   return s;
 }
 

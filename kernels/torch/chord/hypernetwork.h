@@ -2,6 +2,7 @@
 #define QFLEET_KERNELS_TORCH_CHORD_HYPERNETWORK_H_
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include <torch/nn/module.h>
@@ -17,6 +18,10 @@ struct HypernetOptions {
   int64_t hidden = 64;        // shared trunk width
   int64_t key_dim = 16;       // filter level: learned projection of a weight row
   int64_t element_rank = 8;   // element level: rank of the per-element gates
+  // Relevance mode (empty: off): the filter-level scores of this layer's
+  // channels (an item-embedding table, one row per item) come from a
+  // bilinear relevance of the user and the row's weights; see forward().
+  std::string relevance_layer;
 };
 
 // What the three hypernetworks say about every channel, for U users.
@@ -25,6 +30,9 @@ struct HypernetScores {
   torch::Tensor filter;     // [U, N]       > 0: filter-level importance
   torch::Tensor element;    // [U, N]  in (0, 2): element scores aggregated per channel
   torch::Tensor log_score;  // [U, N]  log(layer[layer of c] * filter * element): the ranking key
+  // Relevance mode only: [U, C_r] r(u) . w_c / sqrt(K_r) over the relevance
+  // layer's rows (undefined otherwise).
+  torch::Tensor relevance;
 };
 
 // CHORD's cloud-side hypernetworks over a frozen backbone's channels
@@ -41,6 +49,16 @@ struct HypernetScores {
 //                 user u, low rank), aggregated by each element's share of
 //                 the channel's energy (uniform for an all-zero row).
 // The combined score layer * filter * element ranks channels for tiering.
+//
+// Relevance mode (options.relevance_layer names a layer of the catalog):
+//   relevance_c = r(u) . w_c / sqrt(K_r),  r(u) = relevance_proj(u)  [K_r]
+// for the rows c of that layer -- for an item table, how strongly the
+// backbone would score item c for a user whose state is r(u); trained to
+// imitate the FP32 backbone's scores of every item (TrainChord). The
+// ranking key of those rows is the relevance standardized per user; every
+// other layer's channels rank above all of them (the top tier holds the
+// backbone's small dense layers, the tiers below split the item rows by
+// relevance to the user).
 // Cost per user is O(sum_l C_l (key_dim + F + K_l)): a few matrix products,
 // batched over users. Holds copies of the catalog's rows and features.
 // Not thread-safe per instance.
@@ -62,10 +80,15 @@ class ChordHypernetImpl : public torch::nn::Module {
   torch::Tensor channel_bias;                  // [N]
   std::vector<torch::Tensor> key_proj;         // per layer [K_l, key_dim]
   std::vector<torch::Tensor> element_basis;    // per layer [K_l, rank]
+  torch::nn::Linear relevance_proj{nullptr};   // relevance mode: E -> K_r
+
+  // Index of the relevance layer in the catalog, -1 when off.
+  int64_t relevance_layer() const { return relevance_layer_; }
 
  private:
   HypernetOptions options_;
   int64_t total_channels_ = 0;
+  int64_t relevance_layer_ = -1;
   std::vector<int64_t> channels_, row_lengths_;
   std::vector<torch::Tensor> rows_;    // per layer [C, K] FP32 weights
   std::vector<torch::Tensor> energy_;  // per layer [C, K] w^2 / sum w^2

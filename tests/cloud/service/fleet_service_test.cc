@@ -219,6 +219,7 @@ class TwoChannelPlanner final : public PlanGenerator {
   absl::StatusOr<FleetPlan> FleetPlanFor(const std::string& m) override {
     return absl::NotFoundError("no fleet plan for " + m);
   }
+  std::vector<double> TierImportance() const override { return {8, 4, 2, 0.5}; }
 };
 
 TEST_F(FleetServiceTest, RequestPlanAuthenticatesValidatesAndServesTheStoredPlan) {
@@ -261,6 +262,7 @@ TEST_F(FleetServiceTest, RequestPlanAuthenticatesValidatesAndServesTheStoredPlan
     EXPECT_FALSE(resp.cached());
     ASSERT_OK_AND_ASSIGN(PrecisionPlan plan, DecodePlan(resp.plan()));
     EXPECT_EQ(plan.codes, (std::vector<uint8_t>{0, 1}));
+    EXPECT_THAT(resp.tier_importance(), ::testing::ElementsAre(8, 4, 2, 0.5));
   }
   {
     grpc::ClientContext ctx;

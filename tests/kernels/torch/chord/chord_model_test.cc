@@ -185,5 +185,75 @@ TEST_F(ChordModelTest, EvaluateRunsEveryMethod) {
   EXPECT_GT(r->back().apply_ms_per_device, 0.0);
 }
 
+
+// Relevance mode: the item table's rows are tiered by the learned relevance
+// to the user; every other channel ranks above them.
+class ChordRelevanceTest : public testing::TinyChordTest {
+ protected:
+  void SetUp() override {
+    TinyChordTest::SetUp();
+    options_.hypernet.relevance_layer = "item_emb";
+    options_.tiers.reference_bits = {4, 4, 4, 1};
+    chord_ = std::shared_ptr<ChordModel>(ChordModel::Create(*catalog_, options_).value());
+    items_ = catalog_->layers()[catalog_->LayerIndex("item_emb")];
+  }
+  ChordLayer items_;
+};
+
+TEST_F(ChordRelevanceTest, ItemRowsRankBelowTheDenseLayersByRelevance) {
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(9);
+  torch::Tensor emb = torch::tanh(torch::randn({4, options_.encoder.embed_dim}));
+  HypernetScores s = chord_->hypernet()->forward(emb);
+  ASSERT_TRUE(s.relevance.defined());
+  EXPECT_EQ(s.relevance.sizes(), (std::vector<int64_t>{4, items_.channels}));
+  // The relevance is r(u) . w_c / sqrt(K) with the FP32 rows.
+  torch::Tensor r = chord_->hypernet()->relevance_proj->forward(emb);
+  torch::Tensor expect = torch::matmul(r, catalog_->rows(catalog_->LayerIndex("item_emb")).t()) /
+                         std::sqrt(static_cast<double>(items_.row_length));
+  EXPECT_TRUE(torch::allclose(s.relevance, expect, 1e-4, 1e-5));
+  torch::Tensor item_keys = s.log_score.slice(1, items_.offset, items_.offset + items_.channels);
+  // Per user, the key orders the rows as the relevance does.
+  torch::Tensor in_order = item_keys.gather(1, s.relevance.argsort(1, /*descending=*/false));
+  EXPECT_TRUE(in_order.diff(1, 1).ge(0).all().item<bool>());
+  // Every dense channel is in a tier at least as high as every item row
+  // (here they outgrow tier 0: the tiny model's item table is small), and
+  // the plans differ per user.
+  torch::Tensor codes = chord_->GenerateCodes(emb).value();
+  torch::Tensor item_codes = codes.slice(1, items_.offset, items_.offset + items_.channels);
+  for (int64_t c = 0; c < catalog_->total_channels(); ++c) {
+    if (c >= items_.offset && c < items_.offset + items_.channels) continue;
+    ASSERT_TRUE(codes.select(1, c).le(item_codes.amin(1)).all().item<bool>()) << c;
+  }
+  EXPECT_FALSE(torch::equal(codes[0], codes[1]));
+  // The least relevant rows of a user land in tier 3.
+  const int64_t worst = s.relevance[0].argmin().item<int64_t>();
+  EXPECT_EQ(codes[0][items_.offset + worst].item<int64_t>(), 3);
+}
+
+TEST_F(ChordRelevanceTest, TrainingImitatesTheBackbonesItemScores) {
+  auto view = PersonalizedBackbone::Create(model_, chord_->catalog()).value();
+  ChordTrainOptions t;
+  t.epochs = 8;
+  t.batch_users = 40;
+  t.learning_rate = 1e-2;
+  t.tier_bits = {4, 4, 4, 1};
+  t.seed = 4;
+  auto stats = TrainChord(*chord_, *view, split_, t);
+  ASSERT_THAT(stats.status(), IsOk());
+  ASSERT_EQ(stats->epochs.size(), 8u);
+  // The loss is 1 - the correlation of predicted and FP32 item scores.
+  EXPECT_LT(stats->epochs.back().loss, 0.7 * stats->epochs.front().loss);
+  EXPECT_GE(stats->epochs.back().loss, 0.0);
+  EXPECT_NEAR(stats->epochs.back().expected_bits, 3.0, 0.05);
+}
+
+TEST_F(ChordRelevanceTest, UnknownRelevanceLayerIsRefused) {
+  ChordOptions o = options_;
+  o.hypernet.relevance_layer = "no_such_layer";
+  EXPECT_THAT(ChordModel::Create(*catalog_, o).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, ::testing::HasSubstr("no_such_layer")));
+}
+
 }  // namespace
 }  // namespace qfleet::torchq::chord

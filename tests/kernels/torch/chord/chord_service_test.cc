@@ -112,5 +112,46 @@ TEST_F(ChordServiceTest, DeviceRefusesPlansForAnotherModel) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST_F(ChordServiceTest, PlannerShipsItsTierWeightsAndTheDeviceDecodesWithThem) {
+  torch::Tensor mean = torch::zeros({1, options_.encoder.embed_dim});
+  ASSERT_OK_AND_ASSIGN(auto plain, ChordPlanner::Create(chord_, mean, {}));
+  EXPECT_TRUE(plain->TierImportance().empty());
+  ASSERT_OK_AND_ASSIGN(auto weighted, ChordPlanner::Create(chord_, mean, {}, {8, 4, 2, 0.01}));
+  EXPECT_EQ(weighted->TierImportance(), (std::vector<double>{8, 4, 2, 0.01}));
+  EXPECT_EQ(ChordPlanner::Create(chord_, mean, {}, {8, 4, 2}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ChordPlanner::Create(chord_, mean, {}, {8, 4, 2, -1}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+
+  // Tiers cut for 4/4/4/1: with its default weights the device decodes
+  // uniform widths; with the plan's weights it decodes the cut's table.
+  ChordOptions o = options_;
+  o.tiers.reference_bits = {4, 4, 4, 1};
+  std::shared_ptr<ChordModel> cut(ChordModel::Create(*catalog_, o).value());
+  torch::manual_seed(3);
+  ASSERT_OK_AND_ASSIGN(std::vector<PrecisionPlan> plans,
+                       cut->GeneratePlans(torch::randn({1, o.encoder.embed_dim}), 1));
+  ASSERT_OK_AND_ASSIGN(std::string bytes, EncodePlan(plans[0]));
+  std::unique_ptr<DeviceBundle> d = Device();
+  const BudgetDecodeOptions own{{1, 2, 3, 4, 8}, {8, 4, 2, 1}};
+  ASSERT_OK_AND_ASSIGN(DecodedPlan mine, DecodeDevicePlan(*d, bytes, {}, 3.0, own));
+  ASSERT_OK_AND_ASSIGN(BudgetDecodeOptions told, WithTierImportance(own, {8, 4, 2, 0.01}));
+  EXPECT_EQ(told.allowed_bits, own.allowed_bits);
+  ASSERT_OK_AND_ASSIGN(DecodedPlan theirs, DecodeDevicePlan(*d, bytes, {}, 3.0, told));
+  EXPECT_EQ(theirs.tier_bits[3], 1);
+  EXPECT_GT(mine.tier_bits[3], 1);
+  EXPECT_LE(theirs.avg_bits, 3.0 + 1e-9);
+
+  // What comes off the network is checked.
+  ASSERT_OK_AND_ASSIGN(BudgetDecodeOptions same, WithTierImportance(own, {}));
+  EXPECT_EQ(same.tier_importance, own.tier_importance);
+  for (const std::vector<double>& bad :
+       {std::vector<double>{1, 2, 3}, std::vector<double>{8, 4, 2, 0},
+        std::vector<double>{8, 4, std::nan(""), 1}, std::vector<double>{8, 4, 2, -1},
+        std::vector<double>{8, 4, 2, 1, 1}, std::vector<double>{1e300, 4, 2, 1}}) {
+    EXPECT_EQ(WithTierImportance(own, bad).status().code(), absl::StatusCode::kInvalidArgument);
+  }
+}
+
 }  // namespace
 }  // namespace qfleet::torchq::chord
