@@ -178,6 +178,9 @@ absl::StatusOr<ChordTrainStats> TrainChord(ChordModel& chord, PersonalizedBackbo
         }
         torch::Tensor emb = chord.encoder()->forward(PadHistories(prefixes, chord.options().encoder.history));
         HypernetScores s = chord.hypernet()->forward(emb);
+        // Relevance mode trains on its own loss; otherwise the paper's
+        // objective (task + bit penalty + optional distillation).
+        torch::Tensor loss, task, avg_bits, distill = torch::zeros({});
         if (relevance_rows > 0) {
           // Relevance mode: imitate the FP32 backbone's score of every row
           // of the relevance layer after the same prefix (1 - Pearson
@@ -197,51 +200,36 @@ absl::StatusOr<ChordTrainStats> TrainChord(ChordModel& chord, PersonalizedBackbo
             torch::Tensor c = x - x.mean(1, true);
             return c / c.pow(2).sum(1, true).sqrt().clamp_min(1e-6);
           };
-          torch::Tensor loss = 1.0 - (centred(s.relevance) * centred(target)).sum(1).mean();
-          const double lv = loss.item<double>();
-          if (!std::isfinite(lv)) {
-            return absl::InternalError(absl::StrFormat("chord relevance loss became %g at step %d", lv, stats.steps));
+          loss = 1.0 - (centred(s.relevance) * centred(target)).sum(1).mean();
+          task = loss;
+          avg_bits = torch::full({1}, hard_bits, torch::kFloat64);
+        } else {
+          torch::Tensor probs = SoftTiers(s.log_score, elements, chord.fractions(), options.temperature);
+          torch::Tensor mix = probs;
+          if (options.straight_through) {
+            torch::Tensor hard = torch::one_hot(AssignTiers(s.log_score, elements, chord.fractions()), 4)
+                                     .to(torch::kFloat32);
+            mix = hard + probs - probs.detach();
           }
-          adam.zero_grad();
-          loss.backward();
-          adam.step();
-          ++stats.steps;
-          ++batches;
-          sum_loss += lv;
-          sum_task += lv;
-          sum_bits += hard_bits;
-          if (options.max_steps > 0 && stats.steps >= options.max_steps) {
-            capped = true;
-            break;
+          UserWeights weights = UserWeights::Soft(catalog, tables, mix);
+          task = backbone.Loss(weights, batch).mean();
+          if (options.distill_weight > 0) {
+            torch::Tensor target;
+            {
+              torch::NoGradGuard no_grad;
+              UserWeights fp = UserWeights::Hard(
+                  catalog, fp_tables,
+                  torch::zeros({mix.size(0), catalog.total_channels()}, torch::kLong));
+              target = backbone.TargetLogits(fp, batch).first;
+            }
+            auto [z, mask] = backbone.TargetLogits(weights, batch);
+            distill = ((z - target).pow(2) * mask).sum() / mask.sum().clamp_min(1.0);
           }
-          continue;
+          torch::Tensor expected = torch::matmul(probs, bits);                    // [U, N]
+          avg_bits = torch::matmul(expected, elements) / total_elements;  // [U]
+          torch::Tensor penalty = options.bits_penalty * (avg_bits - budget).pow(2).mean();
+          loss = task + penalty + options.distill_weight * distill;
         }
-        torch::Tensor probs = SoftTiers(s.log_score, elements, chord.fractions(), options.temperature);
-        torch::Tensor mix = probs;
-        if (options.straight_through) {
-          torch::Tensor hard = torch::one_hot(AssignTiers(s.log_score, elements, chord.fractions()), 4)
-                                   .to(torch::kFloat32);
-          mix = hard + probs - probs.detach();
-        }
-        UserWeights weights = UserWeights::Soft(catalog, tables, mix);
-        torch::Tensor task = backbone.Loss(weights, batch).mean();
-        torch::Tensor distill = torch::zeros({});
-        if (options.distill_weight > 0) {
-          torch::Tensor target;
-          {
-            torch::NoGradGuard no_grad;
-            UserWeights fp = UserWeights::Hard(
-                catalog, fp_tables,
-                torch::zeros({mix.size(0), catalog.total_channels()}, torch::kLong));
-            target = backbone.TargetLogits(fp, batch).first;
-          }
-          auto [z, mask] = backbone.TargetLogits(weights, batch);
-          distill = ((z - target).pow(2) * mask).sum() / mask.sum().clamp_min(1.0);
-        }
-        torch::Tensor expected = torch::matmul(probs, bits);                    // [U, N]
-        torch::Tensor avg_bits = torch::matmul(expected, elements) / total_elements;  // [U]
-        torch::Tensor penalty = options.bits_penalty * (avg_bits - budget).pow(2).mean();
-        torch::Tensor loss = task + penalty + options.distill_weight * distill;
         const double lv = loss.item<double>();
         if (!std::isfinite(lv)) {
           return absl::InternalError(absl::StrFormat("chord loss became %g at step %d", lv, stats.steps));

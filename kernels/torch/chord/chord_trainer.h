@@ -62,8 +62,12 @@ struct ChordTrainStats {
 // channel, UserWeights mixes the backbone's quantized tables accordingly and
 // the backbone's next-item loss (one sequence per user: SASRec the training
 // sequence, Caser a random window) plus lambda * (E[bits] - budget)^2 is
-// minimized with Adam. The backbone's parameters get no gradient and are
-// left unchanged. Deterministic for a seed and torch thread count.
+// minimized with Adam. In relevance mode (the hypernetwork has a
+// relevance layer) the loss is instead 1 - the per-user Pearson correlation
+// between the hypernetwork's relevance of every row of that layer and the
+// FP32 backbone's score of that item after the same prefix (task_loss =
+// loss, distill 0, expected_bits the hard tiers' average). The backbone's
+// parameters get no gradient and are left unchanged. Deterministic for a seed and torch thread count.
 // InvalidArgument for bad options or a split that does not match the
 // backbone; Internal if the loss becomes non-finite or LibTorch throws.
 absl::StatusOr<ChordTrainStats> TrainChord(ChordModel& chord, PersonalizedBackbone& backbone,
