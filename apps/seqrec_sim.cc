@@ -509,7 +509,7 @@ int SeqRecSimMain(int argc, char** argv) {
   bool relevance = false;
   app.add_flag("--chord-relevance", relevance,
                "relevance mode: the hypernetworks tier the item table's rows by a learned relevance "
-               "to each user (tiers cut for 4/4/4/1 bits); SASRec");
+               "to each user (quarters cut for 4/3/3/2 bits); SASRec");
   app.add_option("--load-chord", s.load_chord, "trained encoder + hypernetworks (.qftc)");
   app.add_option("--save-chord", s.save_chord, "save the trained encoder + hypernetworks (.qftc)");
   app.add_option("--workers", o.workers, "device RPC threads")->check(CLI::Range(1, 1024));

@@ -94,7 +94,7 @@ TEST(SeqRecSimIntegrationTest, QuickRunServesEveryMethodThroughTheCoordinator) {
 
 TEST(SeqRecSimIntegrationTest, RelevanceModeShipsTheCloudsTierWeightsToTheDevices) {
   SeqRecSimOptions o = Quick();
-  torchq::chord::UseRelevanceTiers(o.setup);
+  torchq::chord::UseRelevanceTiers(o.setup, "item_emb", /*prune_tail=*/true);
   o.methods = {"rtn3", "chord-mean", "chord"};
   std::ostringstream log;
   ASSERT_OK_AND_ASSIGN(SeqRecSimResult r, RunSeqRecSim(o, log));

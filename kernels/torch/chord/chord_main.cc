@@ -97,8 +97,8 @@ int main(int argc, char** argv) {
                  "(e.g. item_emb for SASRec)");
   bool relevance = false;
   app.add_flag("--chord-relevance", relevance,
-               "relevance mode on item_emb with its tiers (4/4/4/1) and decoder weights (8,4,2,0.01); "
-               "overrides --tier-bits, --middle-share, --tier-importance");
+               "relevance mode on item_emb with its tiers (4/3/3/2 quarters) and the default decoder "
+               "weights; overrides --tier-bits, --middle-share, --tier-importance");
   bool oracle = false;
   app.add_flag("--oracle-relevance", oracle,
                "also rank with the diagnostic oracle-relevance plans (item rows tiered by the FP32 "

@@ -145,11 +145,16 @@ absl::StatusOr<std::unique_ptr<ChordSetup>> PrepareChord(const ChordSetupOptions
   return setup;
 }
 
-void UseRelevanceTiers(ChordSetupOptions& options, const std::string& layer) {
+void UseRelevanceTiers(ChordSetupOptions& options, const std::string& layer, bool prune_tail) {
   options.chord.hypernet.relevance_layer = layer;
-  options.chord.tiers.reference_bits = {4, 4, 4, 1};
   options.chord.tiers.middle_share = {0.25, 0.25};
-  options.decode.tier_importance = {8, 4, 2, 0.01};
+  if (prune_tail) {
+    options.chord.tiers.reference_bits = {4, 4, 4, 1};
+    options.decode.tier_importance = {8, 4, 2, 0.01};
+  } else {
+    options.chord.tiers.reference_bits = {4, 3, 3, 2};
+    options.decode.tier_importance = BudgetDecodeOptions().tier_importance;
+  }
 }
 
 absl::StatusOr<ChordServing> MakeChordServing(const ChordSetup& setup) {

@@ -50,12 +50,15 @@ struct ChordSetupOptions {
 };
 
 // Relevance mode (hypernetwork.h): the hypernetworks tier the rows of
-// `layer` (SASRec's item table) by their learned relevance to the user;
-// tiers are cut for 4/4/4/1 bits (one sixth, a quarter, a quarter, a
-// third of the weights at a 3-bit budget) and a weight of tier 3 -- the
-// items least relevant to this user -- is worth 1/100 of one in tier 2 to
-// the devices' decoder, which gets that with each plan.
-void UseRelevanceTiers(ChordSetupOptions& options, const std::string& layer = "item_emb");
+// `layer` (SASRec's item table) by their learned relevance to the user.
+// Default cut: quarters for 4/3/3/2 bits at a 3-bit budget, which devices
+// decode with their default weights (measured best on Amazon Games).
+// prune_tail: cut for 4/4/4/1 bits (a sixth, a quarter, a quarter, a third
+// of the weights) with a weight of tier 3 -- the items least relevant to
+// this user -- worth 1/100 of one in tier 2 to the devices' decoder, which
+// gets that with each plan.
+void UseRelevanceTiers(ChordSetupOptions& options, const std::string& layer = "item_emb",
+                       bool prune_tail = false);
 
 struct ChordSetup {
   seqrec::LeaveOneOutSplit split;
