@@ -313,7 +313,7 @@ absl::StatusOr<SeqRecSimResult> RunSeqRecSim(const SeqRecSimOptions& o, std::ost
         ASSIGN_OR_RETURN(device::DevicePlan plan, d.client->RequestPlan(method, e));
         const double budget = d.task.budget_bits > 0 ? d.task.budget_bits : so.chord.budget_bits;
         ASSIGN_OR_RETURN(const BudgetDecodeOptions own, ch::WithTierImportance(decode, plan.tier_importance));
-        ASSIGN_OR_RETURN(r.plan, ch::DecodeDevicePlan(bundle, plan.bytes, plan.tier_bits, budget, own));
+        ASSIGN_OR_RETURN(r.plan, ch::DecodeDevicePlan(bundle, plan.bytes, plan.tier_bits, budget, own, users[j]));
         for (int64_t c = 0; c < n_channels; ++c) row[c] = r.plan.channel_bits[c];
         r.plan_bytes = plan.bytes;
         r.metrics["avg_bits"] = r.plan.avg_bits;
@@ -509,7 +509,7 @@ int SeqRecSimMain(int argc, char** argv) {
   bool relevance = false;
   app.add_flag("--chord-relevance", relevance,
                "relevance mode: the hypernetworks tier the item table's rows by a learned relevance "
-               "to each user (quarters cut for 4/3/3/2 bits); SASRec");
+               "to each user (quarters cut for 4/3/3/2 bits); SASRec and Caser");
   app.add_option("--load-chord", s.load_chord, "trained encoder + hypernetworks (.qftc)");
   app.add_option("--save-chord", s.save_chord, "save the trained encoder + hypernetworks (.qftc)");
   app.add_option("--workers", o.workers, "device RPC threads")->check(CLI::Range(1, 1024));

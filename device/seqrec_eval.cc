@@ -121,7 +121,7 @@ absl::StatusOr<std::map<std::string, double>> RunSeqRecEvalTask(FleetClient& cli
                      ch::WithTierImportance(data.decode, plan.tier_importance));
     t0 = std::chrono::steady_clock::now();
     ASSIGN_OR_RETURN(ch::DecodedPlan decoded,
-                     ch::DecodeDevicePlan(*bundle, plan.bytes, plan.tier_bits, budget, decode));
+                     ch::DecodeDevicePlan(*bundle, plan.bytes, plan.tier_bits, budget, decode, data.user));
     for (const ch::ChordLayer& l : bundle->catalog.layers()) {
       bits[l.name].assign(decoded.channel_bits.begin() + l.offset,
                           decoded.channel_bits.begin() + l.offset + l.channels);

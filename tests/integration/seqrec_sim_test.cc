@@ -92,24 +92,47 @@ TEST(SeqRecSimIntegrationTest, QuickRunServesEveryMethodThroughTheCoordinator) {
   EXPECT_THAT(FormatSeqRecTable(r), HasSubstr("chord-mean"));
 }
 
-TEST(SeqRecSimIntegrationTest, RelevanceModeShipsTheCloudsTierWeightsToTheDevices) {
-  SeqRecSimOptions o = Quick();
-  torchq::chord::UseRelevanceTiers(o.setup, "item_emb", /*prune_tail=*/true);
-  o.methods = {"rtn3", "chord-mean", "chord"};
+// Runs `o` and checks what every plan-based method must give: each of the
+// 64 devices reported once, within the 3-bit budget (own rows included).
+void RunWithinBudget(const SeqRecSimOptions& o, SeqRecSimResult& r) {
   std::ostringstream log;
-  ASSERT_OK_AND_ASSIGN(SeqRecSimResult r, RunSeqRecSim(o, log));
-  ASSERT_EQ(r.rows.size(), 3u);
+  ASSERT_OK_AND_ASSIGN(r, RunSeqRecSim(o, log));
+  ASSERT_EQ(r.rows.size(), o.methods.size());
   for (const SeqRecMethodRow& row : r.rows) {
     EXPECT_EQ(row.reports, 64u) << row.name;
     EXPECT_LE(row.avg_bits, 3.0 + 1e-9) << row.name;
     EXPECT_GT(row.avg_bits, 2.5) << row.name;
+    EXPECT_GE(row.ndcg10, row.ndcg5) << row.name;
   }
+}
+
+TEST(SeqRecSimIntegrationTest, RelevanceModeShipsTheCloudsTierWeightsToTheDevices) {
+  SeqRecSimOptions o = Quick();
+  torchq::chord::UseRelevanceTiers(o.setup, /*prune_tail=*/true);
+  o.methods = {"rtn3", "chord-mean", "chord"};
+  SeqRecSimResult r;
+  ASSERT_NO_FATAL_FAILURE(RunWithinBudget(o, r));
   // Devices decoded the 4/4/4/1 cut with the weights the plans carried:
   // their own defaults would have chosen uniform 3 bits for these shares.
   EXPECT_DOUBLE_EQ(r.rows[1].low_bits, 1.0);
   EXPECT_DOUBLE_EQ(r.rows[2].low_bits, 1.0);
   EXPECT_DOUBLE_EQ(r.rows[0].low_bits, 3.0);
   EXPECT_GT(r.rows[2].plan_gen_ms, 0.0);
+}
+
+TEST(SeqRecSimIntegrationTest, CaserRelevanceModeKeepsEachDevicesOwnUserRow) {
+  SeqRecSimOptions o = Quick();
+  o.setup.backbone = "caser";
+  torchq::chord::UseRelevanceTiers(o.setup);
+  o.methods = {"rtn3", "static", "chord-mean", "chord"};
+  // Every device keeps its own user_emb row at tier 0 and still meets the
+  // budget: the cloud left room for that row in every plan.
+  SeqRecSimResult r;
+  ASSERT_NO_FATAL_FAILURE(RunWithinBudget(o, r));
+  // The quarter cut decodes to 4/3/3/2 with the devices' own weights.
+  EXPECT_DOUBLE_EQ(r.rows[2].low_bits, 2.0);
+  EXPECT_DOUBLE_EQ(r.rows[3].low_bits, 2.0);
+  EXPECT_GT(r.rows[3].plan_gen_ms, 0.0);
 }
 
 TEST(SeqRecSimIntegrationTest, RejectsBadOptionsBeforeTraining) {

@@ -13,6 +13,10 @@
 
 namespace qfleet::torchq::chord {
 
+// The backbone's per-user table (Caser's user embeddings, one row per
+// user): a device reads only its own row of it (chord_device.h KeepOwnRow).
+inline constexpr char kPerUserLayer[] = "user_emb";
+
 // One quantizable layer of the frozen backbone as CHORD sees it: a weight
 // with >= 2 dims (layer_weights.h naming), quantized per output channel.
 // Embedding rows are channels.

@@ -78,10 +78,57 @@ absl::StatusOr<BudgetDecodeOptions> WithTierImportance(const BudgetDecodeOptions
   return out;
 }
 
+namespace {
+
+// The per-user table's [offset, channels] in the catalog; channels 0 if absent.
+std::pair<int64_t, int64_t> PerUserRows(const ChannelCatalog& catalog) {
+  const int64_t l = catalog.LayerIndex(kPerUserLayer);
+  if (l < 0) return {0, 0};
+  return {catalog.layers()[l].offset, catalog.layers()[l].channels};
+}
+
+absl::Status CheckOwnUser(int64_t own_user, int64_t rows) {
+  if (own_user < 0 || own_user >= rows) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("user %d is not a row of the model's %d-user table", own_user, rows));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status KeepOwnRow(const ChannelCatalog& catalog, std::vector<uint8_t>& codes, int64_t own_user) {
+  const auto [offset, rows] = PerUserRows(catalog);
+  if (rows == 0) return absl::OkStatus();
+  if (static_cast<int64_t>(codes.size()) != catalog.total_channels()) {
+    return absl::InvalidArgumentError("codes do not cover the catalog");
+  }
+  if (absl::Status s = CheckOwnUser(own_user, rows); !s.ok()) return s;
+  codes[static_cast<size_t>(offset + own_user)] = 0;
+  return absl::OkStatus();
+}
+
+absl::Status KeepOwnRows(const ChannelCatalog& catalog, torch::Tensor& codes,
+                         absl::Span<const int32_t> users, int64_t top) {
+  const auto [offset, rows] = PerUserRows(catalog);
+  if (rows == 0) return absl::OkStatus();
+  if (codes.dim() != 2 || codes.size(0) != static_cast<int64_t>(users.size()) ||
+      codes.size(1) != catalog.total_channels() || codes.scalar_type() != torch::kLong) {
+    return absl::InvalidArgumentError("codes must be int64 [users, channels]");
+  }
+  auto a = codes.accessor<int64_t, 2>();
+  for (size_t i = 0; i < users.size(); ++i) {
+    if (absl::Status s = CheckOwnUser(users[i], rows); !s.ok()) return s;
+    a[static_cast<int64_t>(i)][offset + users[i]] = top;
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<DecodedPlan> DecodeDevicePlan(const DeviceBundle& device, const std::string& bytes,
                                              const std::vector<int>& fixed_tier_bits,
                                              double budget_bits,
-                                             const BudgetDecodeOptions& decode) {
+                                             const BudgetDecodeOptions& decode,
+                                             int64_t own_user) {
   ASSIGN_OR_RETURN(PrecisionPlan plan, DecodePlan(bytes));
   const ChannelCatalog& catalog = device.catalog;
   if (plan.layer_names.size() != catalog.layers().size()) {
@@ -96,6 +143,7 @@ absl::StatusOr<DecodedPlan> DecodeDevicePlan(const DeviceBundle& device, const s
           plan.layer_names[l], plan.channels[l], layer.name, layer.channels));
     }
   }
+  if (own_user >= 0) RETURN_IF_ERROR(KeepOwnRow(catalog, plan.codes, own_user));
   DecodedPlan out;
   if (!fixed_tier_bits.empty()) {
     if (fixed_tier_bits.size() != 4) return absl::InvalidArgumentError("tier_bits needs four widths");

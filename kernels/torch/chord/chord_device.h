@@ -10,6 +10,7 @@
 #include <torch/types.h>
 
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "common/budget_decode.h"
 #include "common/tensor_container.h"
 #include "kernels/torch/chord/channel_catalog.h"
@@ -55,10 +56,27 @@ struct DecodedPlan {
 absl::StatusOr<BudgetDecodeOptions> WithTierImportance(const BudgetDecodeOptions& decode,
                                                        const std::vector<double>& tier_importance);
 
+//
+// own_user >= 0 (the device's user id): KeepOwnRow before the decode.
 absl::StatusOr<DecodedPlan> DecodeDevicePlan(const DeviceBundle& device, const std::string& bytes,
                                              const std::vector<int>& fixed_tier_bits,
                                              double budget_bits,
-                                             const BudgetDecodeOptions& decode);
+                                             const BudgetDecodeOptions& decode,
+                                             int64_t own_user = -1);
+
+// The backbone's per-user table (Caser's user_emb): a device reads one row
+// of it, its own, so it keeps that row at tier 0 whatever a plan says (the
+// plan cannot know which row is the device's; relevance mode ranks the
+// table last; ChordModel leaves tier 0 room for it). Sets code `own_user`
+// of that layer (kPerUserLayer) to 0 in `codes` (catalog
+// order); no-op for a catalog without the table. InvalidArgument if
+// own_user is not a row of it.
+absl::Status KeepOwnRow(const ChannelCatalog& catalog, std::vector<uint8_t>& codes, int64_t own_user);
+// The same for a batch: codes [U, N] int64, row i belongs to users[i]; the
+// own row is set to `top` (0 for tier codes; for a tensor of bit-widths,
+// the width of tier 0).
+absl::Status KeepOwnRows(const ChannelCatalog& catalog, torch::Tensor& codes,
+                         absl::Span<const int32_t> users, int64_t top = 0);
 
 }  // namespace qfleet::torchq::chord
 

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/status_macros.h"
+#include "kernels/torch/chord/chord_device.h"
 #include "kernels/torch/chord/chord_trainer.h"
 #include "kernels/torch/chord/tiering.h"
 #include "kernels/torch/chord/user_weights.h"
@@ -146,6 +147,11 @@ absl::StatusOr<std::vector<ChordMethodResult>> EvaluateChordMethods(
       results.push_back(r);
       return &results.back();
     };
+    // The evaluated users b0..b1: each keeps its own row of a per-user
+    // table at tier 0, as its device does (KeepOwnRow).
+    auto Users = [&sample](int64_t b0, int64_t b1) {
+      return absl::Span<const int32_t>(sample.users.data() + b0, static_cast<size_t>(b1 - b0));
+    };
     auto uniform = [&](int bits) -> BitsFn {
       return [bits, n_channels](int64_t b0, int64_t b1) -> absl::StatusOr<torch::Tensor> {
         return torch::full({b1 - b0, n_channels}, bits, torch::kLong);
@@ -163,9 +169,13 @@ absl::StatusOr<std::vector<ChordMethodResult>> EvaluateChordMethods(
     if (!options.static_bits.empty()) {
       torch::Tensor row = torch::tensor(std::vector<int64_t>(options.static_bits.begin(),
                                                              options.static_bits.end()));
+      // The static plan's tier 0 is its widest width.
+      const int64_t top = row.max().item<int64_t>();
       ASSIGN_OR_RETURN(ChordMethodResult * r,
                        add("static", [&](int64_t b0, int64_t b1) -> absl::StatusOr<torch::Tensor> {
-                         return row.unsqueeze(0).expand({b1 - b0, n_channels});
+                         torch::Tensor bits = row.unsqueeze(0).expand({b1 - b0, n_channels}).clone();
+                         RETURN_IF_ERROR(KeepOwnRows(catalog, bits, Users(b0, b1), top));
+                         return bits;
                        }));
       r->plan_bytes = plan_bytes;  // four widths fit the same 2-bit codes
     }
@@ -174,10 +184,11 @@ absl::StatusOr<std::vector<ChordMethodResult>> EvaluateChordMethods(
     ASSIGN_OR_RETURN(torch::Tensor mean_emb,
                      MeanUserEmbedding(chord, split, seqrec::EvalStage::kValidation));
     ASSIGN_OR_RETURN(torch::Tensor mean_codes, chord.GenerateCodes(mean_emb));
-    ASSIGN_OR_RETURN(torch::Tensor mean_bits, DecodeCodes(catalog, mean_codes, options));
     ASSIGN_OR_RETURN(ChordMethodResult * rm,
                      add("chord-mean", [&](int64_t b0, int64_t b1) -> absl::StatusOr<torch::Tensor> {
-                       return mean_bits.expand({b1 - b0, n_channels});
+                       torch::Tensor codes = mean_codes.expand({b1 - b0, n_channels}).clone();
+                       RETURN_IF_ERROR(KeepOwnRows(catalog, codes, Users(b0, b1)));
+                       return DecodeCodes(catalog, codes, options);
                      }));
     rm->plan_bytes = plan_bytes;
 
@@ -202,7 +213,9 @@ absl::StatusOr<std::vector<ChordMethodResult>> EvaluateChordMethods(
     }
     ASSIGN_OR_RETURN(ChordMethodResult * rc,
                      add("chord", [&](int64_t b0, int64_t b1) -> absl::StatusOr<torch::Tensor> {
-                       return DecodeCodes(catalog, codes.slice(0, b0, b1), options);
+                       torch::Tensor mine = codes.slice(0, b0, b1).clone();
+                       RETURN_IF_ERROR(KeepOwnRows(catalog, mine, Users(b0, b1)));
+                       return DecodeCodes(catalog, mine, options);
                      }));
     rc->plan_bytes = static_cast<int64_t>(wire.front().size());
     rc->tier_diff_vs_mean =
@@ -214,9 +227,10 @@ absl::StatusOr<std::vector<ChordMethodResult>> EvaluateChordMethods(
     rc->encode_ms_per_device = 1e3 * encode_s / static_cast<double>(plans.size());
 
     if (options.oracle_relevance) {
-      const int64_t li = catalog.LayerIndex("item_emb");
-      if (li < 0) return absl::InvalidArgumentError("oracle-relevance needs an item_emb layer");
-      const ChordLayer& items = catalog.layers()[li];
+      HypernetOptions ho = chord.hypernet()->options();
+      if (ho.relevance_layer.empty()) ho.relevance_layer = "item_emb";
+      ASSIGN_OR_RETURN(const RelevanceLayout layout, RelevanceLayout::Create(catalog, ho));
+      const int64_t items = layout.rows();
       ASSIGN_OR_RETURN(torch::Tensor fp32_index,
                        WidthIndexForBits(tables, torch::full({1, n_channels}, 32, torch::kLong)));
       ASSIGN_OR_RETURN(
@@ -228,13 +242,11 @@ absl::StatusOr<std::vector<ChordMethodResult>> EvaluateChordMethods(
                 MakeEvalHistories(split, users, sample.stage, backbone.HistoryLength());
             torch::Tensor uid = torch::empty({b}, torch::kLong);
             for (int64_t i = 0; i < b; ++i) uid[i] = static_cast<int64_t>(users[i]);
-            torch::Tensor cand = torch::arange(items.channels, torch::kLong).unsqueeze(0).expand({b, items.channels});
+            torch::Tensor cand = torch::arange(items, torch::kLong).unsqueeze(0).expand({b, items});
             UserWeights fp32 = UserWeights::Hard(catalog, tables, fp32_index.expand({b, n_channels}));
             torch::Tensor relevance = backbone.Score(fp32, histories, uid, cand).to(torch::kFloat32);
-            // Other layers above every item row: tier 0.
-            torch::Tensor scores = torch::full({b, n_channels}, 1e30, torch::kFloat32);
-            scores.slice(1, items.offset, items.offset + items.channels).copy_(relevance);
-            torch::Tensor codes = AssignTiers(scores, catalog.elements(), chord.fractions());
+            torch::Tensor codes = AssignTiers(layout.RankKey(relevance), catalog.elements(), chord.fractions());
+            RETURN_IF_ERROR(KeepOwnRows(catalog, codes, users));
             return DecodeCodes(catalog, codes, options);
           }));
       ro->plan_bytes = plan_bytes;

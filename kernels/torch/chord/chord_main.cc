@@ -97,7 +97,8 @@ int main(int argc, char** argv) {
                  "(e.g. item_emb for SASRec)");
   bool relevance = false;
   app.add_flag("--chord-relevance", relevance,
-               "relevance mode on item_emb with its tiers (4/3/3/2 quarters) and the default decoder "
+               "relevance mode (SASRec: item_emb; Caser: out_emb + item_emb + out_bias, user_emb last) "
+               "with its tiers (4/3/3/2 quarters) and the default decoder "
                "weights; overrides --tier-bits, --middle-share, --tier-importance");
   bool oracle = false;
   app.add_flag("--oracle-relevance", oracle,
@@ -114,8 +115,11 @@ int main(int argc, char** argv) {
   }
   if (relevance) {
     ch::ChordSetupOptions rel;
+    rel.backbone = backbone_name;
     ch::UseRelevanceTiers(rel);
     copt.hypernet.relevance_layer = rel.chord.hypernet.relevance_layer;
+    copt.hypernet.relevance_tied = rel.chord.hypernet.relevance_tied;
+    copt.hypernet.relevance_last = rel.chord.hypernet.relevance_last;
     for (int t = 0; t < 4; ++t) tier_bits_ref[t] = rel.chord.tiers.reference_bits[t];
     middle = {rel.chord.tiers.middle_share[0], rel.chord.tiers.middle_share[1]};
     importance.assign(rel.decode.tier_importance.begin(), rel.decode.tier_importance.end());

@@ -1,5 +1,7 @@
 #include "kernels/torch/chord/chord_model.h"
 
+#include <algorithm>
+
 #include <torch/torch.h>
 
 #include "absl/strings/str_format.h"
@@ -20,12 +22,18 @@ absl::StatusOr<std::unique_ptr<ChordModel>> ChordModel::Create(const ChannelCata
   if (h.hidden < 1 || h.key_dim < 1 || h.element_rank < 1) {
     return absl::InvalidArgumentError("hypernetwork sizes must be >= 1");
   }
-  if (!h.relevance_layer.empty() && catalog.LayerIndex(h.relevance_layer) < 0) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "relevance layer '%s' is not a quantizable layer of the backbone", h.relevance_layer));
+  if (!h.relevance_layer.empty()) RETURN_IF_ERROR(RelevanceLayout::Create(catalog, h).status());
+  ASSIGN_OR_RETURN(auto fractions, TierFractions(options.budget_bits, options.tiers));
+  // A device keeps its own row of a per-user table at tier 0 whatever the
+  // plan says (KeepOwnRow): tier 0 leaves room for one row, moved to tier
+  // 3, so the reference table still meets the budget on the device.
+  if (const int64_t l = catalog.LayerIndex(kPerUserLayer); l >= 0) {
+    const double room = std::min(
+        fractions[0], static_cast<double>(catalog.layers()[l].row_length + 1) /
+                          static_cast<double>(catalog.total_elements()));
+    fractions[0] -= room;
+    fractions[3] += room;
   }
-  ASSIGN_OR_RETURN(const auto fractions,
-                   TierFractions(options.budget_bits, options.tiers));
   std::unique_ptr<ChordModel> m(new ChordModel(catalog, options));
   m->fractions_ = fractions;
   m->encoder_ = UserEncoder(options.encoder, options.seed);

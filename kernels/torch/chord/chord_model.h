@@ -43,6 +43,9 @@ class ChordModel {
 
   const ChordOptions& options() const { return options_; }
   const ChannelCatalog& catalog() const { return catalog_; }
+  // Tier shares: TierFractions(budget, tiers), with one row of a per-user
+  // table moved from tier 0 to tier 3 when the catalog has one (room for
+  // the device's own row, KeepOwnRow).
   const std::array<double, 4>& fractions() const { return fractions_; }
   UserEncoder& encoder() { return encoder_; }
   ChordHypernet& hypernet() { return hypernet_; }

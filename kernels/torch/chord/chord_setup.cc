@@ -145,8 +145,17 @@ absl::StatusOr<std::unique_ptr<ChordSetup>> PrepareChord(const ChordSetupOptions
   return setup;
 }
 
-void UseRelevanceTiers(ChordSetupOptions& options, const std::string& layer, bool prune_tail) {
-  options.chord.hypernet.relevance_layer = layer;
+void UseRelevanceTiers(ChordSetupOptions& options, bool prune_tail) {
+  HypernetOptions& h = options.chord.hypernet;
+  if (options.backbone == "caser") {
+    h.relevance_layer = "out_emb";
+    h.relevance_tied = {"item_emb", "out_bias"};
+    h.relevance_last = {"user_emb"};
+  } else {
+    h.relevance_layer = "item_emb";
+    h.relevance_tied.clear();
+    h.relevance_last.clear();
+  }
   options.chord.tiers.middle_share = {0.25, 0.25};
   if (prune_tail) {
     options.chord.tiers.reference_bits = {4, 4, 4, 1};

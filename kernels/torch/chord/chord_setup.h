@@ -49,16 +49,19 @@ struct ChordSetupOptions {
   std::function<void(const std::string&)> say;  // progress lines; may be empty
 };
 
-// Relevance mode (hypernetwork.h): the hypernetworks tier the rows of
-// `layer` (SASRec's item table) by their learned relevance to the user.
+// Relevance mode (hypernetwork.h) for options.backbone: the hypernetworks
+// tier the item rows by their learned relevance to the user. SASRec: the
+// rows of item_emb (its input and output table). Caser: out_emb's rows
+// (the output table), with item_emb's and out_bias's rows of the same item
+// tied to them; user_emb's rows rank last (a device reads only its own,
+// which it keeps at the top tier: chord_device.h, KeepOwnRow).
 // Default cut: quarters for 4/3/3/2 bits at a 3-bit budget, which devices
 // decode with their default weights (measured best on Amazon Games).
 // prune_tail: cut for 4/4/4/1 bits (a sixth, a quarter, a quarter, a third
 // of the weights) with a weight of tier 3 -- the items least relevant to
 // this user -- worth 1/100 of one in tier 2 to the devices' decoder, which
 // gets that with each plan.
-void UseRelevanceTiers(ChordSetupOptions& options, const std::string& layer = "item_emb",
-                       bool prune_tail = false);
+void UseRelevanceTiers(ChordSetupOptions& options, bool prune_tail = false);
 
 struct ChordSetup {
   seqrec::LeaveOneOutSplit split;

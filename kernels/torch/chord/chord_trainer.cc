@@ -196,9 +196,12 @@ absl::StatusOr<ChordTrainStats> TrainChord(ChordModel& chord, PersonalizedBackbo
             torch::Tensor cand = torch::arange(relevance_rows, torch::kLong).unsqueeze(0).expand({b, relevance_rows});
             target = backbone.Score(fp, PadHistories(prefixes, backbone.HistoryLength()), uid, cand);
           }
+          // The norm is smoothed: a constant row (a user whose embedding is
+          // still 0, e.g. an empty Caser window prefix at the start) has a
+          // zero gradient instead of 0/0.
           auto centred = [](const torch::Tensor& x) {
             torch::Tensor c = x - x.mean(1, true);
-            return c / c.pow(2).sum(1, true).sqrt().clamp_min(1e-6);
+            return c / (c.pow(2).sum(1, true) + 1e-12).sqrt();
           };
           loss = 1.0 - (centred(s.relevance) * centred(target)).sum(1).mean();
           task = loss;

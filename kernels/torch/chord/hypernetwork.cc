@@ -1,5 +1,6 @@
 #include "kernels/torch/chord/hypernetwork.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -8,6 +9,66 @@
 #include "absl/strings/str_cat.h"
 
 namespace qfleet::torchq::chord {
+
+absl::StatusOr<RelevanceLayout> RelevanceLayout::Create(const ChannelCatalog& catalog,
+                                                        const HypernetOptions& options) {
+  RelevanceLayout out;
+  out.total_ = catalog.total_channels();
+  out.layer_ = catalog.LayerIndex(options.relevance_layer);
+  if (out.layer_ < 0) {
+    return absl::InvalidArgumentError("relevance layer '" + options.relevance_layer +
+                                      "' is not in the catalog");
+  }
+  const ChordLayer& base = catalog.layers()[out.layer_];
+  out.rows_ = base.channels;
+  out.item_ranges_.push_back({base.offset, base.channels});
+  std::vector<int64_t> seen = {out.layer_};
+  auto resolve = [&](const std::string& name) -> absl::StatusOr<int64_t> {
+    const int64_t l = catalog.LayerIndex(name);
+    if (l < 0) return absl::InvalidArgumentError("relevance layer '" + name + "' is not in the catalog");
+    if (std::find(seen.begin(), seen.end(), l) != seen.end()) {
+      return absl::InvalidArgumentError("relevance layer '" + name + "' is named twice");
+    }
+    seen.push_back(l);
+    return l;
+  };
+  for (const std::string& name : options.relevance_tied) {
+    absl::StatusOr<int64_t> l = resolve(name);
+    if (!l.ok()) return l.status();
+    const ChordLayer& t = catalog.layers()[*l];
+    if (t.channels != base.channels) {
+      return absl::InvalidArgumentError(absl::StrCat("relevance layer '", name, "' has ", t.channels,
+                                                     " rows, '", base.name, "' ", base.channels));
+    }
+    out.tied_.push_back(*l);
+    out.item_ranges_.push_back({t.offset, t.channels});
+  }
+  for (const std::string& name : options.relevance_last) {
+    absl::StatusOr<int64_t> l = resolve(name);
+    if (!l.ok()) return l.status();
+    out.last_ranges_.push_back({catalog.layers()[*l].offset, catalog.layers()[*l].channels});
+  }
+  return out;
+}
+
+torch::Tensor RelevanceLayout::ItemRows(const ChannelCatalog& catalog) const {
+  std::vector<torch::Tensor> parts = {catalog.rows(layer_)};
+  for (int64_t l : tied_) parts.push_back(catalog.rows(l));
+  return torch::cat(parts, 1);
+}
+
+torch::Tensor RelevanceLayout::RankKey(const torch::Tensor& relevance) const {
+  torch::Tensor z = ((relevance - relevance.mean(1, true)) /
+                     relevance.std(1, true, true).clamp_min(1e-6))
+                        .clamp(-1e2, 1e2)
+                        .to(torch::kFloat32);
+  // Standardized scores stay far inside +-1e3.
+  torch::Tensor key = torch::full({relevance.size(0), total_}, 1e3,
+                                  relevance.options().dtype(torch::kFloat32));
+  for (const auto& [offset, channels] : item_ranges_) key.slice(1, offset, offset + channels).copy_(z);
+  for (const auto& [offset, channels] : last_ranges_) key.slice(1, offset, offset + channels).fill_(-1e3);
+  return key;
+}
 
 ChordHypernetImpl::ChordHypernetImpl(const ChannelCatalog& catalog, const HypernetOptions& options,
                                      uint64_t seed)
@@ -21,12 +82,13 @@ ChordHypernetImpl::ChordHypernetImpl(const ChannelCatalog& catalog, const Hypern
       register_module("element_head", torch::nn::Linear(options.hidden, options.element_rank));
   channel_bias = register_parameter("channel_bias", torch::zeros({total_channels_}));
   if (!options.relevance_layer.empty()) {
-    relevance_layer_ = catalog.LayerIndex(options.relevance_layer);
-    TORCH_CHECK(relevance_layer_ >= 0, "relevance layer '", options.relevance_layer,
-                "' is not in the catalog");
-    relevance_proj = register_module(
-        "relevance_proj",
-        torch::nn::Linear(options.embed_dim, catalog.layers()[relevance_layer_].row_length));
+    absl::StatusOr<RelevanceLayout> layout = RelevanceLayout::Create(catalog, options);
+    TORCH_CHECK(layout.ok(), std::string(layout.status().message()));
+    relevance_ = *std::move(layout);
+    relevance_layer_ = relevance_->layer();
+    item_rows_ = relevance_->ItemRows(catalog);
+    relevance_proj = register_module("relevance_proj",
+                                     torch::nn::Linear(options.embed_dim, item_rows_.size(1)));
   }
   std::vector<torch::Tensor> layer_ids;
   for (int64_t l = 0; l < layers; ++l) {
@@ -67,10 +129,18 @@ ChordHypernetImpl::ChordHypernetImpl(const ChannelCatalog& catalog, const Hypern
 HypernetScores ChordHypernetImpl::forward(const torch::Tensor& user_emb) {
   TORCH_CHECK(user_emb.dim() == 2 && user_emb.size(1) == options_.embed_dim,
               "user embeddings must be [U, ", options_.embed_dim, "]");
+  HypernetScores s;
+  if (relevance_) {
+    // The ranking comes from the relevance alone: the layer, filter and
+    // element scores would not change it.
+    const double norm = 1.0 / std::sqrt(static_cast<double>(item_rows_.size(1)));
+    s.relevance = torch::matmul(relevance_proj->forward(user_emb), item_rows_.t()) * norm;
+    s.log_score = relevance_->RankKey(s.relevance);
+    return s;
+  }
   const int64_t u = user_emb.size(0);
   const int64_t query = options_.key_dim + kChannelFeatures;
   torch::Tensor h = torch::relu(trunk->forward(user_emb));
-  HypernetScores s;
   s.layer = torch::softplus(layer_head->forward(h)) + 1e-3;
   torch::Tensor q = filter_head->forward(h).view({u, -1, query});  // [U, layers, D]
   torch::Tensor g = element_head->forward(h);                       // [U, rank]
@@ -92,18 +162,6 @@ HypernetScores ChordHypernetImpl::forward(const torch::Tensor& user_emb) {
   s.element = torch::cat(elements, 1);
   s.log_score = torch::log(s.layer).index_select(1, layer_of_channel_) +
                 torch::log(s.filter + 1e-6) + torch::log(s.element + 1e-6);
-  if (relevance_layer_ >= 0) {
-    const int64_t l = relevance_layer_;
-    int64_t off = 0;
-    for (int64_t k = 0; k < l; ++k) off += channels_[k];
-    const double norm = 1.0 / std::sqrt(static_cast<double>(row_lengths_[l]));
-    s.relevance = torch::matmul(relevance_proj->forward(user_emb), rows_[l].t()) * norm;
-    torch::Tensor z = (s.relevance - s.relevance.mean(1, true)) /
-                      s.relevance.std(1, true, true).clamp_min(1e-6);
-    // Standardized scores stay far below 1e3: the other layers rank first.
-    s.log_score = torch::full_like(s.log_score, 1e3);
-    s.log_score.slice(1, off, off + channels_[l]).copy_(z.clamp(-1e2, 1e2));
-  }
   return s;
 }
 
@@ -111,6 +169,7 @@ void ChordHypernetImpl::MoveTo(const torch::Device& device) {
   to(device);
   for (auto& t : rows_) t = t.to(device);
   for (auto& t : energy_) t = t.to(device);
+  if (item_rows_.defined()) item_rows_ = item_rows_.to(device);
   features_ = features_.to(device);
   layer_of_channel_ = layer_of_channel_.to(device);
 }

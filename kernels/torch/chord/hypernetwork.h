@@ -2,13 +2,16 @@
 #define QFLEET_KERNELS_TORCH_CHORD_HYPERNETWORK_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <torch/nn/module.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/types.h>
 
+#include "absl/status/statusor.h"
 #include "kernels/torch/chord/channel_catalog.h"
 
 namespace qfleet::torchq::chord {
@@ -22,6 +25,40 @@ struct HypernetOptions {
   // channels (an item-embedding table, one row per item) come from a
   // bilinear relevance of the user and the row's weights; see forward().
   std::string relevance_layer;
+  // Relevance mode: layers with one row per item like the relevance layer
+  // (Caser's input table and output bias beside its output table). Row c
+  // of each ranks with row c of the relevance layer, and its weights join
+  // the bilinear form (the relevance reads all of item c's rows).
+  std::vector<std::string> relevance_tied;
+  // Relevance mode: layers ranked below every other channel -- a per-user
+  // table (Caser's user_emb), of which a device reads only its own row.
+  std::vector<std::string> relevance_last;
+};
+
+// Where relevance mode puts every channel of a catalog: resolved once.
+class RelevanceLayout {
+ public:
+  // InvalidArgument for an unknown layer, a tied layer whose row count
+  // differs from the relevance layer's, or a layer named twice.
+  static absl::StatusOr<RelevanceLayout> Create(const ChannelCatalog& catalog,
+                                                const HypernetOptions& options);
+
+  int64_t layer() const { return layer_; }            // the relevance layer
+  int64_t rows() const { return rows_; }              // its channel count
+  const std::vector<int64_t>& tied() const { return tied_; }
+  // [rows, K] the FP32 rows of the relevance layer and its tied layers, side by side.
+  torch::Tensor ItemRows(const ChannelCatalog& catalog) const;
+
+  // The ranking key of every channel [U, N] from per-item relevance
+  // [U, rows]: the relevance standardized per user for the items' rows (the
+  // relevance layer and its tied layers), 1e3 for every other layer (they
+  // rank first), -1e3 for the relevance_last layers (they rank last).
+  torch::Tensor RankKey(const torch::Tensor& relevance) const;
+
+ private:
+  int64_t layer_ = -1, rows_ = 0, total_ = 0;
+  std::vector<int64_t> tied_;
+  std::vector<std::pair<int64_t, int64_t>> item_ranges_, last_ranges_;  // [offset, channels]
 };
 
 // What the three hypernetworks say about every channel, for U users.
@@ -31,7 +68,9 @@ struct HypernetScores {
   torch::Tensor element;    // [U, N]  in (0, 2): element scores aggregated per channel
   torch::Tensor log_score;  // [U, N]  log(layer[layer of c] * filter * element): the ranking key
   // Relevance mode only: [U, C_r] r(u) . w_c / sqrt(K_r) over the relevance
-  // layer's rows (undefined otherwise).
+  // layer's rows, w_c item c's rows of the relevance layer and its tied
+  // layers side by side (undefined otherwise). The other fields are then
+  // undefined too but log_score.
   torch::Tensor relevance;
 };
 
@@ -52,13 +91,13 @@ struct HypernetScores {
 //
 // Relevance mode (options.relevance_layer names a layer of the catalog):
 //   relevance_c = r(u) . w_c / sqrt(K_r),  r(u) = relevance_proj(u)  [K_r]
-// for the rows c of that layer -- for an item table, how strongly the
-// backbone would score item c for a user whose state is r(u); trained to
-// imitate the FP32 backbone's scores of every item (TrainChord). The
-// ranking key of those rows is the relevance standardized per user; every
-// other layer's channels rank above all of them (the top tier holds the
-// backbone's small dense layers, the tiers below split the item rows by
-// relevance to the user).
+// for the rows c of that layer (w_c: item c's row there and in the tied
+// layers) -- for an item table, how strongly the backbone would score item
+// c for a user whose state is r(u); trained to imitate the FP32 backbone's
+// scores of every item (TrainChord). The ranking key is
+// RelevanceLayout::RankKey: the backbone's small dense layers rank first
+// (the top tier), the item rows by relevance to the user below them, the
+// relevance_last layers at the bottom.
 // Cost per user is O(sum_l C_l (key_dim + F + K_l)): a few matrix products,
 // batched over users. Holds copies of the catalog's rows and features.
 // Not thread-safe per instance.
@@ -89,6 +128,8 @@ class ChordHypernetImpl : public torch::nn::Module {
   HypernetOptions options_;
   int64_t total_channels_ = 0;
   int64_t relevance_layer_ = -1;
+  std::optional<RelevanceLayout> relevance_;
+  torch::Tensor item_rows_;  // relevance mode: RelevanceLayout::ItemRows
   std::vector<int64_t> channels_, row_lengths_;
   std::vector<torch::Tensor> rows_;    // per layer [C, K] FP32 weights
   std::vector<torch::Tensor> energy_;  // per layer [C, K] w^2 / sum w^2

@@ -50,6 +50,13 @@ absl::StatusOr<std::vector<int>> StaticChannelBits(
   for (int b : allowed_bits) {
     if (b < 1 || b > 8) return absl::InvalidArgumentError("allowed bits must lie in 1..8");
   }
+  if (const int64_t l = catalog.LayerIndex(kPerUserLayer); l >= 0 && !allowed_bits.empty()) {
+    // Room for the device's own row at the widest width (KeepOwnRow).
+    const auto [lo, hi] = std::minmax_element(allowed_bits.begin(), allowed_bits.end());
+    budget_bits -= static_cast<double>(*hi - *lo) *
+                   static_cast<double>(catalog.layers()[l].row_length) /
+                   static_cast<double>(catalog.total_elements());
+  }
   std::vector<ChannelBitCost> costs;
   costs.reserve(catalog.total_channels());
   for (int64_t l = 0; l < catalog.num_layers(); ++l) {

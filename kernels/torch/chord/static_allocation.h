@@ -27,8 +27,10 @@ absl::StatusOr<std::map<std::string, std::vector<double>>> BackboneSensitivity(
 // users, from common/bit_allocator's AllocateBits with sensitivity_c =
 // max(trace_c, 0) / elements_c (0 where unknown) and the measured per-element
 // mean squared RTN error of the channel at each allowed width. The budget
-// is the element-weighted average. AllocateBits' InvalidArgument errors
-// (budget outside the allowed range, bad widths).
+// is the element-weighted average, less room for one row of a per-user
+// table at the widest width (a device keeps its own row there, KeepOwnRow).
+// AllocateBits' InvalidArgument errors (budget outside the allowed range,
+// bad widths).
 absl::StatusOr<std::vector<int>> StaticChannelBits(
     const ChannelCatalog& catalog, const std::map<std::string, std::vector<double>>& sensitivity,
     double budget_bits, const std::vector<int>& allowed_bits);

@@ -1,5 +1,6 @@
 #include "kernels/torch/chord/chord_model.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include <torch/torch.h>
@@ -8,6 +9,7 @@
 #include "gtest/gtest.h"
 #include "common/budget_decode.h"
 #include "common/status_matchers.h"
+#include "kernels/torch/chord/chord_device.h"
 #include "kernels/torch/chord/chord_eval.h"
 #include "kernels/torch/chord/chord_trainer.h"
 #include "kernels/torch/chord/personalized_backbone.h"
@@ -231,21 +233,29 @@ TEST_F(ChordRelevanceTest, ItemRowsRankBelowTheDenseLayersByRelevance) {
   EXPECT_EQ(codes[0][items_.offset + worst].item<int64_t>(), 3);
 }
 
-TEST_F(ChordRelevanceTest, TrainingImitatesTheBackbonesItemScores) {
-  auto view = PersonalizedBackbone::Create(model_, chord_->catalog()).value();
+// Trains relevance mode for `epochs` and checks that the loss, 1 - the
+// correlation of predicted and FP32 item scores, falls below `ratio` of the
+// first epoch's while the hard tiers keep the budget.
+void ExpectRelevanceTrainingLearns(ChordModel& chord, const std::shared_ptr<SeqRecModel>& model,
+                                   const seqrec::LeaveOneOutSplit& split, int epochs,
+                                   const std::array<int, 4>& tier_bits, double ratio) {
+  auto view = PersonalizedBackbone::Create(model, chord.catalog()).value();
   ChordTrainOptions t;
-  t.epochs = 8;
+  t.epochs = epochs;
   t.batch_users = 40;
   t.learning_rate = 1e-2;
-  t.tier_bits = {4, 4, 4, 1};
+  t.tier_bits = tier_bits;
   t.seed = 4;
-  auto stats = TrainChord(*chord_, *view, split_, t);
+  auto stats = TrainChord(chord, *view, split, t);
   ASSERT_THAT(stats.status(), IsOk());
-  ASSERT_EQ(stats->epochs.size(), 8u);
-  // The loss is 1 - the correlation of predicted and FP32 item scores.
-  EXPECT_LT(stats->epochs.back().loss, 0.7 * stats->epochs.front().loss);
+  ASSERT_EQ(stats->epochs.size(), static_cast<size_t>(epochs));
+  EXPECT_LT(stats->epochs.back().loss, ratio * stats->epochs.front().loss);
   EXPECT_GE(stats->epochs.back().loss, 0.0);
   EXPECT_NEAR(stats->epochs.back().expected_bits, 3.0, 0.05);
+}
+
+TEST_F(ChordRelevanceTest, TrainingImitatesTheBackbonesItemScores) {
+  ExpectRelevanceTrainingLearns(*chord_, model_, split_, 8, {4, 4, 4, 1}, 0.7);
 }
 
 TEST_F(ChordRelevanceTest, UnknownRelevanceLayerIsRefused) {
@@ -253,6 +263,114 @@ TEST_F(ChordRelevanceTest, UnknownRelevanceLayerIsRefused) {
   o.hypernet.relevance_layer = "no_such_layer";
   EXPECT_THAT(ChordModel::Create(*catalog_, o).status(),
               StatusIs(absl::StatusCode::kInvalidArgument, ::testing::HasSubstr("no_such_layer")));
+}
+
+TEST_F(ChordRelevanceTest, BadRelevanceLayoutsAreRefused) {
+  ChordOptions o = options_;
+  o.hypernet.relevance_tied = {"pos_emb"};  // not one row per item
+  EXPECT_THAT(ChordModel::Create(*catalog_, o).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, ::testing::HasSubstr("rows")));
+  o.hypernet.relevance_tied = {};
+  o.hypernet.relevance_last = {"item_emb"};
+  EXPECT_THAT(ChordModel::Create(*catalog_, o).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, ::testing::HasSubstr("twice")));
+  o.hypernet.relevance_last = {"nope"};
+  EXPECT_THAT(ChordModel::Create(*catalog_, o).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, ::testing::HasSubstr("nope")));
+}
+
+// Caser in relevance mode: out_emb's rows carry the relevance, item_emb's
+// and out_bias's rows of the same item rank with them, user_emb goes last.
+class ChordCaserRelevanceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    split_ = testing::TinySplit();
+    model_ = testing::TinyModel(Backbone::kCaser, split_);
+    model_->eval();
+    catalog_ = std::make_unique<ChannelCatalog>(ChannelCatalog::Create(*model_).value());
+    options_ = testing::TinyOptions(split_);
+    options_.hypernet.relevance_layer = "out_emb";
+    options_.hypernet.relevance_tied = {"item_emb", "out_bias"};
+    options_.hypernet.relevance_last = {"user_emb"};
+    options_.tiers.reference_bits = {4, 3, 3, 2};
+    chord_ = std::shared_ptr<ChordModel>(ChordModel::Create(*catalog_, options_).value());
+  }
+  const ChordLayer& Layer(const std::string& name) const {
+    return catalog_->layers()[catalog_->LayerIndex(name)];
+  }
+  seqrec::LeaveOneOutSplit split_;
+  std::shared_ptr<SeqRecModel> model_;
+  std::unique_ptr<ChannelCatalog> catalog_;
+  ChordOptions options_;
+  std::shared_ptr<ChordModel> chord_;
+};
+
+TEST_F(ChordCaserRelevanceTest, ItemRowsRankTogetherAndUserRowsRankLast) {
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(3);
+  torch::Tensor emb = torch::tanh(torch::randn({3, options_.encoder.embed_dim}));
+  HypernetScores s = chord_->hypernet()->forward(emb);
+  const ChordLayer& out = Layer("out_emb");
+  const ChordLayer& in = Layer("item_emb");
+  const ChordLayer& bias = Layer("out_bias");
+  const ChordLayer& users = Layer("user_emb");
+  ASSERT_TRUE(s.relevance.defined());
+  EXPECT_EQ(s.relevance.sizes(), (std::vector<int64_t>{3, out.channels}));
+  // The relevance reads all of an item's rows: out_emb, item_emb, out_bias.
+  torch::Tensor rows = torch::cat({catalog_->rows(catalog_->LayerIndex("out_emb")),
+                                   catalog_->rows(catalog_->LayerIndex("item_emb")),
+                                   catalog_->rows(catalog_->LayerIndex("out_bias"))},
+                                  1);
+  ASSERT_EQ(rows.size(1), out.row_length + in.row_length + 1);
+  torch::Tensor expect = torch::matmul(chord_->hypernet()->relevance_proj->forward(emb), rows.t()) /
+                         std::sqrt(static_cast<double>(rows.size(1)));
+  EXPECT_TRUE(torch::allclose(s.relevance, expect, 1e-4, 1e-5));
+  auto keys = [&](const ChordLayer& l) { return s.log_score.slice(1, l.offset, l.offset + l.channels); };
+  EXPECT_TRUE(torch::equal(keys(out), keys(in)));
+  EXPECT_TRUE(torch::equal(keys(out), keys(bias)));
+  EXPECT_TRUE(keys(users).lt(keys(out).amin()).all().item<bool>());
+  // Every user row is in a tier at least as low as every item row; the
+  // dense layers at least as high; plans differ per user.
+  torch::Tensor codes = chord_->GenerateCodes(emb).value();
+  auto codes_of = [&](const ChordLayer& l) { return codes.slice(1, l.offset, l.offset + l.channels); };
+  for (int64_t u = 0; u < 3; ++u) {
+    EXPECT_GE(codes_of(users)[u].amin().item<int64_t>(), codes_of(out)[u].amax().item<int64_t>());
+    EXPECT_LE(codes_of(Layer("fc1"))[u].amax().item<int64_t>(), codes_of(out)[u].amin().item<int64_t>());
+  }
+  EXPECT_FALSE(torch::equal(codes_of(out)[0], codes_of(out)[1]));
+}
+
+TEST_F(ChordCaserRelevanceTest, TrainingImitatesTheBackbonesItemScores) {
+  ExpectRelevanceTrainingLearns(*chord_, model_, split_, 6, {4, 3, 3, 2}, 0.8);
+}
+
+TEST_F(ChordCaserRelevanceTest, ADeviceKeepsItsOwnUserRowAtTheTopTier) {
+  const ChordLayer& users = Layer("user_emb");
+  std::vector<uint8_t> codes(static_cast<size_t>(catalog_->total_channels()), 3);
+  ASSERT_THAT(KeepOwnRow(*catalog_, codes, 7), IsOk());
+  for (int64_t c = 0; c < catalog_->total_channels(); ++c) {
+    EXPECT_EQ(codes[c], c == users.offset + 7 ? 0 : 3) << c;
+  }
+  EXPECT_THAT(KeepOwnRow(*catalog_, codes, users.channels),
+              StatusIs(absl::StatusCode::kInvalidArgument, ::testing::HasSubstr("not a row")));
+  EXPECT_FALSE(KeepOwnRow(*catalog_, codes, -1).ok());
+  std::vector<uint8_t> short_codes(3, 3);
+  EXPECT_FALSE(KeepOwnRow(*catalog_, short_codes, 0).ok());
+  // Batched, with the value that means tier 0 (a bit-width here).
+  torch::Tensor bits = torch::full({2, catalog_->total_channels()}, 2, torch::kLong);
+  const std::vector<int32_t> who = {4, 9};
+  ASSERT_THAT(KeepOwnRows(*catalog_, bits, who, 8), IsOk());
+  EXPECT_EQ(bits.eq(8).sum().item<int64_t>(), 2);
+  EXPECT_EQ(bits[0][users.offset + 4].item<int64_t>(), 8);
+  EXPECT_EQ(bits[1][users.offset + 9].item<int64_t>(), 8);
+  const std::vector<int32_t> one = {4};
+  EXPECT_FALSE(KeepOwnRows(*catalog_, bits, one).ok());
+  // A backbone without a per-user table (SASRec) is left alone.
+  auto sasrec = testing::TinyModel(Backbone::kSasRec, split_);
+  auto sas_catalog = ChannelCatalog::Create(*sasrec).value();
+  std::vector<uint8_t> sas_codes(static_cast<size_t>(sas_catalog.total_channels()), 3);
+  ASSERT_THAT(KeepOwnRow(sas_catalog, sas_codes, 5), IsOk());
+  EXPECT_EQ(std::count(sas_codes.begin(), sas_codes.end(), 3), sas_catalog.total_channels());
 }
 
 }  // namespace
