@@ -184,8 +184,15 @@ absl::StatusOr<std::vector<ChordMethodResult>> EvaluateChordMethods(
     ASSIGN_OR_RETURN(torch::Tensor mean_emb,
                      MeanUserEmbedding(chord, split, seqrec::EvalStage::kValidation));
     ASSIGN_OR_RETURN(torch::Tensor mean_codes, chord.GenerateCodes(mean_emb));
+    // One plan for every user: decoded once unless each device moves its
+    // own row of a per-user table first.
+    torch::Tensor mean_bits;
+    if (catalog.LayerIndex(kPerUserLayer) < 0) {
+      ASSIGN_OR_RETURN(mean_bits, DecodeCodes(catalog, mean_codes, options));
+    }
     ASSIGN_OR_RETURN(ChordMethodResult * rm,
                      add("chord-mean", [&](int64_t b0, int64_t b1) -> absl::StatusOr<torch::Tensor> {
+                       if (mean_bits.defined()) return mean_bits.expand({b1 - b0, n_channels});
                        torch::Tensor codes = mean_codes.expand({b1 - b0, n_channels}).clone();
                        RETURN_IF_ERROR(KeepOwnRows(catalog, codes, Users(b0, b1)));
                        return DecodeCodes(catalog, codes, options);

@@ -85,7 +85,6 @@ ChordHypernetImpl::ChordHypernetImpl(const ChannelCatalog& catalog, const Hypern
     absl::StatusOr<RelevanceLayout> layout = RelevanceLayout::Create(catalog, options);
     TORCH_CHECK(layout.ok(), std::string(layout.status().message()));
     relevance_ = *std::move(layout);
-    relevance_layer_ = relevance_->layer();
     item_rows_ = relevance_->ItemRows(catalog);
     relevance_proj = register_module("relevance_proj",
                                      torch::nn::Linear(options.embed_dim, item_rows_.size(1)));

@@ -45,7 +45,6 @@ class RelevanceLayout {
 
   int64_t layer() const { return layer_; }            // the relevance layer
   int64_t rows() const { return rows_; }              // its channel count
-  const std::vector<int64_t>& tied() const { return tied_; }
   // [rows, K] the FP32 rows of the relevance layer and its tied layers, side by side.
   torch::Tensor ItemRows(const ChannelCatalog& catalog) const;
 
@@ -122,12 +121,11 @@ class ChordHypernetImpl : public torch::nn::Module {
   torch::nn::Linear relevance_proj{nullptr};   // relevance mode: E -> K_r
 
   // Index of the relevance layer in the catalog, -1 when off.
-  int64_t relevance_layer() const { return relevance_layer_; }
+  int64_t relevance_layer() const { return relevance_ ? relevance_->layer() : -1; }
 
  private:
   HypernetOptions options_;
   int64_t total_channels_ = 0;
-  int64_t relevance_layer_ = -1;
   std::optional<RelevanceLayout> relevance_;
   torch::Tensor item_rows_;  // relevance mode: RelevanceLayout::ItemRows
   std::vector<int64_t> channels_, row_lengths_;
