@@ -16,6 +16,9 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target,
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   args.SetMaxReceiveMessageSize(8 << 20);
+  // A model (about a megabyte) arrives in one flow-control window instead
+  // of a window update per 64 KiB.
+  args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 4 << 20);
   std::shared_ptr<grpc::ChannelCredentials> credentials;
   if (security.insecure) {
     credentials = grpc::InsecureChannelCredentials();

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "absl/synchronization/mutex.h"
 #include "apps/cli_util.h"
 #include "apps/client_channel.h"
 #include "cloud/coordinator.h"
@@ -24,6 +25,9 @@ int Fail(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Abseil's deadlock detector takes a global lock on every mutex
+  // acquisition where it is on; the coordinator's lock order is fixed.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   CLI::App app{"qfleet-coordinator: the qfleet cloud coordinator (gRPC)", "qfleet-coordinator"};
   qfleet::cloud::CoordinatorOptions copts;
   qfleet::cloud::ServerOptions sopts;

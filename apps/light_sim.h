@@ -37,8 +37,8 @@ struct LightSimOptions {
   int rounds = 3;
   int clients_per_round = 50;
   double round_deadline_s = 120;
-  int workers = 64;                // client threads
-  int channels = 8;                // separate HTTP/2 connections
+  int workers = 24;                // client threads (see docs/benchmarks.md)
+  int channels = 6;                // separate HTTP/2 connections
   // Stop the load phase after this many seconds even if rounds remain.
   double max_seconds = 600;
   int64_t rpc_timeout_ms = 20000;

@@ -402,7 +402,11 @@ absl::StatusOr<CampaignRecord> Coordinator::StartCampaign(const CampaignConfig& 
 
 absl::Status Coordinator::Step() {
   absl::MutexLock step_lock(&step_mu_);
-  RETURN_IF_ERROR(FlushLastSeen());
+  if (const int64_t now = clock_->NowMs();
+      last_seen_flush_at_ms_ == 0 || now - last_seen_flush_at_ms_ >= options_.last_seen_flush_ms) {
+    last_seen_flush_at_ms_ = now;
+    RETURN_IF_ERROR(FlushLastSeen());
+  }
   RETURN_IF_ERROR(MaybePrunePartialUploads());
   ASSIGN_OR_RETURN(std::optional<RoundRecord> latest, store_->LatestRound());
   if (latest.has_value()) {
@@ -414,14 +418,10 @@ absl::Status Coordinator::Step() {
 
 absl::StatusOr<std::vector<uint64_t>> Coordinator::SelectParticipants(const CampaignConfig& config,
                                                                       uint64_t round) {
-  ASSIGN_OR_RETURN(std::vector<DeviceRecord> devices, store_->ListDevices());
-  const int64_t now = clock_->NowMs();
-  std::vector<uint64_t> eligible;
-  for (const DeviceRecord& d : devices) {
-    if (d.state == "active" && now - d.last_seen_ms <= options_.lease_ms) eligible.push_back(d.id);
-  }
+  RETURN_IF_ERROR(FlushLastSeen());
+  ASSIGN_OR_RETURN(std::vector<uint64_t> eligible,
+                   store_->ActiveDevicesSeenSince(clock_->NowMs() - options_.lease_ms));
   if (eligible.size() < config.min_devices) return std::vector<uint64_t>{};
-  std::sort(eligible.begin(), eligible.end());
   size_t k = config.clients_per_round == 0 ? eligible.size()
                                            : std::min<size_t>(config.clients_per_round, eligible.size());
   if (k < eligible.size()) {

@@ -41,6 +41,11 @@ struct CoordinatorOptions {
   int64_t lease_ms = 30000;
   // retry_after handed to devices with nothing to do.
   uint32_t poll_interval_ms = 200;
+  // How often the round engine writes the last-seen times of heartbeats and
+  // polls to SQLite (anything that reads them, such as participant
+  // selection, /metrics and the admin API, flushes first). Well below
+  // lease_ms; a crash loses at most this much last-seen history.
+  int64_t last_seen_flush_ms = 5000;
   // Largest update container accepted, bytes.
   uint64_t max_update_bytes = 64ull << 20;
   // Enrollment secret; empty = open enrollment.
@@ -360,8 +365,8 @@ class Coordinator {
   // Serializes Step() callers.
   absl::Mutex step_mu_;
   // Heartbeats and polls record last-seen times here; FlushLastSeen() writes
-  // them to SQLite in one transaction (each engine step and before anything
-  // reads devices), so a busy fleet costs no database write per call.
+  // them to SQLite (every last_seen_flush_ms from the engine, and before
+  // anything reads devices), so a busy fleet costs no database write per call.
   mutable absl::Mutex seen_mu_;
   std::unordered_map<uint64_t, int64_t> seen_ ABSL_GUARDED_BY(seen_mu_);
 
@@ -375,8 +380,10 @@ class Coordinator {
 
   std::thread engine_;
   std::unique_ptr<absl::Notification> stop_engine_;
-  // Owned by the round engine: when partial uploads were last pruned.
+  // Owned by the round engine: when partial uploads were last pruned and
+  // last-seen times last flushed.
   int64_t last_prune_ms_ = 0;
+  int64_t last_seen_flush_at_ms_ = 0;
 
   absl::Mutex plan_mu_;
   std::shared_ptr<PlanGenerator> planner_ ABSL_GUARDED_BY(plan_mu_);

@@ -70,7 +70,16 @@ absl::StatusOr<FleetGauges> Coordinator::Gauges() {
     g.devices_online += d.state == "active" && now - d.last_seen_ms <= options_.lease_ms;
   }
   ASSIGN_OR_RETURN(std::vector<RoundRecord> rounds, store_->ListRounds());
-  for (const RoundRecord& r : rounds) g.rounds_completed += r.state == "done";
+  for (const RoundRecord& r : rounds) {
+    g.rounds_completed += r.state == "done";
+    g.rounds_cancelled += r.state == "cancelled";
+    g.rounds_failed += r.state == "failed";
+  }
+  ASSIGN_OR_RETURN(std::vector<JoinTokenRecord> tokens, store_->ListJoinTokens());
+  for (const JoinTokenRecord& t : tokens) {
+    ++g.join_tokens[JoinTokenState(t, now)];
+    g.join_token_enrollments += t.uses;
+  }
   return g;
 }
 

@@ -82,6 +82,22 @@ std::string CoordinatorMetrics::Render(const FleetGauges& gauges) const {
          gauges.devices_registered);
   scalar("qfleet_rounds_completed_total", "counter", "Federated rounds that finished aggregation.",
          gauges.rounds_completed);
+  scalar("qfleet_rounds_cancelled_total", "counter", "Rounds an operator cancelled.",
+         gauges.rounds_cancelled);
+  scalar("qfleet_rounds_failed_total", "counter",
+         "Rounds that closed without an aggregate (too few updates or a failed aggregation).",
+         gauges.rounds_failed);
+  scalar("qfleet_join_token_enrollments_total", "counter",
+         "New devices enrolled with admin-minted join tokens.", gauges.join_token_enrollments);
+  absl::StrAppend(&out,
+                  "# HELP qfleet_join_tokens Admin-minted join tokens by state.\n"
+                  "# TYPE qfleet_join_tokens gauge\n");
+  std::map<std::string, uint64_t> tokens = {
+      {"active", 0}, {"expired", 0}, {"revoked", 0}, {"used_up", 0}};
+  for (const auto& [state, n] : gauges.join_tokens) tokens[state] += n;
+  for (const auto& [state, n] : tokens) {
+    absl::StrAppend(&out, "qfleet_join_tokens{state=\"", Label(state), "\"} ", n, "\n");
+  }
 
   absl::MutexLock lock(&mu_);
   absl::StrAppend(&out,

@@ -18,6 +18,12 @@ struct FleetGauges {
   uint64_t devices_registered = 0;
   uint64_t devices_online = 0;    // active and within their lease
   uint64_t rounds_completed = 0;  // rounds in state "done" (survives restarts)
+  uint64_t rounds_cancelled = 0;  // rounds an operator cancelled
+  uint64_t rounds_failed = 0;     // rounds that closed without an aggregate
+  // Join tokens by JoinTokenState ("active", "expired", "revoked",
+  // "used_up"), and the devices they have enrolled in all.
+  std::map<std::string, uint64_t> join_tokens;
+  uint64_t join_token_enrollments = 0;
 };
 
 // The coordinator's operational metrics, rendered in the Prometheus text
@@ -27,6 +33,9 @@ struct FleetGauges {
 //   qfleet_bytes_received_total / _sent_total  counters, protobuf payload bytes
 //   qfleet_devices_online, qfleet_devices_registered  gauges
 //   qfleet_rounds_completed_total          counter
+//   qfleet_rounds_cancelled_total, qfleet_rounds_failed_total  counters
+//   qfleet_join_tokens{state}              gauge (every state, 0 included)
+//   qfleet_join_token_enrollments_total    counter
 // Recording is cheap (atomics, or one small mutex-guarded map update per
 // RPC). All methods are thread-safe.
 class CoordinatorMetrics {

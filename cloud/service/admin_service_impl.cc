@@ -134,6 +134,12 @@ grpc::Status AdminServiceImpl::StartRounds(grpc::ServerContext* ctx,
 grpc::Status AdminServiceImpl::ExportModel(grpc::ServerContext* ctx,
                                            const av1::ExportModelRequest* req,
                                            grpc::ServerWriter<av1::ExportModelChunk>* writer) {
+  return SendExport(ctx, req, writer);
+}
+
+grpc::Status AdminServiceImpl::SendExport(
+    grpc::ServerContext* ctx, const av1::ExportModelRequest* req,
+    grpc::ServerWriterInterface<av1::ExportModelChunk>* writer) {
   if (absl::Status s = Authorize(ctx); !s.ok()) return ToGrpcStatus(s);
   auto blob = coordinator_->GetModel(req->version());
   if (!blob.ok()) return ToGrpcStatus(blob.status());

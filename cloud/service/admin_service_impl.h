@@ -46,6 +46,11 @@ class AdminServiceImpl final : public qfleet::admin::v1::AdminService::Service {
   grpc::Status CancelRound(grpc::ServerContext*, const admin::v1::CancelRoundRequest*,
                            admin::v1::CancelRoundResponse*) override;
 
+  // ExportModel's body over the stream interface, so the fuzzers
+  // (tests/fuzz) drive it without a transport. Same contract.
+  grpc::Status SendExport(grpc::ServerContext* ctx, const admin::v1::ExportModelRequest* req,
+                          grpc::ServerWriterInterface<admin::v1::ExportModelChunk>* writer);
+
  private:
   // OK when the call carries the admin token (see AdminAuthorizer).
   absl::Status Authorize(grpc::ServerContext* ctx) const;

@@ -4,6 +4,8 @@
 
 #include "cloud/store/coordinator_store.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -57,7 +59,7 @@ absl::StatusOr<uint64_t> CoordinatorStore::InsertDevice(
         absl::StatusCode::kAlreadyExists,
         absl::StrCat("device name '", row.name, "' is already registered")));
     id = static_cast<uint64_t>(db_->LastInsertRowId());
-    auth_cache_.erase(id);
+    ForgetAuth(id);
     return absl::OkStatus();
   }));
   return id;
@@ -66,7 +68,7 @@ absl::StatusOr<uint64_t> CoordinatorStore::InsertDevice(
 absl::Status CoordinatorStore::UpdateDevice(const DeviceRecord& record) {
   RETURN_IF_ERROR(CheckDevice(record));
   return db_->Transaction([&]() -> absl::Status {
-    auth_cache_.erase(record.id);
+    ForgetAuth(record.id);
     RETURN_IF_ERROR(ExplainIf(
         ExecuteRow(*db_, UpdateSql("devices", kDeviceColumns), record),
         absl::StatusCode::kAlreadyExists,
@@ -79,14 +81,33 @@ absl::Status CoordinatorStore::UpdateDevice(const DeviceRecord& record) {
   });
 }
 
+void CoordinatorStore::VoidTaskCaches() {
+  absl::MutexLock cached(&cache_mu_);
+  ++task_epoch_;
+}
+
+void CoordinatorStore::VoidNoTaskFor(uint64_t device_id) {
+  absl::MutexLock cached(&cache_mu_);
+  no_task_epoch_.erase(device_id);
+}
+
+void CoordinatorStore::ForgetAuth(uint64_t device_id) {
+  absl::MutexLock cached(&cache_mu_);
+  auth_cache_.erase(device_id);
+}
+
 absl::StatusOr<CoordinatorStore::DeviceAuth> CoordinatorStore::GetDeviceAuth(uint64_t id) {
   constexpr size_t kMaxCached = 1 << 20;
+  {
+    absl::ReaderMutexLock cached(&cache_mu_);
+    if (auto it = auth_cache_.find(id); it != auth_cache_.end()) return it->second;
+  }
   ReentrantMutexLock lock(db_->mutex());
-  if (auto it = auth_cache_.find(id); it != auth_cache_.end()) return it->second;
   ASSIGN_OR_RETURN(DeviceRecord device, GetDevice(id));
   DeviceAuth auth{device.token_hash, device.state};
   // Inside an open transaction the row may still roll back: do not cache it.
   if (db_->InTransaction()) return auth;
+  absl::MutexLock cached(&cache_mu_);
   if (auth_cache_.size() >= kMaxCached) auth_cache_.clear();
   auth_cache_.emplace(id, auth);
   return auth;
@@ -129,16 +150,42 @@ absl::StatusOr<std::vector<DeviceRecord>> CoordinatorStore::ListDevices() {
       absl::StrCat("SELECT ", kDeviceColumns, " FROM devices ORDER BY id"));
 }
 
+absl::StatusOr<std::vector<uint64_t>> CoordinatorStore::ActiveDevicesSeenSince(
+    int64_t since_ms) {
+  ReentrantMutexLock lock(db_->mutex());
+  ASSIGN_OR_RETURN(SqliteDb::Statement stmt,
+                   db_->Prepare("SELECT id FROM devices WHERE state = 'active' "
+                                "AND last_seen_ms >= ?1 ORDER BY id"));
+  RETURN_IF_ERROR(stmt.BindAll(since_ms));
+  std::vector<uint64_t> ids;
+  while (true) {
+    ASSIGN_OR_RETURN(const bool row, stmt.Step());
+    if (!row) break;
+    ids.push_back(stmt.ColumnUint64(0));
+  }
+  return ids;
+}
+
 absl::Status CoordinatorStore::TouchDevices(
     const std::vector<std::pair<uint64_t, int64_t>>& seen) {
-  if (seen.empty()) return absl::OkStatus();
-  return db_->Transaction([&]() -> absl::Status {
-    for (const auto& [id, ms] : seen) {
-      RETURN_IF_ERROR(Execute(
-          *db_, "UPDATE devices SET last_seen_ms = MAX(last_seen_ms, ?2) WHERE id = ?1", id, ms));
-    }
-    return absl::OkStatus();
-  });
+  // A transaction per slice, so a fleet-wide flush does not keep other
+  // writers (uploads, reports) off the connection for its whole length.
+  constexpr size_t kSlice = 32;
+  for (size_t begin = 0; begin < seen.size(); begin += kSlice) {
+    const size_t end = std::min(seen.size(), begin + kSlice);
+    RETURN_IF_ERROR(db_->Transaction([&]() -> absl::Status {
+      ASSIGN_OR_RETURN(
+          SqliteDb::Statement stmt,
+          db_->Prepare("UPDATE devices SET last_seen_ms = MAX(last_seen_ms, ?2) WHERE id = ?1"));
+      for (size_t i = begin; i < end; ++i) {
+        RETURN_IF_ERROR(stmt.Reset());
+        RETURN_IF_ERROR(stmt.BindAll(seen[i].first, seen[i].second));
+        RETURN_IF_ERROR(stmt.Step().status());
+      }
+      return absl::OkStatus();
+    }));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status CoordinatorStore::TouchDevice(uint64_t id, int64_t now_ms) {
@@ -157,7 +204,7 @@ absl::Status CoordinatorStore::SetDeviceState(uint64_t id,
                                               absl::string_view state) {
   RETURN_IF_ERROR(CheckDeviceState(state));
   return db_->Transaction([&]() -> absl::Status {
-    auth_cache_.erase(id);
+    ForgetAuth(id);
     RETURN_IF_ERROR(Execute(*db_, "UPDATE devices SET state = ?2 WHERE id = ?1",
                             id, state));
     if (db_->Changes() == 0) {
@@ -219,7 +266,7 @@ absl::StatusOr<uint64_t> CoordinatorStore::InsertCampaign(
     const CampaignRecord& record) {
   // Tasks, rounds or campaigns change: cached idle answers are void.
   ReentrantMutexLock epoch_lock(db_->mutex());
-  ++task_epoch_;
+  VoidTaskCaches();
   RETURN_IF_ERROR(CheckCampaign(record));
   CampaignRecord row = record;
   row.id = 0;  // SQLite assigns it.
@@ -228,7 +275,6 @@ absl::StatusOr<uint64_t> CoordinatorStore::InsertCampaign(
     RETURN_IF_ERROR(
         ExecuteRow(*db_, InsertSql("campaigns", kCampaignColumns), row));
     id = static_cast<uint64_t>(db_->LastInsertRowId());
-    auth_cache_.erase(id);
     return absl::OkStatus();
   }));
   return id;
@@ -237,7 +283,7 @@ absl::StatusOr<uint64_t> CoordinatorStore::InsertCampaign(
 absl::Status CoordinatorStore::UpdateCampaign(const CampaignRecord& record) {
   // Tasks, rounds or campaigns change: cached idle answers are void.
   ReentrantMutexLock epoch_lock(db_->mutex());
-  ++task_epoch_;
+  VoidTaskCaches();
   RETURN_IF_ERROR(CheckCampaign(record));
   return db_->Transaction([&]() -> absl::Status {
     RETURN_IF_ERROR(
@@ -273,15 +319,19 @@ absl::StatusOr<std::vector<CampaignRecord>> CoordinatorStore::ListCampaigns() {
 
 absl::StatusOr<std::optional<CampaignRecord>>
 CoordinatorStore::ActiveCampaign() {
-  ReentrantMutexLock lock(db_->mutex());
-  if (active_campaign_epoch_ == task_epoch_ && active_campaign_.has_value()) {
-    return *active_campaign_;
+  {
+    absl::ReaderMutexLock cached(&cache_mu_);
+    if (active_campaign_epoch_ == task_epoch_ && active_campaign_.has_value()) {
+      return *active_campaign_;
+    }
   }
+  ReentrantMutexLock lock(db_->mutex());
   ASSIGN_OR_RETURN(std::optional<CampaignRecord> campaign, QueryFirst<CampaignRecord>(
       *db_, absl::StrCat("SELECT ", kCampaignColumns,
                          " FROM campaigns WHERE state = 'running' "
                          "ORDER BY id DESC LIMIT 1")));
   if (!db_->InTransaction()) {
+    absl::MutexLock cached(&cache_mu_);
     active_campaign_ = campaign;
     active_campaign_epoch_ = task_epoch_;
   }

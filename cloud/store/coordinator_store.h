@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "cloud/store/records.h"
 #include "cloud/store/sqlite_db.h"
 
@@ -69,10 +70,15 @@ class CoordinatorStore {
   absl::StatusOr<DeviceRecord> GetDeviceByName(absl::string_view name);
   // All devices, ordered by id. Thread-safe.
   absl::StatusOr<std::vector<DeviceRecord>> ListDevices();
+  // Ids of the devices in state "active" with last_seen_ms >= since_ms,
+  // ascending (participant selection: a cheap read of a large fleet).
+  // Thread-safe.
+  absl::StatusOr<std::vector<uint64_t>> ActiveDevicesSeenSince(int64_t since_ms);
   // Sets last_seen_ms. NotFound if the device is absent. Thread-safe.
   absl::Status TouchDevice(uint64_t id, int64_t now_ms);
-  // Sets last_seen_ms of many devices in one transaction (never moving it
-  // back); ids that do not exist are skipped.
+  // Sets last_seen_ms of many devices (never moving it back), in one
+  // transaction per 32 devices; ids that do not exist are skipped. On an
+  // error the slices before it stay written (rewriting them is harmless).
   absl::Status TouchDevices(const std::vector<std::pair<uint64_t, int64_t>>& seen);
   // Sets the state (active|offline|drained|revoked). NotFound if absent,
   // InvalidArgument for another state. Thread-safe.
@@ -259,16 +265,33 @@ class CoordinatorStore {
   // Inserts `task` (assigning task_id) and its "assigned" participant row.
   absl::Status InsertTaskLocked(TaskRecord* task);
 
+  // Cache upkeep; callers hold the connection lock (so a concurrent miss
+  // cannot re-fill an entry from a row read before the write).
+  // Campaigns change, or a round is (re)opened: every cached "no open
+  // task" answer and the cached active campaign are void. (A "no open
+  // task" answer only goes stale when a device gains a task.)
+  void VoidTaskCaches();
+  // Device `device_id`'s participation changed: its own cached "no open
+  // task" answer is void (no other device's answer depends on it).
+  void VoidNoTaskFor(uint64_t device_id);
+  void ForgetAuth(uint64_t device_id);
+
   const std::unique_ptr<SqliteDb> db_;
   const int schema_version_;
-  // Guarded by db_->mutex().
-  std::unordered_map<uint64_t, DeviceAuth> auth_cache_;
-  // Bumped by every write to tasks, rounds, participants or campaigns;
-  // answers cached at an older epoch are not used.
-  uint64_t task_epoch_ = 1;
-  std::unordered_map<uint64_t, uint64_t> no_task_epoch_;  // device -> epoch
-  std::optional<std::optional<CampaignRecord>> active_campaign_;
-  uint64_t active_campaign_epoch_ = 0;
+  // Read-mostly caches that let the calls a large fleet makes most often
+  // (authentication, idle polls) be answered without the connection lock.
+  // A hit takes only cache_mu_; a miss reads SQLite under the connection
+  // lock and fills the cache before releasing it; every write that makes
+  // an entry stale voids it under the connection lock, inside its
+  // transaction. Lock order: connection lock, then cache_mu_.
+  mutable absl::Mutex cache_mu_;
+  std::unordered_map<uint64_t, DeviceAuth> auth_cache_ ABSL_GUARDED_BY(cache_mu_);
+  // Bumped by VoidTaskCaches; "no open task" answers cached at an older
+  // epoch are not used.
+  uint64_t task_epoch_ ABSL_GUARDED_BY(cache_mu_) = 1;
+  std::unordered_map<uint64_t, uint64_t> no_task_epoch_ ABSL_GUARDED_BY(cache_mu_);
+  std::optional<std::optional<CampaignRecord>> active_campaign_ ABSL_GUARDED_BY(cache_mu_);
+  uint64_t active_campaign_epoch_ ABSL_GUARDED_BY(cache_mu_) = 0;
 };
 
 }  // namespace qfleet::cloud

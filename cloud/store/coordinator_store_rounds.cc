@@ -78,9 +78,10 @@ absl::Status CoordinatorStore::InsertTaskLocked(TaskRecord* task) {
 
 absl::StatusOr<std::vector<TaskRecord>> CoordinatorStore::CreateRound(
     const RoundRecord& round, const std::vector<TaskRecord>& tasks) {
-  // Tasks, rounds or campaigns change: cached idle answers are void.
+  // Only the devices given a task can have one now: the cached "no open
+  // task" answers of the rest of the fleet stay valid.
   ReentrantMutexLock epoch_lock(db_->mutex());
-  ++task_epoch_;
+  for (const TaskRecord& task : tasks) VoidNoTaskFor(task.device_id);
   RETURN_IF_ERROR(CheckRound(round));
   std::vector<TaskRecord> stored = tasks;
   for (TaskRecord& task : stored) {
@@ -108,9 +109,10 @@ absl::StatusOr<std::vector<TaskRecord>> CoordinatorStore::CreateRound(
 }
 
 absl::Status CoordinatorStore::UpdateRound(const RoundRecord& record) {
-  // Tasks, rounds or campaigns change: cached idle answers are void.
+  // A round that closes only takes tasks away; one written back to "open"
+  // may give its participants theirs again.
   ReentrantMutexLock epoch_lock(db_->mutex());
-  ++task_epoch_;
+  if (record.state == "open") VoidTaskCaches();
   RETURN_IF_ERROR(CheckRound(record));
   return db_->Transaction([&]() -> absl::Status {
     if (record.campaign_id != 0) {
@@ -180,13 +182,17 @@ absl::StatusOr<TaskRecord> CoordinatorStore::GetTask(uint64_t task_id) {
 
 absl::StatusOr<std::optional<TaskRecord>> CoordinatorStore::OpenTaskForDevice(
     uint64_t device_id) {
-  ReentrantMutexLock lock(db_->mutex());
   // Idle polls dominate a large fleet: remember "no open task" per device
-  // until tasks, rounds or campaigns change.
-  if (auto it = no_task_epoch_.find(device_id);
-      it != no_task_epoch_.end() && it->second == task_epoch_) {
-    return std::optional<TaskRecord>();
+  // until tasks, rounds or campaigns change, and answer it without the
+  // connection lock.
+  {
+    absl::ReaderMutexLock cached(&cache_mu_);
+    if (auto it = no_task_epoch_.find(device_id);
+        it != no_task_epoch_.end() && it->second == task_epoch_) {
+      return std::optional<TaskRecord>();
+    }
   }
+  ReentrantMutexLock lock(db_->mutex());
   RETURN_IF_ERROR(CheckDeviceExists(device_id));
   ASSIGN_OR_RETURN(std::optional<TaskRecord> task, QueryFirst<TaskRecord>(
       *db_,
@@ -200,6 +206,7 @@ absl::StatusOr<std::optional<TaskRecord>> CoordinatorStore::OpenTaskForDevice(
                    " ORDER BY t.round DESC LIMIT 1"),
       device_id));
   if (!task.has_value() && !db_->InTransaction()) {
+    absl::MutexLock cached(&cache_mu_);
     if (no_task_epoch_.size() >= (1u << 20)) no_task_epoch_.clear();
     no_task_epoch_[device_id] = task_epoch_;
   }
@@ -221,9 +228,9 @@ absl::Status CoordinatorStore::SetParticipantStatus(uint64_t round,
                                                     uint64_t device_id,
                                                     absl::string_view status,
                                                     absl::string_view detail) {
-  // Tasks, rounds or campaigns change: cached idle answers are void.
+  // Only this device's open task can change.
   ReentrantMutexLock epoch_lock(db_->mutex());
-  ++task_epoch_;
+  VoidNoTaskFor(device_id);
   RETURN_IF_ERROR(CheckParticipantStatus(status));
   return db_->Transaction([&]() -> absl::Status {
     RETURN_IF_ERROR(Execute(*db_,
@@ -242,9 +249,9 @@ absl::Status CoordinatorStore::SetParticipantStatus(uint64_t round,
 
 absl::StatusOr<std::pair<UpdateRecord, bool>> CoordinatorStore::InsertUpdate(
     const UpdateRecord& record) {
-  // Tasks, rounds or campaigns change: cached idle answers are void.
+  // Only this device's participation changes (to "uploaded").
   ReentrantMutexLock epoch_lock(db_->mutex());
-  ++task_epoch_;
+  VoidNoTaskFor(record.device_id);
   if (record.request_id.empty()) {
     return absl::InvalidArgumentError("update request_id must not be empty");
   }
@@ -302,9 +309,9 @@ absl::StatusOr<std::vector<UpdateRecord>> CoordinatorStore::ListUpdates(
 
 absl::StatusOr<bool> CoordinatorStore::InsertReport(
     const ReportRecord& record) {
-  // Tasks, rounds or campaigns change: cached idle answers are void.
+  // Only this device's participation changes (to "reported"/"dropped").
   ReentrantMutexLock epoch_lock(db_->mutex());
-  ++task_epoch_;
+  VoidNoTaskFor(record.device_id);
   if (record.request_id.empty()) {
     return absl::InvalidArgumentError("report request_id must not be empty");
   }

@@ -181,11 +181,44 @@ absl::StatusOr<std::unique_ptr<SqliteDb>> SqliteDb::Open(
   }
   sqlite3_extended_result_codes(raw, 1);
   absl::Status status = db->Configure(options);
+  if (status.ok() && path != ":memory:" && options.checkpoint_interval_ms > 0) {
+    status = db->StartCheckpointer(options.checkpoint_interval_ms);
+  }
   if (!status.ok()) {
     return absl::Status(status.code(),
                         absl::StrCat(context, ": ", status.message()));
   }
   return db;
+}
+
+absl::Status SqliteDb::StartCheckpointer(int64_t interval_ms) {
+  const int rc = sqlite3_open_v2(path_.c_str(), &checkpoint_db_,
+                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    return SqliteStatus(rc, checkpoint_db_, "opening the checkpoint connection");
+  }
+  sqlite3_busy_timeout(checkpoint_db_, 1000);
+  // A connection learns that the file is in WAL mode (and opens the log)
+  // on its first read; until then a checkpoint call does nothing.
+  RETURN_IF_ERROR(SqliteStatus(
+      sqlite3_exec(checkpoint_db_, "SELECT count(*) FROM sqlite_master", nullptr, nullptr, nullptr),
+      checkpoint_db_, "first read of the checkpoint connection"));
+  {
+    ReentrantMutexLock lock(&mu_);
+    // From now on only the checkpointer (and the last close) checkpoints.
+    RETURN_IF_ERROR(SqliteStatus(sqlite3_wal_autocheckpoint(db_, 0), db_, "wal_autocheckpoint"));
+  }
+  stop_checkpoints_ = std::make_unique<absl::Notification>();
+  checkpointer_ = std::thread([this, interval_ms] {
+    while (!stop_checkpoints_->WaitForNotificationWithTimeout(absl::Milliseconds(interval_ms))) {
+      // PASSIVE copies what no reader still needs and never waits for the
+      // writer; a busy or failed attempt is retried next period (the log
+      // stays the durable copy until then).
+      sqlite3_wal_checkpoint_v2(checkpoint_db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr,
+                                nullptr);
+    }
+  });
+  return absl::OkStatus();
 }
 
 absl::Status SqliteDb::Configure(const SqliteOptions& options) {
@@ -216,8 +249,14 @@ absl::Status SqliteDb::QuickCheck() {
 }
 
 SqliteDb::~SqliteDb() {
+  if (checkpointer_.joinable()) {
+    stop_checkpoints_->Notify();
+    checkpointer_.join();
+  }
+  if (checkpoint_db_ != nullptr) sqlite3_close_v2(checkpoint_db_);
   // Statements must already be gone (see class comment); close_v2 would
-  // otherwise defer the close until they are finalized.
+  // otherwise defer the close until they are finalized. Closing the last
+  // connection checkpoints the log into the database.
   if (db_ != nullptr) sqlite3_close_v2(db_);
 }
 

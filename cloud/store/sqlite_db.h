@@ -8,11 +8,13 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <type_traits>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/notification.h"
 #include "cloud/store/reentrant_mutex.h"
 
 namespace qfleet::cloud {
@@ -24,6 +26,12 @@ struct SqliteOptions {
   bool durable = false;
   // How long a statement waits for another connection's lock, ms.
   int busy_timeout_ms = 5000;
+  // WAL checkpoints (copying the log back into the database, with its
+  // fsyncs) run every this many ms on a background thread with a connection
+  // of its own (PASSIVE: never blocks a writer), instead of inside whichever
+  // COMMIT crosses SQLite's automatic threshold while holding the
+  // connection lock. 0 = SQLite's automatic checkpoints. Files only.
+  int64_t checkpoint_interval_ms = 1000;
 };
 
 // One SQLite connection (RAII). All use of the connection, including every
@@ -122,7 +130,8 @@ class SqliteDb {
   // Opens (creating if absent) the database at `path`; ":memory:" gives a
   // private in-memory database. Sets busy_timeout, foreign_keys=ON,
   // journal_mode=WAL and synchronous=NORMAL (FULL when durable), after a
-  // PRAGMA quick_check. Fails with DataLoss naming the path if the file is
+  // PRAGMA quick_check, and starts the background checkpointer for a file
+  // (SqliteOptions). Fails with DataLoss naming the path if the file is
   // not a database or is corrupt, NotFound if its directory does not exist,
   // Unavailable if it cannot be opened or is locked. Thread-safe.
   static absl::StatusOr<std::unique_ptr<SqliteDb>> Open(
@@ -173,6 +182,8 @@ class SqliteDb {
  private:
   SqliteDb(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
   absl::Status Configure(const SqliteOptions& options);
+  // Starts checkpointer_ (see SqliteOptions::checkpoint_interval_ms).
+  absl::Status StartCheckpointer(int64_t interval_ms);
   absl::Status QuickCheck();
   absl::Status ExecLocked(absl::string_view sql);
   void RollbackLocked(int depth, const std::string& savepoint);
@@ -181,6 +192,11 @@ class SqliteDb {
   sqlite3* const db_;
   const std::string path_;
   int tx_depth_ = 0;  // Guarded by mu_.
+  // The background checkpointer's own connection and thread (none for
+  // ":memory:" or with checkpoint_interval_ms = 0).
+  sqlite3* checkpoint_db_ = nullptr;
+  std::unique_ptr<absl::Notification> stop_checkpoints_;
+  std::thread checkpointer_;
 };
 
 }  // namespace qfleet::cloud

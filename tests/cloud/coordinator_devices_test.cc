@@ -152,6 +152,35 @@ TEST_F(CoordinatorDevicesTest, GaugesCountRegisteredOnlineAndDoneRounds) {
   EXPECT_EQ(g.devices_online, 0u);
 }
 
+TEST_F(CoordinatorDevicesTest, GaugesCountJoinTokensByStateAndCancelledRounds) {
+  ASSERT_OK_AND_ASSIGN(NewJoinToken used, coordinator_->CreateJoinToken("used", 0, 0));
+  ASSERT_OK_AND_ASSIGN(NewJoinToken once, coordinator_->CreateJoinToken("once", 0, 1));
+  ASSERT_OK_AND_ASSIGN(NewJoinToken gone, coordinator_->CreateJoinToken("gone", 0, 0));
+  ASSERT_OK(coordinator_->CreateJoinToken("short", 60000, 0).status());
+  clock_.Advance(60000);  // "short" expires
+  ASSERT_OK(Enroll("dev-a", used.secret).status());
+  ASSERT_OK(Enroll("dev-b", used.secret).status());
+  ASSERT_OK(Enroll("dev-c", once.secret).status());
+  ASSERT_OK(Enroll("dev-d").status());  // the join secret: no token spent
+  ASSERT_OK(coordinator_->RevokeJoinToken(gone.record.id).status());
+
+  CampaignConfig cfg;
+  cfg.rounds = 2;
+  ASSERT_OK(coordinator_->StartCampaign(cfg).status());
+  ASSERT_OK(coordinator_->Step());
+  ASSERT_OK(coordinator_->CancelRound(1, "test").status());
+
+  ASSERT_OK_AND_ASSIGN(FleetGauges g, coordinator_->Gauges());
+  EXPECT_EQ(g.join_token_enrollments, 3u);
+  EXPECT_EQ(g.join_tokens["active"], 1u);
+  EXPECT_EQ(g.join_tokens["used_up"], 1u);
+  EXPECT_EQ(g.join_tokens["revoked"], 1u);
+  EXPECT_EQ(g.join_tokens["expired"], 1u);
+  EXPECT_EQ(g.rounds_cancelled, 1u);
+  EXPECT_EQ(g.rounds_completed, 0u);
+  EXPECT_EQ(g.rounds_failed, 0u);
+}
+
 // --- Error paths -------------------------------------------------------------
 
 TEST_F(CoordinatorDevicesTest, UnknownDevicesAreNotFound) {

@@ -82,7 +82,7 @@ std::vector<std::string> UploadStreamSeeds() {
 
 std::vector<std::string> AdminRequestSeeds() {
   std::vector<std::string> seeds;
-  for (uint8_t rpc = 0; rpc < 14; ++rpc) {
+  for (uint8_t rpc = 0; rpc < 15; ++rpc) {
     av1::GetDeviceRequest by_device;  // same wire shape as the other id-only requests
     by_device.set_device_id(1);
     seeds.push_back(std::string(1, static_cast<char>(rpc)) + by_device.SerializeAsString());
@@ -101,6 +101,8 @@ std::vector<std::string> AdminRequestSeeds() {
   cancel.set_round(1);
   cancel.set_reason("fuzz");
   seeds.push_back(std::string(1, 13) + cancel.SerializeAsString());
+  av1::ExportModelRequest latest;  // version 0: the latest model
+  seeds.push_back(std::string(1, 14) + latest.SerializeAsString());
   return seeds;
 }
 

@@ -179,25 +179,27 @@ class AuthedContext {
   grpc::testing::ServerContextTestSpouse spouse_;
 };
 
-// Collects DownloadModel's chunks and checks they reassemble the model.
-class ChunkCollector final : public grpc::ServerWriterInterface<fv1::ModelChunk> {
+// Collects a streamed model's chunks (DownloadModel's ModelChunk or
+// ExportModel's ExportModelChunk) and checks they reassemble the model.
+template <typename Chunk>
+class ChunkCollector final : public grpc::ServerWriterInterface<Chunk> {
  public:
   void SendInitialMetadata() override {}
-  bool Write(const fv1::ModelChunk& chunk, grpc::WriteOptions) override {
+  bool Write(const Chunk& chunk, grpc::WriteOptions) override {
     if (chunks_++ == 0) offset_ = chunk.offset();
-    Check(chunk.offset() == offset_ + bytes_.size(), "download chunks are consecutive");
-    Check(Crc32c(chunk.data().data(), chunk.data().size()) == chunk.crc32c(),
-          "download chunk CRC");
+    Check(chunk.offset() == offset_ + bytes_.size(), "model chunks are consecutive");
+    Check(Crc32c(chunk.data().data(), chunk.data().size()) == chunk.crc32c(), "model chunk CRC");
     bytes_ += chunk.data();
     total_ = chunk.total_bytes();
     sha_ = chunk.sha256();
     return true;
   }
-  // A download from offset 0 must be the whole object, matching its hash.
+  // A stream from offset 0 must be the whole object, matching its hash.
   void CheckWhole() const {
     if (offset_ != 0 || total_ == 0) return;
-    Check(bytes_.size() == total_ && Sha256Hex(bytes_) == sha_, "download reassembles");
+    Check(bytes_.size() == total_ && Sha256Hex(bytes_) == sha_, "model reassembles");
   }
+  int chunks() const { return chunks_; }
 
  private:
   int chunks_ = 0;
@@ -302,7 +304,7 @@ int FuzzFleetRequest(const uint8_t* data, size_t size) {
       fv1::DownloadModelRequest req;
       if (!Parse(data, size, &req)) return 0;
       req.set_device_id(DeviceFor(f, who, req.device_id()));
-      ChunkCollector out;
+      ChunkCollector<fv1::ModelChunk> out;
       if (Count(f.fleet->SendModel(ctx.get(), &req, &out)).ok()) out.CheckWhole();
       break;
     }
@@ -425,7 +427,7 @@ int FuzzAdminRequest(const uint8_t* data, size_t size) {
   auto as_is = [](auto&) {};
   auto real_device = [](auto& req) { req.set_device_id(req.device_id() % 4); };
   using A = AdminServiceImpl;
-  switch (rpc % 14) {
+  switch ((rpc & 0x7f) % 15) {
     case 0:
       call(&A::ListDevices, av1::ListDevicesRequest(), av1::ListDevicesResponse(), as_is);
       break;
@@ -478,9 +480,19 @@ int FuzzAdminRequest(const uint8_t* data, size_t size) {
       call(&A::RevokeJoinToken, av1::RevokeJoinTokenRequest(), av1::RevokeJoinTokenResponse(),
            as_is);
       break;
-    default:
+    case 13:
       call(&A::CancelRound, av1::CancelRoundRequest(), av1::CancelRoundResponse(), as_is);
       break;
+    default: {
+      av1::ExportModelRequest req;
+      if (!Parse(data, size, &req)) return 0;
+      ChunkCollector<av1::ExportModelChunk> out;
+      if (Count(f.admin->SendExport(ctx.get(), &req, &out)).ok()) {
+        Check(out.chunks() > 0, "an export streams at least one chunk");
+        out.CheckWhole();
+      }
+      break;
+    }
   }
   return 0;
 }

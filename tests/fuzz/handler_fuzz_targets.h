@@ -27,7 +27,8 @@ int FuzzFleetRequest(const uint8_t* data, size_t size);
 // [UpdateChunk bytes] streamed to UploadUpdate.
 int FuzzUploadStream(const uint8_t* data, size_t size);
 
-// data[0] picks the admin RPC (all unary ones); the rest is the request.
+// data[0] picks the admin RPC (every one, ExportModel included) and its
+// top bit a wrong admin token; the rest is the request.
 int FuzzAdminRequest(const uint8_t* data, size_t size);
 
 // Drops the coordinator; the next input starts from a fresh one.

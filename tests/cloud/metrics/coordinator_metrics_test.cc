@@ -22,12 +22,25 @@ TEST(CoordinatorMetricsTest, RendersEveryMetricAsParseableText) {
   g.devices_registered = 4;
   g.devices_online = 3;
   g.rounds_completed = 2;
+  g.rounds_cancelled = 1;
+  g.rounds_failed = 3;
+  g.join_tokens = {{"active", 2}, {"revoked", 1}};
+  g.join_token_enrollments = 5;
   const std::string text = m.Render(g);
   std::string bad;
   EXPECT_TRUE(IsPrometheusText(text, &bad)) << bad;
   EXPECT_THAT(text, HasSubstr("qfleet_devices_registered 4\n"));
   EXPECT_THAT(text, HasSubstr("qfleet_devices_online 3\n"));
   EXPECT_THAT(text, HasSubstr("qfleet_rounds_completed_total 2\n"));
+  EXPECT_THAT(text, HasSubstr("qfleet_rounds_cancelled_total 1\n"));
+  EXPECT_THAT(text, HasSubstr("qfleet_rounds_failed_total 3\n"));
+  EXPECT_THAT(text, HasSubstr("qfleet_join_token_enrollments_total 5\n"));
+  EXPECT_THAT(text, HasSubstr("# TYPE qfleet_join_tokens gauge\n"));
+  // Every state has a sample, the ones with no token at 0.
+  EXPECT_THAT(text, HasSubstr("qfleet_join_tokens{state=\"active\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("qfleet_join_tokens{state=\"revoked\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("qfleet_join_tokens{state=\"expired\"} 0\n"));
+  EXPECT_THAT(text, HasSubstr("qfleet_join_tokens{state=\"used_up\"} 0\n"));
   EXPECT_THAT(text, HasSubstr("qfleet_bytes_received_total 15\n"));
   EXPECT_THAT(text, HasSubstr("qfleet_bytes_sent_total 7\n"));
   EXPECT_THAT(text, HasSubstr("# TYPE qfleet_rpc_latency_seconds histogram\n"));

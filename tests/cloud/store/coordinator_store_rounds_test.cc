@@ -221,6 +221,44 @@ TEST_F(RoundsTest, TaskPlanMustExistAndBelongToTheDevice) {
 // --- open tasks and participants
 // ------------------------------------------------
 
+TEST_F(RoundsTest, CachedIdleAnswersGoStaleOnlyWhenADeviceGainsATask) {
+  // Every answer below is read twice: once from SQLite, once from the cache.
+  auto open_task = [&](uint64_t device) {
+    absl::StatusOr<std::optional<TaskRecord>> first = store_->OpenTaskForDevice(device);
+    absl::StatusOr<std::optional<TaskRecord>> second = store_->OpenTaskForDevice(device);
+    EXPECT_TRUE(first.ok() && second.ok());
+    EXPECT_EQ(first->has_value(), second->has_value()) << device;
+    return first.ok() && first->has_value();
+  };
+  EXPECT_FALSE(open_task(3));
+  RoundRecord closed = round_;
+  closed.state = "done";
+  ASSERT_OK(store_->UpdateRound(closed));
+  EXPECT_FALSE(open_task(1));
+  // A new round gives device 3 a task: its cached answer is void, the
+  // others' stay right.
+  ASSERT_OK_AND_ASSIGN(auto tasks, store_->CreateRound(MakeRound(2), {MakeTask(3)}));
+  EXPECT_TRUE(open_task(3));
+  EXPECT_FALSE(open_task(1));
+  // Its own participant status moves it both ways.
+  ASSERT_OK(store_->SetParticipantStatus(2, 3, "uploaded", ""));
+  EXPECT_FALSE(open_task(3));
+  ASSERT_OK(store_->SetParticipantStatus(2, 3, "assigned", ""));
+  EXPECT_TRUE(open_task(3));
+  // So does the round: closed, then written back to open.
+  RoundRecord second = MakeRound(2);
+  second.state = "aggregating";
+  ASSERT_OK(store_->UpdateRound(second));
+  EXPECT_FALSE(open_task(3));
+  second.state = "open";
+  ASSERT_OK(store_->UpdateRound(second));
+  EXPECT_TRUE(open_task(3));
+  // An update and a report of device 3 end its task.
+  ASSERT_OK(store_->InsertUpdate(MakeUpdate(tasks[0], "u3")).status());
+  EXPECT_FALSE(open_task(3));
+  EXPECT_FALSE(open_task(2));
+}
+
 TEST_F(RoundsTest, OpenTaskFollowsRoundStateAndParticipantStatus) {
   ASSERT_OK_AND_ASSIGN(auto open, store_->OpenTaskForDevice(1));
   ASSERT_TRUE(open.has_value());

@@ -216,6 +216,39 @@ TEST_F(CoordinatorStoreTest, TouchAndSetStateChangeOnlyTheirField) {
   ExpectSame(loaded, device);
 }
 
+TEST_F(CoordinatorStoreTest, TouchDevicesWritesEverySliceAndNeverMovesBack) {
+  // 70 devices: more than two of TouchDevices' 32-device transactions.
+  std::vector<std::pair<uint64_t, int64_t>> seen;
+  for (int i = 0; i < 70; ++i) {
+    DeviceRecord d = MakeDevice("d" + std::to_string(i));
+    d.last_seen_ms = 0;
+    ASSERT_OK_AND_ASSIGN(const uint64_t id, store_->InsertDevice(d));
+    seen.emplace_back(id, 1000 + i);
+  }
+  seen.emplace_back(999, 5);  // unknown ids are skipped
+  ASSERT_OK(store_->TouchDevices(seen));
+  ASSERT_OK(store_->TouchDevices({{seen[69].first, 10}}));  // older: ignored
+  ASSERT_OK_AND_ASSIGN(std::vector<DeviceRecord> devices, store_->ListDevices());
+  ASSERT_EQ(devices.size(), 70u);
+  for (int i = 0; i < 70; ++i) EXPECT_EQ(devices[i].last_seen_ms, 1000 + i) << i;
+}
+
+TEST_F(CoordinatorStoreTest, ActiveDevicesSeenSinceFiltersStateAndLastSeen) {
+  std::vector<uint64_t> ids;
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_OK_AND_ASSIGN(const uint64_t id,
+                         store_->InsertDevice(MakeDevice("d" + std::to_string(i))));
+    ASSERT_OK(store_->TouchDevice(id, 100 * i));
+    ids.push_back(id);
+  }
+  ASSERT_OK(store_->SetDeviceState(ids[3], "drained"));
+  EXPECT_THAT(store_->ActiveDevicesSeenSince(200),
+              IsOkAndHolds(std::vector<uint64_t>{ids[2], ids[4]}));
+  EXPECT_THAT(store_->ActiveDevicesSeenSince(0),
+              IsOkAndHolds(std::vector<uint64_t>{ids[0], ids[1], ids[2], ids[4]}));
+  EXPECT_THAT(store_->ActiveDevicesSeenSince(401), IsOkAndHolds(std::vector<uint64_t>{}));
+}
+
 TEST_F(CoordinatorStoreTest, InvalidDeviceFieldsAreInvalidArgument) {
   DeviceRecord device = MakeDevice("a");
   device.state = "sleeping";

@@ -1,5 +1,6 @@
 #include "cloud/store/sqlite_db.h"
 
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "cloud/store/sqlite_status.h"
+#include "common/status_macros.h"
 #include "common/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -167,6 +169,41 @@ TEST(SqliteDbTest, OpenConfiguresConnection) {
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<SqliteDb> full,
                        SqliteDb::Open(dir.File("b.db"), durable));
   EXPECT_THAT(QueryInt(*full, "PRAGMA synchronous"), IsOkAndHolds(2));  // FULL
+}
+
+// The main connection never checkpoints; the background thread copies the
+// log into the database file within its period.
+TEST(SqliteDbTest, BackgroundThreadCheckpointsTheLog) {
+  TempDir dir;
+  const std::string path = dir.File("ckpt.db");
+  SqliteOptions o;
+  o.checkpoint_interval_ms = 20;
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<SqliteDb> db, SqliteDb::Open(path, o));
+  EXPECT_THAT(QueryInt(*db, "PRAGMA wal_autocheckpoint"), IsOkAndHolds(0));
+  const auto before = std::filesystem::file_size(path);
+  // About 1 MB in the log: below SQLite's own threshold (1,000 pages).
+  ASSERT_OK(db->Exec("CREATE TABLE t (x BLOB)"));
+  ASSERT_OK(db->Transaction([&]() -> absl::Status {
+    for (int i = 0; i < 250; ++i) {
+      RETURN_IF_ERROR(db->Exec("INSERT INTO t VALUES (zeroblob(4000))"));
+    }
+    return absl::OkStatus();
+  }));
+  bool copied = false;
+  for (int i = 0; i < 200 && !copied; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    copied = std::filesystem::file_size(path) > before + 900'000;
+  }
+  EXPECT_TRUE(copied) << "database file still " << std::filesystem::file_size(path) << " bytes";
+  EXPECT_THAT(QueryInt(*db, "SELECT count(*) FROM t"), IsOkAndHolds(250));
+}
+
+TEST(SqliteDbTest, ZeroIntervalLeavesCheckpointsToSqlite) {
+  TempDir dir;
+  SqliteOptions o;
+  o.checkpoint_interval_ms = 0;
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<SqliteDb> db, SqliteDb::Open(dir.File("auto.db"), o));
+  EXPECT_THAT(QueryInt(*db, "PRAGMA wal_autocheckpoint"), IsOkAndHolds(1000));
 }
 
 TEST(SqliteDbTest, FileDatabaseSurvivesReopen) {
