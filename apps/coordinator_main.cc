@@ -42,6 +42,10 @@ int main(int argc, char** argv) {
   app.add_option("--blob-dir", copts.blob_dir, "model/update blob directory (default: DB.blobs)");
   app.add_option("--data-dir", data_dir, "Fashion-MNIST IDX directory (test split for evaluation)");
   app.add_option("--seed", copts.model_seed, "seed of the first model version");
+  app.add_option("--initial-model", copts.initial_model_path,
+                 "first model version from this file (as `qfleetctl models export` writes it) "
+                 "instead of a seeded one; used only while the database holds no version")
+      ->check(CLI::ExistingFile);
   app.add_option("--join-secret", copts.join_secret, "enrollment secret devices must present");
   app.add_option("--lease-ms", copts.lease_ms, "device lease after its last call, ms")
       ->check(CLI::Range(int64_t{1000}, int64_t{86400000}));

@@ -8,6 +8,8 @@
 #include <limits>
 #include <numeric>
 
+#include <unistd.h>
+
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
@@ -163,6 +165,45 @@ absl::StatusOr<std::vector<StrategyResult>> RunFlCompare(const FlCompareOptions&
           i, d.class_name, d.speed, d.load, sim.max_steps, ptq, qat, d.downlink_kbps,
           d.uplink_kbps);
     }
+  }
+
+  // A warm-up model written to a temporary file is removed on every exit.
+  struct RemoveFile {
+    std::string path;
+    ~RemoveFile() {
+      std::error_code ignored;
+      if (!path.empty()) std::filesystem::remove(path, ignored);
+    }
+  } temporary_warmup;
+  if (o.warmup_rounds > 0) {
+    FlSimOptions warm = sim;
+    warm.strategy = "fp32";
+    warm.rounds = o.warmup_rounds;
+    warm.db.clear();
+    warm.coordinator.clear();
+    warm.init_model_path.clear();
+    // Every device's data goes into the trained model: no simulated
+    // deadline drops a slow device's FP32 update here.
+    warm.sim_deadline_s = 0;
+    warm.export_model_path = o.warmup_model_path;
+    if (warm.export_model_path.empty()) {
+      warm.export_model_path =
+          (std::filesystem::temp_directory_path() /
+           absl::StrFormat("qfleet-warmup-%d-seed%d.qftc", ::getpid(), sim.seed))
+              .string();
+      temporary_warmup.path = warm.export_model_path;
+    }
+    progress << absl::StrFormat("warm-up: %d FP32 rounds\n", o.warmup_rounds);
+    ASSIGN_OR_RETURN(FlSimResult w, RunFlSim(warm, progress));
+    double warm_s = 0;
+    for (const RoundRow& row : w.rounds) warm_s += row.sim_seconds;
+    const RoundRow* last = w.rounds.empty() ? nullptr : &w.rounds.back();
+    progress << absl::StrFormat(
+        "warm-up done: %.0f simulated s; FP32 acc %.4f, served at w%d a%d %.4f; every strategy "
+        "starts from %s\n",
+        warm_s, last ? last->acc_fp32 : -1.0, sim.weight_bits, sim.activation_bits,
+        last ? last->acc_served : -1.0, warm.export_model_path);
+    sim.init_model_path = warm.export_model_path;
   }
 
   std::vector<StrategyResult> results;

@@ -25,6 +25,15 @@ struct FlCompareOptions {
   // present: reuse it, so the same seed gives the same table on any machine
   // state. Set and absent: measure now and write it there.
   std::string calibration_path;
+  // > 0: first train the model in FP32 for this many federated rounds on
+  // the same fleet and partition (all-FP32 clients, through a coordinator
+  // of its own, no simulated deadline), export it to `warmup_model_path`
+  // (a temporary file, removed at the end, when empty) and start every
+  // strategy from it: low-bit deployment of a
+  // trained model rather than low-bit training from scratch. The warm-up's
+  // simulated time is printed and counted in no strategy's.
+  int warmup_rounds = 0;
+  std::string warmup_model_path;
 };
 
 struct StrategyResult {

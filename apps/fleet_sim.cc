@@ -15,6 +15,7 @@
 #include "cloud/coordinator.h"
 #include "cloud/fmnist_backend.h"
 #include "cloud/service/coordinator_server.h"
+#include "common/file_io.h"
 #include "common/idx_dataset.h"
 #include "common/partition.h"
 #include "common/security/pki.h"
@@ -31,6 +32,7 @@ absl::StatusOr<std::unique_ptr<LocalCoordinator>> StartLocal(const FlSimOptions&
   LocalCoordinatorOptions lo;
   lo.db = o.db;
   lo.model_seed = o.seed;
+  lo.initial_model_path = o.init_model_path;
   lo.insecure = o.insecure;
   return StartLocalCoordinator(lo, std::move(backend));
 }
@@ -202,6 +204,15 @@ absl::StatusOr<FlSimResult> RunFlSim(const FlSimOptions& o, std::ostream& progre
   fleet.stop = true;
   for (auto& t : fleet.threads) t.join();
   fleet.threads.clear();
+  if (!o.export_model_path.empty()) {
+    uint64_t version = 0;
+    ASSIGN_OR_RETURN(std::string model, admin.ExportModel(0, &version));
+    RETURN_IF_ERROR(WriteStringToFile(o.export_model_path, model));
+    if (o.progress) {
+      progress << absl::StrFormat("exported model version %d (%d bytes) to %s\n", version,
+                                  model.size(), o.export_model_path);
+    }
+  }
   for (int i = 0; i < o.devices; ++i) {
     if (!fleet.results[i].ok()) {
       progress << "warning: agent " << i << " ended with " << fleet.results[i] << "\n";

@@ -50,6 +50,12 @@ struct FlSimOptions {
   // Use only the first N training / test images (0 = all): quick runs.
   int64_t train_limit = 0;
   int64_t test_limit = 0;
+  // In-process coordinator: its first model version comes from this file
+  // (CoordinatorOptions::initial_model_path) instead of the seed.
+  std::string init_model_path;
+  // After the last round, export the global model to this file (through
+  // the admin API's ExportModel).
+  std::string export_model_path;
   // Print one line per finished round.
   bool progress = true;
 };

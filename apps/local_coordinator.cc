@@ -35,6 +35,7 @@ absl::StatusOr<std::unique_ptr<LocalCoordinator>> StartLocalCoordinator(
     copts.db_path = (local->temp_dir / "coordinator.db").string();
   }
   copts.model_seed = o.model_seed;
+  copts.initial_model_path = o.initial_model_path;
   copts.poll_interval_ms = o.poll_interval_ms;
   ASSIGN_OR_RETURN(local->coordinator, cloud::Coordinator::Open(copts, std::move(backend)));
   local->coordinator->StartEngine(20);

@@ -29,6 +29,7 @@ struct LocalCoordinator {
 struct LocalCoordinatorOptions {
   std::string db;        // SQLite file; empty = a temporary directory
   uint64_t model_seed = 1;
+  std::string initial_model_path;  // CoordinatorOptions::initial_model_path
   bool insecure = false; // else TLS with a throw-away PKI
   uint32_t poll_interval_ms = 100;
 };

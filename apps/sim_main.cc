@@ -74,6 +74,20 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   app.add_option("--train-limit", o.train_limit, "use only the first N training images");
   app.add_option("--test-limit", o.test_limit, "evaluate on only the first N test images");
+  app.add_option("--init-model", o.init_model_path,
+                 "start from this model (a tensor container, as `qfleetctl models export` or "
+                 "--export-model writes it) instead of a seeded one")
+      ->check(CLI::ExistingFile);
+  app.add_option("--export-model", o.export_model_path,
+                 "after the last round, write the global model to this file");
+  int warmup_rounds = 0;
+  std::string warmup_model;
+  app.add_option("--warmup-rounds", warmup_rounds,
+                 "--compare: train FP32 for this many rounds first and start every strategy "
+                 "from that model (quantized deployment of a trained model)")
+      ->check(CLI::Range(0, 100000));
+  app.add_option("--warmup-model", warmup_model,
+                 "--compare: where the warm-up model is written (default: a temporary file)");
   app.add_flag("--quiet", quiet, "no per-round progress lines");
   // Without --coordinator only --insecure matters (the in-process
   // coordinator gets a throw-away PKI and admin token); with it, these say
@@ -109,6 +123,8 @@ int main(int argc, char** argv) {
     c.json_path = json_path;
     c.plot_path = plot_path;
     c.calibration_path = calibration_path;
+    c.warmup_rounds = warmup_rounds;
+    c.warmup_model_path = warmup_model;
     auto results = qfleet::apps::RunFlCompare(c, std::cerr);
     if (!results.ok()) {
       std::cerr << "qfleet-sim: " << results.status().message() << "\n";

@@ -10,7 +10,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
+#include "absl/strings/str_cat.h"
 #include "common/container_quant.h"
+#include "common/file_io.h"
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include "cloud/aggregator.h"
@@ -92,6 +94,19 @@ absl::Status Coordinator::LoadOrCreateModel() {
     ASSIGN_OR_RETURN(bytes, blobs_->Get(rec.blob_hash));
   } else {
     ASSIGN_OR_RETURN(TensorContainer initial, backend_->InitialModel(options_.model_seed));
+    if (!options_.initial_model_path.empty()) {
+      // The file must have the seeded model's tensors, names and shapes,
+      // with finite values (what an accepted update must have).
+      const std::string& path = options_.initial_model_path;
+      ASSIGN_OR_RETURN(std::string file, ReadFileToString(path, 1ull << 30));
+      absl::StatusOr<TensorContainer> loaded = DecodeContainer(file);
+      absl::Status fits = loaded.ok() ? ValidateUpdate(initial, *loaded) : loaded.status();
+      if (!fits.ok()) {
+        return absl::Status(fits.code(),
+                            absl::StrCat("initial model ", path, ": ", fits.message()));
+      }
+      initial = *std::move(loaded);
+    }
     ASSIGN_OR_RETURN(bytes, EncodeContainer(initial));
     ASSIGN_OR_RETURN(rec.blob_hash, blobs_->Put(bytes));
     rec.version = 1;

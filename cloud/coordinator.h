@@ -36,6 +36,11 @@ struct CoordinatorOptions {
   std::string blob_dir;
   // Seed of the first model version when the database holds none.
   uint64_t model_seed = 1;
+  // The first model version when the database holds none, instead of a
+  // seeded one: a tensor container file (as `qfleetctl models export`
+  // writes it) that must fit the backend's model. Ignored once the
+  // database has a version.
+  std::string initial_model_path;
   int64_t heartbeat_interval_ms = 10000;
   // A device that has not been heard from for this long is offline.
   int64_t lease_ms = 30000;

@@ -2,7 +2,9 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <future>
+#include <vector>
 
 #include "common/container_quant.h"
 #include "common/status_macros.h"
@@ -22,7 +24,20 @@ absl::StatusOr<std::unique_ptr<FmnistBackend>> FmnistBackend::Create(const std::
     test.pixels.resize(max_test * pixels);
     test.labels.resize(max_test);
   }
-  return std::unique_ptr<FmnistBackend>(new FmnistBackend(std::move(test)));
+  ASSIGN_OR_RETURN(ImageDataset train, LoadFashionMnist(data_dir, /*train=*/true));
+  ImageDataset calib;
+  calib.rows = train.rows;
+  calib.cols = train.cols;
+  calib.num_classes = train.num_classes;
+  const int64_t pixels = train.rows * train.cols;
+  const int64_t stride = std::max<int64_t>(1, train.count / kCalibrationImages);
+  for (int64_t i = 0; i < train.count && calib.count < kCalibrationImages; i += stride) {
+    calib.pixels.insert(calib.pixels.end(), train.pixels.begin() + i * pixels,
+                        train.pixels.begin() + (i + 1) * pixels);
+    calib.labels.push_back(train.labels[i]);
+    ++calib.count;
+  }
+  return std::unique_ptr<FmnistBackend>(new FmnistBackend(std::move(test), std::move(calib)));
 }
 
 absl::StatusOr<TensorContainer> FmnistBackend::InitialModel(uint64_t seed) {
@@ -62,8 +77,13 @@ absl::StatusOr<Evaluation> FmnistBackend::Evaluate(const TensorContainer& model,
                        FakeQuantizeContainer(model, serve.weight_bits, DeployedWeightQuant()));
       torchq::FmnistCnn net = torchq::MakeFmnistCnn(0);
       RETURN_IF_ERROR(torchq::LoadContainer(served, *net));
-      ASSIGN_OR_RETURN(e.acc_served,
-                       torchq::EvaluateServedAccuracy(net, test_, serve.activation_bits));
+      std::vector<double> act_steps;
+      if (serve.activation_bits > 0) {
+        ASSIGN_OR_RETURN(act_steps,
+                         torchq::CalibrateActivationSteps(net, calib_, serve.activation_bits));
+      }
+      ASSIGN_OR_RETURN(e.acc_served, torchq::EvaluateServedAccuracy(
+                                         net, test_, serve.activation_bits, act_steps));
       return absl::OkStatus();
     }();
   }

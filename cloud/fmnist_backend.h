@@ -12,10 +12,17 @@
 namespace qfleet::cloud {
 
 // The Fashion-MNIST CNN (kernels/torch/fmnist_cnn.h) scored on the 10,000
-// image test set. Evaluate is thread-safe (serialized).
+// image test set. Served activations (ServeSpec::activation_bits > 0) use
+// static steps calibrated for each evaluated model on a fixed sample of
+// kCalibrationImages training images (the server's proxy set, disjoint from
+// the test set). Evaluate is thread-safe (serialized).
 class FmnistBackend : public ModelBackend {
  public:
-  // Loads the test split from `data_dir` (IDX files, gzip or plain).
+  static constexpr int64_t kCalibrationImages = 512;
+
+  // Loads the test split and the calibration sample (every
+  // (train count / kCalibrationImages)-th training image) from `data_dir`
+  // (IDX files, gzip or plain).
   // NotFound / InvalidArgument from the loader when files are missing or
   // corrupt. `max_test` > 0 keeps only the first max_test images (tests).
   static absl::StatusOr<std::unique_ptr<FmnistBackend>> Create(const std::string& data_dir,
@@ -27,10 +34,12 @@ class FmnistBackend : public ModelBackend {
                                       const ServeSpec& serve) override;
 
  private:
-  explicit FmnistBackend(ImageDataset test) : test_(std::move(test)) {}
+  FmnistBackend(ImageDataset test, ImageDataset calib)
+      : test_(std::move(test)), calib_(std::move(calib)) {}
   absl::StatusOr<double> Accuracy(const TensorContainer& model);
 
   ImageDataset test_;
+  ImageDataset calib_;
   absl::Mutex mu_;
 };
 

@@ -143,5 +143,37 @@ TEST(FlCompareIntegrationTest, DeterministicFasterThanQatAndDeadlineSafe) {
   std::filesystem::remove_all(dir);
 }
 
+// --warmup-rounds: an FP32 campaign on the same fleet first, its model
+// exported through the admin API and loaded as version 1 of each
+// strategy's coordinator. The warm-started strategy starts where the
+// warm-up ended, far above a cold start with the same seed.
+TEST(FlCompareIntegrationTest, WarmupModelIsExportedAndStartsEveryStrategy) {
+  if (!HaveFashionMnist()) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  const auto dir = MakeTempDir("qfleet-cmp-test");
+  Write(dir / "cal.json", kCalibration);
+  std::ostringstream log;
+  FlCompareOptions cold = Small((dir / "cal.json").string());
+  cold.strategies = {"ptq"};
+  cold.sim.rounds = 1;
+  FlCompareOptions warm = cold;
+  warm.warmup_rounds = 3;
+  warm.warmup_model_path = (dir / "warm.qftc").string();
+  ASSERT_OK_AND_ASSIGN(auto c, RunFlCompare(cold, log));
+  ASSERT_OK_AND_ASSIGN(auto w, RunFlCompare(warm, log));
+  EXPECT_THAT(log.str(), HasSubstr("warm-up done"));
+  ASSERT_TRUE(std::filesystem::exists(warm.warmup_model_path));
+  ASSERT_EQ(c.size(), 1u);
+  ASSERT_EQ(w.size(), 1u);
+  ASSERT_EQ(w[0].rounds.size(), 1u);
+  EXPECT_EQ(w[0].rounds[0].state, "done");
+  EXPECT_GT(w[0].rounds[0].acc_fp32, c[0].rounds[0].acc_fp32 + 0.1);
+  // A file that is not a model is refused before any round starts.
+  Write(dir / "junk.qftc", "not a model");
+  FlCompareOptions junk = cold;
+  junk.sim.init_model_path = (dir / "junk.qftc").string();
+  EXPECT_THAT(RunFlCompare(junk, log).status(), StatusIs(testing::_, HasSubstr("junk.qftc")));
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace qfleet::apps
