@@ -25,18 +25,13 @@ absl::StatusOr<std::unique_ptr<FmnistBackend>> FmnistBackend::Create(const std::
     test.labels.resize(max_test);
   }
   ASSIGN_OR_RETURN(ImageDataset train, LoadFashionMnist(data_dir, /*train=*/true));
-  ImageDataset calib;
-  calib.rows = train.rows;
-  calib.cols = train.cols;
-  calib.num_classes = train.num_classes;
-  const int64_t pixels = train.rows * train.cols;
   const int64_t stride = std::max<int64_t>(1, train.count / kCalibrationImages);
-  for (int64_t i = 0; i < train.count && calib.count < kCalibrationImages; i += stride) {
-    calib.pixels.insert(calib.pixels.end(), train.pixels.begin() + i * pixels,
-                        train.pixels.begin() + (i + 1) * pixels);
-    calib.labels.push_back(train.labels[i]);
-    ++calib.count;
+  std::vector<int64_t> sample;
+  for (int64_t i = 0; i < train.count && static_cast<int64_t>(sample.size()) < kCalibrationImages;
+       i += stride) {
+    sample.push_back(i);
   }
+  ASSIGN_OR_RETURN(ImageDataset calib, SelectImages(train, sample));
   return std::unique_ptr<FmnistBackend>(new FmnistBackend(std::move(test), std::move(calib)));
 }
 

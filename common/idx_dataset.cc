@@ -164,4 +164,26 @@ absl::StatusOr<ImageDataset> LoadFashionMnist(const std::string& dir, bool train
   return LoadIdx(images, labels);
 }
 
+absl::StatusOr<ImageDataset> SelectImages(const ImageDataset& data,
+                                          const std::vector<int64_t>& indices) {
+  ImageDataset out;
+  out.rows = data.rows;
+  out.cols = data.cols;
+  out.num_classes = data.num_classes;
+  const int64_t px = data.rows * data.cols;
+  out.pixels.reserve(indices.size() * px);
+  out.labels.reserve(indices.size());
+  for (int64_t k : indices) {
+    if (k < 0 || k >= data.count) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("image index %d outside [0, %d)", k, data.count));
+    }
+    out.pixels.insert(out.pixels.end(), data.pixels.begin() + k * px,
+                      data.pixels.begin() + (k + 1) * px);
+    out.labels.push_back(data.labels[k]);
+    ++out.count;
+  }
+  return out;
+}
+
 }  // namespace qfleet

@@ -41,6 +41,12 @@ absl::StatusOr<ImageDataset> LoadIdx(const std::string& images_path,
 // both candidate paths. Thread-safe.
 absl::StatusOr<ImageDataset> LoadFashionMnist(const std::string& dir, bool train);
 
+// The images and labels of `data` at `indices`, in that order (repeats
+// allowed). InvalidArgument for an index outside [0, data.count).
+// Thread-safe.
+absl::StatusOr<ImageDataset> SelectImages(const ImageDataset& data,
+                                          const std::vector<int64_t>& indices);
+
 }  // namespace qfleet
 
 #endif  // QFLEET_COMMON_IDX_DATASET_H_

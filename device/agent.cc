@@ -1,5 +1,6 @@
 #include "device/agent.h"
 
+#include <algorithm>
 #include <chrono>
 #include <random>
 #include <thread>
@@ -15,6 +16,7 @@
 #include "kernels/torch/model_io.h"
 #include "kernels/torch/qat_state.h"
 #include "kernels/torch/qat_trainer.h"
+#include "kernels/torch/served_eval.h"
 #include "common/bit_packing.h"
 #include "common/quantizer.h"
 #include <optional>
@@ -91,6 +93,28 @@ absl::StatusOr<double> LocalLoss(torchq::FmnistCnn& model, const ImageDataset& d
   model->eval();
   auto [x, y] = torchq::MakeBatch(data, sample.data(), sample.size());
   return torch::nn::functional::cross_entropy(model->forward(x), y).item<double>();
+}
+
+// QAT's starting activation steps: what the coordinator's served-model
+// calibration (cloud/fmnist_backend.cc) picks for the downloaded model,
+// computed on up to kQatCalibrationImages of this device's own samples. A
+// QAT client then trains against the activation grid its model will be
+// served on; LSQ's own initialisation (2 mean|a| / sqrt(Qp)) clips far
+// lower, and the served model lost 10-15 points to that mismatch at 3 bits
+// (docs/benchmarks.md, "Pilot: low-bit activations").
+constexpr size_t kQatCalibrationImages = 512;
+
+absl::StatusOr<std::vector<double>> ServedActivationSteps(const TensorContainer& global, int wbits,
+                                                          int abits, const ImageDataset& data,
+                                                          const std::vector<int64_t>& indices) {
+  ASSIGN_OR_RETURN(TensorContainer served,
+                   FakeQuantizeContainer(global, wbits, DeployedWeightQuant()));
+  torchq::FmnistCnn net = torchq::MakeFmnistCnn(0);
+  RETURN_IF_ERROR(torchq::LoadContainer(served, *net));
+  const std::vector<int64_t> sample(
+      indices.begin(), indices.begin() + std::min(indices.size(), kQatCalibrationImages));
+  ASSIGN_OR_RETURN(ImageDataset calib, SelectImages(data, sample));
+  return torchq::CalibrateActivationSteps(net, calib, abits);
 }
 
 // Packs the latent weights of a QAT model with its learned LSQ steps:
@@ -176,6 +200,12 @@ absl::Status Agent::Execute(const DeviceTask& task, TaskReport* report, std::str
     ASSIGN_OR_RETURN(torchq::QatState state,
                      torchq::QatState::Create(*model, wbits, abits, torchq::kFmnistActPoints));
     qat.emplace(std::move(state));
+    if (abits > 0) {
+      ASSIGN_OR_RETURN(std::vector<double> steps,
+                       ServedActivationSteps(global, wbits, abits, *options_.train,
+                                             options_.indices));
+      RETURN_IF_ERROR(qat->SetActivationSteps(steps));
+    }
     ASSIGN_OR_RETURN(stats, torchq::TrainClassifierQat(model, *qat, *options_.train,
                                                        options_.indices, train));
   } else {

@@ -74,6 +74,25 @@ torch::Tensor QatState::Activation(size_t point, const torch::Tensor& a) {
   return FakeQuantLsq(a, act_steps_[point], act_bits_, /*symmetric=*/false, /*axis=*/0);
 }
 
+absl::Status QatState::SetActivationSteps(const std::vector<double>& steps) {
+  if (act_bits_ == 0) return absl::InvalidArgumentError("activations are not quantized");
+  if (steps.size() != act_steps_.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%d activation steps for %d points", steps.size(), act_steps_.size()));
+  }
+  for (double s : steps) {
+    if (!(s > 0) || !std::isfinite(s)) {
+      return absl::InvalidArgumentError(absl::StrFormat("activation step %g", s));
+    }
+  }
+  torch::NoGradGuard no_grad;
+  for (size_t p = 0; p < steps.size(); ++p) {
+    act_steps_[p].fill_(steps[p]);
+    act_initialised_[p] = true;
+  }
+  return absl::OkStatus();
+}
+
 std::vector<torch::Tensor> QatState::StepParameters() const {
   std::vector<torch::Tensor> out;
   for (const auto& [name, step] : weight_steps_) out.push_back(step);

@@ -50,6 +50,11 @@ class QatState {
   // optimizer.
   std::vector<torch::Tensor> StepParameters() const;
 
+  // Sets every activation point's step (one value per point, each > 0 and
+  // finite), as if Activation() had initialised it. InvalidArgument
+  // otherwise, or when act_bits is 0.
+  absl::Status SetActivationSteps(const std::vector<double>& steps);
+
   // Raises every step below `min_step` to it, so an optimizer step cannot
   // make a quantizer degenerate. Call after each optimizer step.
   void ClampSteps(double min_step);

@@ -181,6 +181,25 @@ void CheckRealSplit(bool train, int64_t expected_count) {
   for (int64_t n : per_class) EXPECT_EQ(n, expected_count / 10);  // Fashion-MNIST is balanced
 }
 
+TEST(SelectImagesTest, CopiesTheChosenImagesInOrderAndRefusesBadIndices) {
+  ImageDataset d;
+  d.count = 3;
+  d.rows = 1;
+  d.cols = 2;
+  d.pixels = {1, 2, 3, 4, 5, 6};
+  d.labels = {7, 8, 9};
+  ASSERT_OK_AND_ASSIGN(ImageDataset s, SelectImages(d, {2, 0, 2}));
+  EXPECT_EQ(s.count, 3);
+  EXPECT_EQ(s.rows, 1);
+  EXPECT_EQ(s.cols, 2);
+  EXPECT_EQ(s.pixels, (std::vector<uint8_t>{5, 6, 1, 2, 5, 6}));
+  EXPECT_EQ(s.labels, (std::vector<uint8_t>{9, 7, 9}));
+  ASSERT_OK_AND_ASSIGN(ImageDataset none, SelectImages(d, {}));
+  EXPECT_EQ(none.count, 0);
+  EXPECT_THAT(SelectImages(d, {0, 3}), StatusIs(kInvalid, HasSubstr("image index 3")));
+  EXPECT_THAT(SelectImages(d, {-1}), StatusIs(kInvalid));
+}
+
 TEST(FashionMnistTest, RealTrainSplitHas60000Images) { CheckRealSplit(true, 60000); }
 TEST(FashionMnistTest, RealTestSplitHas10000Images) { CheckRealSplit(false, 10000); }
 

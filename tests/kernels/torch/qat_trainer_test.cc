@@ -1,5 +1,6 @@
 #include "kernels/torch/qat_trainer.h"
 
+#include <cmath>
 #include <numeric>
 #include <vector>
 
@@ -77,6 +78,23 @@ TEST(QatStateTest, FirstActivationCallSetsTheStep) {
   EXPECT_NEAR(state.act_step(0).item<double>(), 6.0 / std::sqrt(15.0), 1e-6);
   state.Activation(0, a * 10);
   EXPECT_NEAR(state.act_step(0).item<double>(), 6.0 / std::sqrt(15.0), 1e-6);
+}
+
+TEST(QatStateTest, SetActivationStepsReplacesTheLsqInitialisation) {
+  FmnistCnn model = MakeFmnistCnn(3);
+  ASSERT_OK_AND_ASSIGN(QatState state, QatState::Create(*model, 4, 4, 2));
+  ASSERT_OK(state.SetActivationSteps({0.5, 0.25}));
+  state.Activation(0, torch::full({10}, 3.0f));  // no longer initialises
+  EXPECT_DOUBLE_EQ(state.act_step(0).item<double>(), 0.5);
+  EXPECT_DOUBLE_EQ(state.act_step(1).item<double>(), 0.25);
+  // 0.6 / 0.25 = 2.4 -> code 2 -> 0.5.
+  EXPECT_NEAR(state.Activation(1, torch::full({1}, 0.6f)).item<double>(), 0.5, 1e-6);
+  EXPECT_THAT(state.SetActivationSteps({0.5}), StatusIs(kInvalid, HasSubstr("1 activation steps")));
+  EXPECT_THAT(state.SetActivationSteps({0.5, 0}), StatusIs(kInvalid));
+  EXPECT_THAT(state.SetActivationSteps({0.5, std::nan("")}), StatusIs(kInvalid));
+  ASSERT_OK_AND_ASSIGN(QatState float_acts, QatState::Create(*model, 4, 0, 2));
+  EXPECT_THAT(float_acts.SetActivationSteps({0.5, 0.25}),
+              StatusIs(kInvalid, HasSubstr("not quantized")));
 }
 
 TEST(QatStateTest, RejectsBadBitsAndEmptyModules) {
