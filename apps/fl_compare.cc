@@ -151,6 +151,7 @@ absl::StatusOr<std::vector<StrategyResult>> RunFlCompare(const FlCompareOptions&
   std::vector<std::string> parts;
   for (const auto& [name, n] : mix) parts.push_back(absl::StrFormat("%d %s", n, name));
   progress << "fleet: " << absl::StrJoin(parts, ", ") << "\n";
+  progress << "PTQ clients upload their quantized " << (sim.ptq_upload == "delta" ? "change from the global model" : "model") << "\n";
   if (sim.max_steps > 0) {
     // What each device's local work costs in simulated time (before
     // transfers), to read against --sim-deadline-s.

@@ -104,6 +104,7 @@ absl::StatusOr<FlSimResult> RunFlSim(const FlSimOptions& o, std::ostream& progre
   campaign.set_activation_bits(o.activation_bits);
   campaign.set_sim_deadline_s(o.sim_deadline_s);
   campaign.set_fedhq_keep_qat_ratio(o.keep_qat_ratio);
+  campaign.set_ptq_upload(o.ptq_upload);
   campaign.mutable_step_costs()->set_ref_gflops(o.step_costs.ref_gflops);
   campaign.mutable_step_costs()->set_fp32_step_s(o.step_costs.fp32_step_s);
   campaign.mutable_step_costs()->set_qat_step_s(o.step_costs.qat_step_s);

@@ -42,6 +42,8 @@ struct FlSimOptions {
   StepCosts step_costs;
   double sim_deadline_s = 0;
   double keep_qat_ratio = 1.0;
+  // What PTQ clients upload: "model" or "delta" (CampaignConfig::ptq_upload).
+  std::string ptq_upload = "model";
   uint32_t local_epochs = 1;
   uint32_t batch_size = 32;
   float learning_rate = 0.05f;

@@ -66,6 +66,10 @@ int main(int argc, char** argv) {
   app.add_option("--keep-qat-ratio", o.keep_qat_ratio,
                  "FedHQ: harm multiple of the mean above which a client keeps QAT")
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--ptq-upload", o.ptq_upload,
+                 "what a PTQ client uploads: model (its quantized model) or delta (its "
+                 "quantized change from the global model)")
+      ->check(CLI::IsMember({"model", "delta"}));
   app.add_option("--local-epochs", o.local_epochs, "local epochs per round")->check(CLI::Range(1, 100));
   app.add_option("--batch-size", o.batch_size, "local batch size")->check(CLI::Range(1, 4096));
   app.add_option("--lr", o.learning_rate, "local SGD learning rate")->check(CLI::PositiveNumber);

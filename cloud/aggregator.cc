@@ -1,5 +1,6 @@
 #include "cloud/aggregator.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "absl/strings/str_format.h"
@@ -36,12 +37,17 @@ absl::Status ValidateUpdate(const TensorContainer& global, const TensorContainer
 
 namespace {
 
-// Weighted average of `inputs` tensor by tensor.
+// Weighted average of `inputs` tensor by tensor; input k is counted as
+// global + input when is_delta[k].
 absl::StatusOr<TensorContainer> Average(const TensorContainer& global,
                                         const std::vector<TensorContainer>& inputs,
-                                        const std::vector<double>& weights) {
+                                        const std::vector<double>& weights,
+                                        const std::vector<bool>& is_delta) {
   if (inputs.size() != weights.size()) {
     return absl::InvalidArgumentError("FedAvg: updates and weights differ in count");
+  }
+  if (inputs.size() != is_delta.size()) {
+    return absl::InvalidArgumentError("FedAvg: updates and delta flags differ in count");
   }
   if (inputs.empty()) return absl::InvalidArgumentError("FedAvg: no updates");
   for (const TensorContainer& d : inputs) RETURN_IF_ERROR(ValidateUpdate(global, d));
@@ -49,9 +55,17 @@ absl::StatusOr<TensorContainer> Average(const TensorContainer& global,
   TensorContainer out;
   std::vector<std::vector<float>> dequantized(inputs.size());
   std::vector<const float*> ptrs(inputs.size());
+  const bool any_delta = std::find(is_delta.begin(), is_delta.end(), true) != is_delta.end();
+  std::vector<float> base;
   for (const Tensor& g : global.tensors) {
+    if (any_delta) {
+      ASSIGN_OR_RETURN(base, DequantizeTensor(g));
+    }
     for (size_t k = 0; k < inputs.size(); ++k) {
       ASSIGN_OR_RETURN(dequantized[k], DequantizeTensor(*inputs[k].Find(g.name)));
+      if (is_delta[k]) {
+        for (size_t i = 0; i < base.size(); ++i) dequantized[k][i] += base[i];
+      }
       ptrs[k] = dequantized[k].data();
     }
     Tensor t;
@@ -70,7 +84,14 @@ absl::StatusOr<TensorContainer> Average(const TensorContainer& global,
 absl::StatusOr<TensorContainer> FedAvgModels(const TensorContainer& global,
                                              const std::vector<TensorContainer>& models,
                                              const std::vector<double>& weights) {
-  return Average(global, models, weights);
+  return Average(global, models, weights, std::vector<bool>(models.size(), false));
+}
+
+absl::StatusOr<TensorContainer> FedAvgUpdates(const TensorContainer& global,
+                                              const std::vector<TensorContainer>& uploads,
+                                              const std::vector<double>& weights,
+                                              const std::vector<bool>& is_delta) {
+  return Average(global, uploads, weights, is_delta);
 }
 
 }  // namespace qfleet::cloud

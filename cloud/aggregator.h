@@ -17,10 +17,22 @@ absl::Status ValidateUpdate(const TensorContainer& global, const TensorContainer
 // FedAvg over client models (what agents upload: their local model after
 // training, packed at the task's bit-width or FP32): returns
 // sum_k w_k * model_k / sum_k w_k, every model dequantized first and summed
-// in the order given. Same failures as FedAvgDeltas. Thread-safe.
+// in the order given. InvalidArgument when there are no models, the counts
+// differ, a weight is negative or not finite, every weight is 0, or a model
+// fails ValidateUpdate. Thread-safe.
 absl::StatusOr<TensorContainer> FedAvgModels(const TensorContainer& global,
                                              const std::vector<TensorContainer>& models,
                                              const std::vector<double>& weights);
+
+// FedAvg over a mix of models and deltas: upload k is a model, or, when
+// is_delta[k], the change from `global` that the client trained from (a PTQ
+// client's quantized local - global), counted as global + delta. Same
+// failures as FedAvgModels, and InvalidArgument when is_delta's size is not
+// the number of uploads. Thread-safe.
+absl::StatusOr<TensorContainer> FedAvgUpdates(const TensorContainer& global,
+                                              const std::vector<TensorContainer>& uploads,
+                                              const std::vector<double>& weights,
+                                              const std::vector<bool>& is_delta);
 
 }  // namespace qfleet::cloud
 

@@ -43,6 +43,9 @@ absl::Status CampaignConfig::Validate() const {
   if (!(fedhq_keep_qat_ratio >= 0) || !std::isfinite(fedhq_keep_qat_ratio)) {
     return bad("fedhq_keep_qat_ratio < 0");
   }
+  if (ptq_upload != "model" && ptq_upload != "delta") {
+    return bad("ptq_upload '" + ptq_upload + "' is not model or delta");
+  }
   if (strategy != "fp32" && (weight_bits < 1 || weight_bits > 8)) {
     return bad(absl::StrFormat("weight_bits=%d not in [1,8]", weight_bits));
   }
@@ -73,6 +76,7 @@ std::string CampaignConfig::ToJson() const {
                       {"sim_deadline_s", sim_deadline_s},
                       {"step_costs", nlohmann::json::parse(step_costs.ToJson())},
                       {"fedhq_keep_qat_ratio", fedhq_keep_qat_ratio},
+                      {"ptq_upload", ptq_upload},
                       {"eval_methods", eval_methods},
                       {"budget_bits", budget_bits}};
   return j.dump();
@@ -103,6 +107,7 @@ absl::StatusOr<CampaignConfig> CampaignConfig::FromJson(absl::string_view json) 
     get("min_updates", c.min_updates);
     get("sim_deadline_s", c.sim_deadline_s);
     get("fedhq_keep_qat_ratio", c.fedhq_keep_qat_ratio);
+    get("ptq_upload", c.ptq_upload);
     get("eval_methods", c.eval_methods);
     get("budget_bits", c.budget_bits);
     if (j.contains("step_costs")) {

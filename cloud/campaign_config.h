@@ -41,6 +41,12 @@ struct CampaignConfig {
   // FedHQ: clients whose predicted PTQ harm exceeds this multiple of the
   // round's mean keep QAT.
   double fedhq_keep_qat_ratio = 1.0;
+  // What a PTQ client uploads: "model" (its trained model, quantized per
+  // channel) or "delta" (the change from the downloaded global model,
+  // quantized per channel; the server adds it back to that model, so the
+  // global model itself stays off the deployed grid). QAT clients always
+  // upload their model on the grid they trained against.
+  std::string ptq_upload = "model";
   // strategy "eval": no training; round i of the campaign evaluates the
   // frozen model under eval_methods[i] ("fp32", "rtn1".."rtn8", "static",
   // "chord-mean", "chord"; one per round), devices decoding plans for
@@ -50,6 +56,7 @@ struct CampaignConfig {
 
   bool UsesSelector() const { return strategy == "fedhq" || strategy == "fedhq-init"; }
   bool IsEval() const { return strategy == "eval"; }
+  bool PtqUploadsDelta() const { return ptq_upload == "delta"; }
   // The method of round `index` (0-based within the campaign) of an eval
   // campaign; "" otherwise.
   std::string EvalMethod(uint64_t index) const;

@@ -486,6 +486,7 @@ absl::Status Coordinator::MaybeStartRound() {
                          {"learning_rate", config.learning_rate},
                          {"max_steps", config.max_steps},
                          {"seed", Mix(config.seed ^ Mix(number * 1000003ull + device_id))}};
+    if (config.strategy == "ptq" && config.PtqUploadsDelta()) train["upload_delta"] = true;
     if (config.IsEval()) {
       train["eval_method"] = eval_method;
       train["budget_bits"] = config.budget_bits;
@@ -562,15 +563,19 @@ absl::Status Coordinator::Aggregate(RoundRecord round) {
   ASSIGN_OR_RETURN(TensorContainer base, DecodeContainer(*base_blob.bytes));
   std::vector<TensorContainer> models;
   std::vector<double> weights;
+  std::vector<bool> deltas;
   for (const UpdateRecord& u : updates) {  // ordered by device id
     absl::StatusOr<std::string> bytes = blobs_->Get(u.blob_hash);
     if (!bytes.ok()) return fail("update blob unreadable: " + std::string(bytes.status().message()));
     absl::StatusOr<TensorContainer> model = DecodeContainer(*bytes);
     if (!model.ok()) return fail("stored update corrupt: " + std::string(model.status().message()));
+    ASSIGN_OR_RETURN(TaskRecord task, store_->GetTask(u.task_id));
+    nlohmann::json j = nlohmann::json::parse(task.train_config_json, nullptr, false);
     models.push_back(*std::move(model));
     weights.push_back(static_cast<double>(u.sample_count));
+    deltas.push_back(j.is_object() && j.value("upload_delta", false));
   }
-  absl::StatusOr<TensorContainer> next = FedAvgModels(base, models, weights);
+  absl::StatusOr<TensorContainer> next = FedAvgUpdates(base, models, weights, deltas);
   if (!next.ok()) return fail("aggregation failed: " + std::string(next.status().message()));
   ServeSpec serve;
   serve.weight_bits = static_cast<int>(config.weight_bits);  // every strategy is served quantized
@@ -689,6 +694,7 @@ absl::StatusOr<double> Coordinator::AssignStrategies(const CampaignRecord& campa
     j["predicted_s"] = strategies[i] == "qat" ? analyses[i].t_qat : analyses[i].t_ptq;
     j["label_distance"] = analyses[i].label_distance;
     j["weight"] = analyses[i].weight;
+    if (strategies[i] == "ptq" && config.PtqUploadsDelta()) j["upload_delta"] = true;
     tasks[i].train_config_json = j.dump();
   }
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

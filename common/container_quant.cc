@@ -44,8 +44,11 @@ absl::StatusOr<TensorContainer> FakeQuantizeContainer(const TensorContainer& mod
   return DequantizeContainer(q);
 }
 
-absl::StatusOr<TensorContainer> SubtractContainers(const TensorContainer& a,
-                                                   const TensorContainer& b) {
+namespace {
+
+// Element-wise a + sign * b (see SubtractContainers / AddContainers).
+absl::StatusOr<TensorContainer> Combine(const TensorContainer& a, const TensorContainer& b,
+                                        float sign) {
   if (a.tensors.size() != b.tensors.size()) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "containers hold %d and %d tensors", a.tensors.size(), b.tensors.size()));
@@ -66,10 +69,21 @@ absl::StatusOr<TensorContainer> SubtractContainers(const TensorContainer& a,
     d.name = ta.name;
     d.shape = ta.shape;
     d.values.resize(va.size());
-    for (size_t i = 0; i < va.size(); ++i) d.values[i] = va[i] - vb[i];
+    for (size_t i = 0; i < va.size(); ++i) d.values[i] = va[i] + sign * vb[i];
     out.tensors.push_back(std::move(d));
   }
   return out;
+}
+
+}  // namespace
+
+absl::StatusOr<TensorContainer> SubtractContainers(const TensorContainer& a,
+                                                   const TensorContainer& b) {
+  return Combine(a, b, -1.0f);
+}
+
+absl::StatusOr<TensorContainer> AddContainers(const TensorContainer& a, const TensorContainer& b) {
+  return Combine(a, b, 1.0f);
 }
 
 }  // namespace qfleet

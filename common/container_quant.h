@@ -40,6 +40,9 @@ absl::StatusOr<TensorContainer> DequantizeContainer(const TensorContainer& model
 absl::StatusOr<TensorContainer> SubtractContainers(const TensorContainer& a,
                                                    const TensorContainer& b);
 
+// Element-wise a + b, with the same rules as SubtractContainers.
+absl::StatusOr<TensorContainer> AddContainers(const TensorContainer& a, const TensorContainer& b);
+
 }  // namespace qfleet
 
 #endif  // QFLEET_COMMON_CONTAINER_QUANT_H_

@@ -175,6 +175,10 @@ absl::Status Agent::Execute(const DeviceTask& task, TaskReport* report, std::str
   if (task.strategy != "fp32" && task.strategy != "ptq" && task.strategy != "qat") {
     return absl::UnimplementedError("strategy '" + task.strategy + "' is not supported by this agent");
   }
+  if (task.upload_delta && task.strategy != "ptq") {
+    return absl::InvalidArgumentError("task " + std::to_string(task.task_id) + ": strategy '" +
+                                      task.strategy + "' cannot upload a delta (ptq only)");
+  }
   if (options_.train == nullptr || options_.indices.empty()) {
     return absl::FailedPreconditionError("a training task needs image data on this device");
   }
@@ -219,7 +223,12 @@ absl::Status Agent::Execute(const DeviceTask& task, TaskReport* report, std::str
   const auto quant_start = std::chrono::steady_clock::now();
   TensorContainer local = torchq::ModuleToContainer(*model);
   TensorContainer upload_model = local;
-  if (task.strategy == "ptq") {
+  if (task.strategy == "ptq" && task.upload_delta) {
+    // The change from the downloaded model, quantized per channel with
+    // calibrated clipping; the coordinator adds it back to that model.
+    ASSIGN_OR_RETURN(TensorContainer delta, SubtractContainers(local, global));
+    ASSIGN_OR_RETURN(upload_model, QuantizeContainer(delta, wbits, DeployedWeightQuant()));
+  } else if (task.strategy == "ptq") {
     // Post-training quantization with calibrated (MSE-optimal) clipping.
     ASSIGN_OR_RETURN(upload_model, QuantizeContainer(local, wbits, DeployedWeightQuant()));
   } else if (task.strategy == "qat") {
@@ -230,7 +239,8 @@ absl::Status Agent::Execute(const DeviceTask& task, TaskReport* report, std::str
   if (task.strategy != "fp32") {
     // How much quantizing the local model costs on local data.
     ASSIGN_OR_RETURN(double loss_fp, LocalLoss(model, *options_.train, options_.indices, task.seed));
-    ASSIGN_OR_RETURN(TensorContainer deq, DequantizeContainer(upload_model));
+    ASSIGN_OR_RETURN(TensorContainer deq, task.upload_delta ? AddContainers(global, upload_model)
+                                                            : DequantizeContainer(upload_model));
     RETURN_IF_ERROR(torchq::LoadContainer(deq, *model));
     ASSIGN_OR_RETURN(double loss_q, LocalLoss(model, *options_.train, options_.indices, task.seed));
     report->metrics["quant_gap"] = loss_q - loss_fp;

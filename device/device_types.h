@@ -49,6 +49,9 @@ struct DeviceTask {
   // average bits to decode a plan for (0 = the device's own budget).
   std::string eval_method;
   double budget_bits = 0;
+  // strategy "ptq": upload the quantized change from the downloaded model
+  // instead of the quantized local model.
+  bool upload_delta = false;
 };
 
 // A CHORD plan as RequestPlan returns it (fleet.v1.PlanResponse).

@@ -113,6 +113,7 @@ absl::StatusOr<PullResult> FleetClient::PullTask() {
     task.precision_plan = t.precision_plan();
     task.eval_method = t.eval_method();
     task.budget_bits = t.budget_bits();
+    task.upload_delta = t.upload_delta();
     task.deadline_ms = t.deadline_ms();
     out.task = std::move(task);
   }

@@ -110,6 +110,7 @@ CampaignConfig CampaignFromProto(const admin::v1::CampaignConfig& c) {
   if (c.fedhq_keep_qat_ratio() > 0) out.fedhq_keep_qat_ratio = c.fedhq_keep_qat_ratio();
   out.eval_methods.assign(c.eval_methods().begin(), c.eval_methods().end());
   if (c.budget_bits() != 0) out.budget_bits = c.budget_bits();
+  if (!c.ptq_upload().empty()) out.ptq_upload = c.ptq_upload();
   return out;
 }
 
@@ -136,6 +137,7 @@ admin::v1::CampaignConfig CampaignToProto(const CampaignConfig& c) {
   out.set_fedhq_keep_qat_ratio(c.fedhq_keep_qat_ratio);
   for (const std::string& m : c.eval_methods) out.add_eval_methods(m);
   out.set_budget_bits(c.budget_bits);
+  out.set_ptq_upload(c.ptq_upload);
   return out;
 }
 

@@ -58,6 +58,7 @@ absl::StatusOr<fleet::v1::Task> TaskToProto(const PulledTask& pulled) {
   tc->set_seed(j.value("seed", uint64_t{1}));
   out.set_eval_method(j.value("eval_method", std::string()));
   out.set_budget_bits(j.value("budget_bits", 0.0));
+  out.set_upload_delta(j.value("upload_delta", false));
   return out;
 }
 

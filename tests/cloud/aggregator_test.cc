@@ -41,6 +41,41 @@ TEST(FedAvgModelsTest, MixesPackedAndFp32Models) {
   for (float v : out.Find("w")->values) EXPECT_NEAR(v, 1.0f, 0.5f / 15);
 }
 
+TEST(FedAvgUpdatesTest, CountsADeltaAsTheGlobalModelPlusTheDelta) {
+  TensorContainer global = Model(2, 1);
+  // Upload 0 is a model (w 4, b 0); upload 1 a delta (+1, -1) from global:
+  // the model (3, 0). w: (1*4 + 3*3)/4 = 3.25; b: (1*0 + 3*0)/4 = 0.
+  ASSERT_OK_AND_ASSIGN(TensorContainer out, FedAvgUpdates(global, {Model(4, 0), Model(1, -1)},
+                                                          {1, 3}, {false, true}));
+  EXPECT_THAT(out.Find("w")->values, testing::Each(3.25f));
+  EXPECT_THAT(out.Find("b")->values, testing::Each(0.0f));
+  // A packed delta is dequantized before the global model is added.
+  ASSERT_OK_AND_ASSIGN(TensorContainer packed, QuantizeContainer(Model(0.5f, 0.25f), 4));
+  ASSERT_OK_AND_ASSIGN(out, FedAvgUpdates(global, {packed}, {1}, {true}));
+  for (float v : out.Find("w")->values) EXPECT_NEAR(v, 2.5f, 0.5f / 7);
+  EXPECT_THAT(out.Find("b")->values, testing::Each(1.25f));
+  // No delta: the same as FedAvgModels.
+  ASSERT_OK_AND_ASSIGN(TensorContainer a, FedAvgUpdates(global, {Model(1, 1), Model(5, -1)}, {3, 1},
+                                                        {false, false}));
+  ASSERT_OK_AND_ASSIGN(TensorContainer b, FedAvgModels(global, {Model(1, 1), Model(5, -1)}, {3, 1}));
+  EXPECT_EQ(a.Find("w")->values, b.Find("w")->values);
+  EXPECT_EQ(a.Find("b")->values, b.Find("b")->values);
+}
+
+TEST(FedAvgUpdatesTest, RejectsMismatchedFlagsAndBadDeltas) {
+  TensorContainer global = Model(0, 0);
+  EXPECT_THAT(FedAvgUpdates(global, {Model(1, 1)}, {1}, {}),
+              StatusIs(absl::StatusCode::kInvalidArgument, testing::HasSubstr("delta flags")));
+  TensorContainer nan = Model(0, 0);
+  nan.tensors[0].values[0] = NAN;
+  EXPECT_THAT(FedAvgUpdates(global, {nan}, {1}, {true}),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  TensorContainer wrong = Model(0, 0);
+  wrong.tensors[0].shape = {4, 1};
+  EXPECT_THAT(FedAvgUpdates(global, {wrong}, {1}, {true}),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
 TEST(ValidateUpdateErrorTest, RejectsWrongShapeMissingExtraAndNonFinite) {
   TensorContainer global = Model(0, 0);
   TensorContainer wrong = Model(0, 0);

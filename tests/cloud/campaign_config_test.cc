@@ -15,7 +15,10 @@ TEST(CampaignConfigTest, JsonRoundTrip) {
   c.strategy = "fp32";
   c.learning_rate = 0.125f;
   c.seed = 99;
+  c.ptq_upload = "delta";
   ASSERT_OK_AND_ASSIGN(CampaignConfig d, CampaignConfig::FromJson(c.ToJson()));
+  EXPECT_EQ(d.ptq_upload, "delta");
+  EXPECT_TRUE(d.PtqUploadsDelta());
   EXPECT_EQ(d.rounds, 7u);
   EXPECT_EQ(d.strategy, "fp32");
   EXPECT_EQ(d.learning_rate, 0.125f);
@@ -40,6 +43,11 @@ TEST(CampaignConfigErrorTest, RejectsMalformedJsonAndOutOfRangeFields) {
   c = CampaignConfig();
   c.learning_rate = NAN;
   EXPECT_THAT(c.Validate(), StatusIs(absl::StatusCode::kInvalidArgument));
+  c = CampaignConfig();
+  EXPECT_EQ(c.ptq_upload, "model");
+  c.ptq_upload = "weights";
+  EXPECT_THAT(c.Validate(),
+              StatusIs(absl::StatusCode::kInvalidArgument, testing::HasSubstr("weights")));
 }
 
 TEST(CampaignConfigEvalTest, NeedsOneKnownMethodPerRoundAndRoundTrips) {

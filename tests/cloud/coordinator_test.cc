@@ -5,6 +5,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include <nlohmann/json.hpp>
 #include "common/container_quant.h"
 #include "common/sha256.h"
 #include "common/status_matchers.h"
@@ -141,6 +142,65 @@ TEST_F(CoordinatorTest, FullRoundAggregatesWeightedBySamples) {
   // Uploads are models: w = (30*0.4 + 10*0.8)/40 = 0.5 everywhere.
   for (int i = 0; i < 12; ++i) EXPECT_NEAR(c2.Find("w")->values[i], 0.5, 1e-6);
   EXPECT_NEAR(done.acc_fp32, 0.5, 1e-6);
+}
+
+TEST_F(CoordinatorTest, PtqDeltaUploadsAreAddedToTheModelTheRoundStartedFrom) {
+  Registration a = Enroll("a", 30);
+  Registration b = Enroll("b", 10);
+  ASSERT_OK_AND_ASSIGN(ModelBlob m1, coordinator_->GetModel(0));
+  ASSERT_OK_AND_ASSIGN(TensorContainer c1, DecodeContainer(*m1.bytes));
+  CampaignConfig config = Config();
+  config.strategy = "ptq";
+  config.weight_bits = 4;
+  config.ptq_upload = "delta";
+  ASSERT_OK(coordinator_->StartCampaign(config).status());
+  ASSERT_OK(coordinator_->Step());
+  ASSERT_OK_AND_ASSIGN(PulledTask ta, coordinator_->PullTask(a.device_id));
+  ASSERT_OK_AND_ASSIGN(PulledTask tb, coordinator_->PullTask(b.device_id));
+  ASSERT_TRUE(ta.task.has_value() && tb.task.has_value());
+  for (const PulledTask* t : {&ta, &tb}) {
+    nlohmann::json j = nlohmann::json::parse(t->task->train_config_json);
+    EXPECT_TRUE(j.value("upload_delta", false)) << t->task->train_config_json;
+  }
+  // Deltas of 0.25 and 0.75 everywhere (exact at 4 bits): the new model is
+  // the old one plus (30*0.25 + 10*0.75)/40 = 0.375.
+  ASSERT_OK(coordinator_->AcceptUpdate(a.device_id, ta.task->task_id, "ua", 30, Delta(0.25f, 4)).status());
+  ASSERT_OK(coordinator_->AcceptUpdate(b.device_id, tb.task->task_id, "ub", 10, Delta(0.75f, 4)).status());
+  ASSERT_OK(coordinator_->AcceptReport(Report(a.device_id, ta.task->task_id, "ra")).status());
+  ASSERT_OK(coordinator_->AcceptReport(Report(b.device_id, tb.task->task_id, "rb")).status());
+  ASSERT_OK(coordinator_->Step());
+  ASSERT_OK_AND_ASSIGN(RoundRecord done, coordinator_->store().GetRound(1));
+  ASSERT_EQ(done.state, "done") << done.detail;
+  ASSERT_OK_AND_ASSIGN(ModelBlob m2, coordinator_->GetModel(2));
+  ASSERT_OK_AND_ASSIGN(TensorContainer c2, DecodeContainer(*m2.bytes));
+  for (const Tensor& t : c1.tensors) {
+    const std::vector<float>& after = c2.Find(t.name)->values;
+    for (size_t i = 0; i < t.values.size(); ++i) {
+      EXPECT_NEAR(after[i], t.values[i] + 0.375f, 1e-6) << t.name << "[" << i << "]";
+    }
+  }
+}
+
+TEST_F(CoordinatorTest, ModelUploadIsTheDefaultAndQatNeverUploadsADelta) {
+  Registration a = Enroll("a");
+  for (const char* strategy : {"ptq", "qat"}) {
+    CampaignConfig config = Config();
+    config.strategy = strategy;
+    config.weight_bits = 4;
+    if (std::string(strategy) == "qat") config.ptq_upload = "delta";
+    ASSERT_OK(coordinator_->StartCampaign(config).status());
+    ASSERT_OK(coordinator_->Step());
+    ASSERT_OK_AND_ASSIGN(PulledTask t, coordinator_->PullTask(a.device_id));
+    ASSERT_TRUE(t.task.has_value());
+    nlohmann::json j = nlohmann::json::parse(t.task->train_config_json);
+    EXPECT_FALSE(j.value("upload_delta", false)) << strategy;
+    ASSERT_OK(coordinator_->AcceptUpdate(a.device_id, t.task->task_id, std::string("u") + strategy,
+                                         10, Delta(0.5f, 4)).status());
+    ASSERT_OK(coordinator_->AcceptReport(Report(a.device_id, t.task->task_id,
+                                                std::string("r") + strategy)).status());
+    ASSERT_OK(coordinator_->Step());  // aggregates
+    ASSERT_OK(coordinator_->Step());  // ends the campaign
+  }
 }
 
 TEST_F(CoordinatorTest, RetriedUploadAndReportAreRecordedOnce) {

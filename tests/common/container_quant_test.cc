@@ -64,6 +64,24 @@ TEST(ContainerQuantTest, SubtractGivesTheQuantizationError) {
   for (float d : diff.tensors[1].values) EXPECT_EQ(d, 0.0f);
 }
 
+TEST(ContainerQuantTest, AddUndoesSubtract) {
+  const TensorContainer m = Model();
+  ASSERT_OK_AND_ASSIGN(const TensorContainer q, QuantizeContainer(m, 4));
+  ASSERT_OK_AND_ASSIGN(const TensorContainer diff, SubtractContainers(m, q));
+  ASSERT_OK_AND_ASSIGN(const TensorContainer back, AddContainers(q, diff));
+  ASSERT_EQ(back.tensors.size(), m.tensors.size());
+  for (size_t t = 0; t < m.tensors.size(); ++t) {
+    EXPECT_EQ(back.tensors[t].name, m.tensors[t].name);
+    EXPECT_EQ(back.tensors[t].dtype, DType::kFloat32);
+    for (size_t i = 0; i < m.tensors[t].values.size(); ++i) {
+      EXPECT_NEAR(back.tensors[t].values[i], m.tensors[t].values[i], 1e-6f) << t << ":" << i;
+    }
+  }
+  TensorContainer other = Model();
+  other.tensors.pop_back();
+  EXPECT_THAT(AddContainers(Model(), other), StatusIs(kInvalid));
+}
+
 TEST(ContainerQuantTest, ErrorPaths) {
   EXPECT_THAT(QuantizeContainer(Model(), 0), StatusIs(kInvalid, HasSubstr("bits 0")));
   EXPECT_THAT(QuantizeContainer(Model(), 9), StatusIs(kInvalid));

@@ -1,9 +1,13 @@
-// Agent: delivering a task across a coordinator that goes away (the upload
+// Agent: a PTQ delta upload (the quantized change, not the model; refused
+// for other strategies); delivering a task across a coordinator that goes away (the upload
 // and report are resumed with the same request ids, not re-pulled), and a
 // task whose round was cancelled (the refusal is reported and the agent
 // goes on).
 
 #include "device/agent.h"
+
+#include <algorithm>
+#include <cmath>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -29,6 +33,9 @@ class OneTaskService final : public fv1::FleetService::Service {
   // Statuses returned by the next calls, in order; OK once exhausted.
   std::vector<grpc::Status> upload_script, report_script;
   std::string model;
+  fv1::Strategy strategy = fv1::STRATEGY_FP32;
+  bool upload_delta = false;
+  std::string uploaded;  // the bytes of the last upload
   int pulls = 0;
   std::vector<std::string> upload_ids, report_ids;  // every call's request id
   std::vector<std::string> report_errors;
@@ -47,7 +54,8 @@ class OneTaskService final : public fv1::FleetService::Service {
     fv1::Task* t = resp->mutable_task();
     t->set_task_id(pulls);
     t->set_round(1);
-    t->set_strategy(fv1::STRATEGY_FP32);
+    t->set_strategy(strategy);
+    t->set_upload_delta(upload_delta);
     t->set_weight_bits(8);
     t->set_model_version(1);
     t->set_model_bytes(model.size());
@@ -71,12 +79,14 @@ class OneTaskService final : public fv1::FleetService::Service {
   grpc::Status UploadUpdate(grpc::ServerContext*, grpc::ServerReader<fv1::UpdateChunk>* r,
                             fv1::UploadUpdateResponse*) override {
     fv1::UpdateChunk chunk;
-    std::string id;
+    std::string id, bytes;
     while (r->Read(&chunk)) {
       if (chunk.has_header()) id = chunk.header().request_id();
+      bytes += chunk.data();
     }
     absl::MutexLock lock(&mu_);
     upload_ids.push_back(id);
+    uploaded = bytes;
     return Next(upload_script);
   }
   grpc::Status SubmitReport(grpc::ServerContext*, const fv1::SubmitReportRequest* req,
@@ -169,6 +179,49 @@ TEST_F(AgentTest, CancelledRoundIsReportedAndTheAgentMovesOn) {
   EXPECT_EQ(service_.pulls, 2);
   EXPECT_EQ(service_.upload_ids.size(), 2u);
   EXPECT_EQ(agent_->stats().tasks_done, 1u);
+}
+
+TEST_F(AgentTest, PtqDeltaUploadIsTheQuantizedChangeFromTheGlobalModel) {
+  ASSERT_OK_AND_ASSIGN(TensorContainer global, DecodeContainer(service_.model));
+  service_.strategy = fv1::STRATEGY_PTQ;
+  service_.upload_delta = true;
+  ASSERT_OK(agent_->RunOnce().status());
+  ASSERT_EQ(service_.report_errors.size(), 1u);
+  EXPECT_EQ(service_.report_errors[0], "");
+  ASSERT_OK_AND_ASSIGN(TensorContainer delta, DecodeContainer(service_.uploaded));
+  // One SGD step at lr 0.01 moves the weights far less than their size: the
+  // upload is the change, packed per channel, not the model.
+  for (const Tensor& g : global.tensors) {
+    const Tensor* d = delta.Find(g.name);
+    ASSERT_NE(d, nullptr) << g.name;
+    if (g.shape.size() >= 2) EXPECT_EQ(d->dtype, DType::kPackedPerChannel) << g.name;
+    ASSERT_OK_AND_ASSIGN(std::vector<float> dv, DequantizeTensor(*d));
+    float max_d = 0, max_g = 0;
+    for (size_t i = 0; i < dv.size(); ++i) {
+      max_d = std::max(max_d, std::fabs(dv[i]));
+      max_g = std::max(max_g, std::fabs(g.values[i]));
+    }
+    EXPECT_LT(max_d, 0.2f * max_g) << g.name;
+  }
+  // The same task as a model upload carries the weights themselves.
+  service_.upload_delta = false;
+  ASSERT_OK(agent_->RunOnce().status());
+  ASSERT_OK_AND_ASSIGN(TensorContainer model, DecodeContainer(service_.uploaded));
+  ASSERT_OK_AND_ASSIGN(std::vector<float> w, DequantizeTensor(*model.Find("fc1.weight")));
+  float max_w = 0;
+  for (float v : w) max_w = std::max(max_w, std::fabs(v));
+  EXPECT_GT(max_w, 0.5f * *std::max_element(global.Find("fc1.weight")->values.begin(),
+                                            global.Find("fc1.weight")->values.end()));
+}
+
+TEST_F(AgentTest, DeltaUploadForAStrategyOtherThanPtqIsReportedAsAnError) {
+  service_.strategy = fv1::STRATEGY_QAT;
+  service_.upload_delta = true;
+  ASSERT_OK(agent_->RunOnce().status());
+  ASSERT_EQ(service_.report_errors.size(), 1u);
+  EXPECT_THAT(service_.report_errors[0], HasSubstr("ptq only"));
+  EXPECT_TRUE(service_.upload_ids.empty());
+  EXPECT_EQ(agent_->stats().tasks_failed, 1u);
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "cloud/service/coordinator_server.h"
+#include "cloud/service/fleet_conversions.h"
 #include "common/container_quant.h"
 #include "common/crc32c.h"
 #include "common/plan_codec.h"
@@ -567,6 +568,26 @@ TEST_F(FleetServiceTest, UploadStatusOfAnotherDevicesTaskIsDenied) {
   req.set_task_id(task_id_);
   EXPECT_EQ(stub_->UploadStatus(&ctx2, req, &resp).error_code(),
             grpc::StatusCode::UNAUTHENTICATED);
+}
+
+TEST(TaskToProtoTest, CarriesTheDeltaUploadFlagAndRefusesACorruptConfig) {
+  PulledTask pulled;
+  TaskRecord t;
+  t.task_id = 3;
+  t.round = 1;
+  t.device_id = 2;
+  t.strategy = "ptq";
+  t.weight_bits = 2;
+  t.train_config_json = R"({"local_epochs":1,"upload_delta":true})";
+  pulled.task = t;
+  ASSERT_OK_AND_ASSIGN(fv1::Task proto, TaskToProto(pulled));
+  EXPECT_EQ(proto.strategy(), fv1::STRATEGY_PTQ);
+  EXPECT_TRUE(proto.upload_delta());
+  pulled.task->train_config_json = R"({"local_epochs":1})";
+  ASSERT_OK_AND_ASSIGN(proto, TaskToProto(pulled));
+  EXPECT_FALSE(proto.upload_delta());
+  pulled.task->train_config_json = "{not json";
+  EXPECT_THAT(TaskToProto(pulled), StatusIs(absl::StatusCode::kInternal, testing::HasSubstr("corrupt")));
 }
 
 }  // namespace
