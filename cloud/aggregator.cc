@@ -64,7 +64,13 @@ absl::StatusOr<TensorContainer> Average(const TensorContainer& global,
     for (size_t k = 0; k < inputs.size(); ++k) {
       ASSIGN_OR_RETURN(dequantized[k], DequantizeTensor(*inputs[k].Find(g.name)));
       if (is_delta[k]) {
-        for (size_t i = 0; i < base.size(); ++i) dequantized[k][i] += base[i];
+        for (size_t i = 0; i < base.size(); ++i) {
+          dequantized[k][i] += base[i];
+          if (!std::isfinite(dequantized[k][i])) {
+            return absl::InvalidArgumentError(absl::StrFormat(
+                "delta %d plus the global model overflows in tensor '%s'", k, g.name));
+          }
+        }
       }
       ptrs[k] = dequantized[k].data();
     }

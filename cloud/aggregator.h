@@ -28,7 +28,8 @@ absl::StatusOr<TensorContainer> FedAvgModels(const TensorContainer& global,
 // is_delta[k], the change from `global` that the client trained from (a PTQ
 // client's quantized local - global), counted as global + delta. Same
 // failures as FedAvgModels, and InvalidArgument when is_delta's size is not
-// the number of uploads. Thread-safe.
+// the number of uploads or a global + delta value is not finite.
+// Thread-safe.
 absl::StatusOr<TensorContainer> FedAvgUpdates(const TensorContainer& global,
                                               const std::vector<TensorContainer>& uploads,
                                               const std::vector<double>& weights,

@@ -314,7 +314,14 @@ absl::StatusOr<std::pair<UpdateRecord, bool>> Coordinator::AcceptUpdate(
   if (!update.ok()) {
     valid = update.status();
   } else {
-    valid = ValidateUpdate(*current_model(), *update);
+    std::shared_ptr<const TensorContainer> model = current_model();
+    valid = ValidateUpdate(*model, *update);
+    nlohmann::json j = nlohmann::json::parse(task.train_config_json, nullptr, false);
+    if (valid.ok() && j.is_object() && j.value("upload_delta", false)) {
+      // A delta must also stay finite once added to the model, or it would
+      // fail the whole round at aggregation.
+      valid = FedAvgUpdates(*model, {*update}, {1.0}, {true}).status();
+    }
   }
   std::string blob_hash;
   if (valid.ok()) {

@@ -74,6 +74,10 @@ TEST(FedAvgUpdatesTest, RejectsMismatchedFlagsAndBadDeltas) {
   wrong.tensors[0].shape = {4, 1};
   EXPECT_THAT(FedAvgUpdates(global, {wrong}, {1}, {true}),
               StatusIs(absl::StatusCode::kInvalidArgument));
+  // Finite on its own, not once added to the model.
+  EXPECT_THAT(FedAvgUpdates(Model(3e38f, 0), {Model(3e38f, 0)}, {1}, {true}),
+              StatusIs(absl::StatusCode::kInvalidArgument, testing::HasSubstr("overflows")));
+  EXPECT_OK(FedAvgUpdates(Model(3e38f, 0), {Model(3e38f, 0)}, {1}, {false}).status());
 }
 
 TEST(ValidateUpdateErrorTest, RejectsWrongShapeMissingExtraAndNonFinite) {
