@@ -24,6 +24,13 @@
 namespace qfleet::cloud {
 namespace {
 
+// Whether a task's upload is a PTQ delta (set in its train config when the
+// task is made or its strategy assigned).
+bool UploadsDelta(const TaskRecord& task) {
+  nlohmann::json j = nlohmann::json::parse(task.train_config_json, nullptr, false);
+  return j.is_object() && j.value("upload_delta", false);
+}
+
 bool ValidDeviceName(absl::string_view name) {
   if (name.empty() || name.size() > 128) return false;
   for (char c : name) {
@@ -314,14 +321,11 @@ absl::StatusOr<std::pair<UpdateRecord, bool>> Coordinator::AcceptUpdate(
   if (!update.ok()) {
     valid = update.status();
   } else {
-    std::shared_ptr<const TensorContainer> model = current_model();
-    valid = ValidateUpdate(*model, *update);
-    nlohmann::json j = nlohmann::json::parse(task.train_config_json, nullptr, false);
-    if (valid.ok() && j.is_object() && j.value("upload_delta", false)) {
-      // A delta must also stay finite once added to the model, or it would
-      // fail the whole round at aggregation.
-      valid = FedAvgUpdates(*model, {*update}, {1.0}, {true}).status();
-    }
+    // A delta must also stay finite once added to the model, or it would
+    // fail the whole round at aggregation; FedAvgUpdates validates both.
+    valid = UploadsDelta(task)
+                ? FedAvgUpdates(*current_model(), {*update}, {1.0}, {true}).status()
+                : ValidateUpdate(*current_model(), *update);
   }
   std::string blob_hash;
   if (valid.ok()) {
@@ -577,10 +581,9 @@ absl::Status Coordinator::Aggregate(RoundRecord round) {
     absl::StatusOr<TensorContainer> model = DecodeContainer(*bytes);
     if (!model.ok()) return fail("stored update corrupt: " + std::string(model.status().message()));
     ASSIGN_OR_RETURN(TaskRecord task, store_->GetTask(u.task_id));
-    nlohmann::json j = nlohmann::json::parse(task.train_config_json, nullptr, false);
     models.push_back(*std::move(model));
     weights.push_back(static_cast<double>(u.sample_count));
-    deltas.push_back(j.is_object() && j.value("upload_delta", false));
+    deltas.push_back(UploadsDelta(task));
   }
   absl::StatusOr<TensorContainer> next = FedAvgUpdates(base, models, weights, deltas);
   if (!next.ok()) return fail("aggregation failed: " + std::string(next.status().message()));
