@@ -47,7 +47,11 @@ class RatioReporter : public benchmark::ConsoleReporter {
                             {"BM_FakeQuant/4", "BM_MemcpyStream", 0},
                             {"BM_FakeQuantNoStream/4", "BM_Memcpy", 0},
                             {"BM_FakeQuant/4", "BM_TorchFakeQuant", 8.0},
-                            {"BM_FakeQuant/4", "BM_FakeQuantRef/4", 0}};
+                            {"BM_FakeQuant/4", "BM_FakeQuantRef/4", 0},
+                            {"BM_PlanTiersCpu", "BM_PlanTiersTorch", 0},
+                            {"BM_PlanTiersCpu", "BM_PlanTiersRef", 0},
+                            {"BM_PlanTiersCuda", "BM_PlanTiersTorch", 0},
+                            {"BM_PlanTiersCuda", "BM_PlanTiersCpu", 0}};
     bool header = false;
     for (const Ratio& r : ratios) {
       const double num = rate(r.num), den = rate(r.den);

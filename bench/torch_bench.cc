@@ -1,6 +1,7 @@
 // LibTorch's per-channel fake quantization on the same matrix and params as
 // BM_FakeQuant/4, single thread: the baseline users would otherwise call.
-// The only translation unit of qfleet-bench that includes LibTorch.
+// With plan_bench.cc, the only translation units of qfleet-bench that
+// include LibTorch.
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>

@@ -38,6 +38,12 @@ absl::StatusOr<std::unique_ptr<ChordModel>> ChordModel::Create(const ChannelCata
   m->fractions_ = fractions;
   m->encoder_ = UserEncoder(options.encoder, options.seed);
   m->hypernet_ = ChordHypernet(m->catalog_, h, options.seed + 1);
+  if (const auto& layout = m->hypernet_->relevance_layout(); layout.has_value()) {
+    ASSIGN_OR_RETURN(kernels::RelevanceTierPlan plan,
+                     kernels::RelevanceTierPlan::Create(layout->TierSpec(m->catalog_, fractions)));
+    m->tier_plan_ = std::make_shared<const kernels::RelevanceTierPlan>(std::move(plan));
+  }
+  m->plan_device_ = kernels::CudaAvailable() ? kernels::DeviceKind::kCuda : kernels::DeviceKind::kCpu;
   return m;
 }
 
@@ -58,6 +64,18 @@ absl::StatusOr<torch::Tensor> ChordModel::GenerateCodes(const torch::Tensor& e, 
   try {
     torch::NoGradGuard no_grad;
     const torch::Device device = hypernet_->channel_bias.device();
+    if (tier_plan_ != nullptr) {
+      // Relevance mode: the hypernetwork gives each user's query, the plan
+      // kernel ranks and cuts (CUDA where present).
+      torch::Tensor q = hypernet_->relevance_proj->forward(e.to(device).to(torch::kFloat32))
+                            .to(torch::kCPU)
+                            .contiguous();
+      torch::Tensor codes = torch::empty({e.size(0), catalog_.total_channels()}, torch::kUInt8);
+      RETURN_IF_ERROR(kernels::RelevanceTierCodes(plan_device_, *tier_plan_, q.data_ptr<float>(),
+                                                  static_cast<size_t>(e.size(0)),
+                                                  codes.data_ptr<uint8_t>()));
+      return codes.to(torch::kLong);
+    }
     torch::Tensor elements = catalog_.elements().to(device);
     std::vector<torch::Tensor> out;
     for (int64_t start = 0; start < e.size(0); start += chunk) {

@@ -13,6 +13,8 @@
 #include "common/budget_decode.h"
 #include "common/plan_codec.h"
 #include "common/tensor_container.h"
+#include "kernels/device_kind.h"
+#include "kernels/relevance_tiers.h"
 #include "kernels/torch/chord/channel_catalog.h"
 #include "kernels/torch/chord/hypernetwork.h"
 #include "kernels/torch/chord/tiering.h"
@@ -52,13 +54,21 @@ class ChordModel {
 
   // Tier codes [U, N] int64 (catalog order) for user embeddings [U, E]: one
   // batched hypernetwork forward per chunk of `chunk` users, then
-  // AssignTiers. Runs without gradient on the hypernetwork's device (the
+  // AssignTiers; in relevance mode the queries of all users, then the plan
+  // kernel (same ranking as AssignTiers on RankKey, relevance compared
+  // exactly in double instead of as float z-scores). Runs without gradient on the hypernetwork's device (the
   // embeddings are moved there); the codes come back on the CPU.
   // InvalidArgument for an undefined / non-float / non-2-D input, U == 0,
   // a width other than E, non-finite values, or chunk < 1; Internal if
   // LibTorch throws. Deterministic.
   absl::StatusOr<torch::Tensor> GenerateCodes(const torch::Tensor& user_embeddings,
                                               int64_t chunk = 1024);
+
+  // Where relevance mode's plan kernel runs (kernels/relevance_tiers.h):
+  // CUDA when this build and machine have it, else the CPU path. Every kind
+  // gives the same codes. The other modes rank with LibTorch.
+  kernels::DeviceKind plan_device() const { return plan_device_; }
+  void set_plan_device(kernels::DeviceKind device) { plan_device_ = device; }
 
   // GenerateCodes, then one PrecisionPlan per user (catalog layer names and
   // channel counts, plan.version = version), each encodable with EncodePlan
@@ -87,6 +97,8 @@ class ChordModel {
   std::array<double, 4> fractions_{};
   UserEncoder encoder_{nullptr};
   ChordHypernet hypernet_{nullptr};
+  std::shared_ptr<const kernels::RelevanceTierPlan> tier_plan_;  // relevance mode only
+  kernels::DeviceKind plan_device_ = kernels::DeviceKind::kCpu;
 };
 
 }  // namespace qfleet::torchq::chord

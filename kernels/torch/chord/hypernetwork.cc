@@ -70,6 +70,22 @@ torch::Tensor RelevanceLayout::RankKey(const torch::Tensor& relevance) const {
   return key;
 }
 
+kernels::RelevanceTierSpec RelevanceLayout::TierSpec(const ChannelCatalog& catalog,
+                                                    const std::array<double, 4>& fractions) const {
+  kernels::RelevanceTierSpec spec;
+  spec.channels = total_;
+  torch::Tensor elements = catalog.elements().to(torch::kFloat64).contiguous();
+  spec.elements.assign(elements.data_ptr<double>(), elements.data_ptr<double>() + total_);
+  torch::Tensor rows = ItemRows(catalog).to(torch::kFloat32).contiguous();
+  spec.items = rows.size(0);
+  spec.width = rows.size(1);
+  spec.item_rows.assign(rows.data_ptr<float>(), rows.data_ptr<float>() + rows.numel());
+  for (const auto& [offset, channels] : item_ranges_) spec.item_blocks.push_back(offset);
+  spec.last_ranges = last_ranges_;
+  spec.fractions = fractions;
+  return spec;
+}
+
 ChordHypernetImpl::ChordHypernetImpl(const ChannelCatalog& catalog, const HypernetOptions& options,
                                      uint64_t seed)
     : options_(options), total_channels_(catalog.total_channels()) {

@@ -1,6 +1,7 @@
 #ifndef QFLEET_KERNELS_TORCH_CHORD_HYPERNETWORK_H_
 #define QFLEET_KERNELS_TORCH_CHORD_HYPERNETWORK_H_
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -12,6 +13,7 @@
 #include <torch/types.h>
 
 #include "absl/status/statusor.h"
+#include "kernels/relevance_tiers.h"
 #include "kernels/torch/chord/channel_catalog.h"
 
 namespace qfleet::torchq::chord {
@@ -53,6 +55,13 @@ class RelevanceLayout {
   // relevance layer and its tied layers), 1e3 for every other layer (they
   // rank first), -1e3 for the relevance_last layers (they rank last).
   torch::Tensor RankKey(const torch::Tensor& relevance) const;
+
+  // The same ranking as a plan-generation kernel spec (kernels/
+  // relevance_tiers.h): the item rows, the blocks of the relevance and tied
+  // layers, the last layers, every channel's element count and the tier
+  // shares `fractions`.
+  kernels::RelevanceTierSpec TierSpec(const ChannelCatalog& catalog,
+                                      const std::array<double, 4>& fractions) const;
 
  private:
   int64_t layer_ = -1, rows_ = 0, total_ = 0;
@@ -122,6 +131,8 @@ class ChordHypernetImpl : public torch::nn::Module {
 
   // Index of the relevance layer in the catalog, -1 when off.
   int64_t relevance_layer() const { return relevance_ ? relevance_->layer() : -1; }
+  // Relevance mode's layout; empty when off.
+  const std::optional<RelevanceLayout>& relevance_layout() const { return relevance_; }
 
  private:
   HypernetOptions options_;

@@ -188,6 +188,24 @@ TEST_F(ChordModelTest, EvaluateRunsEveryMethod) {
 }
 
 
+// The plan kernel (kernels/relevance_tiers.h) that GenerateCodes runs in
+// relevance mode gives the codes LibTorch's AssignTiers gives on the
+// hypernetwork's ranking key, on every device kind here.
+void ExpectKernelMatchesAssignTiers(ChordModel& chord, const ChannelCatalog& catalog, int64_t users) {
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(21);
+  torch::Tensor emb = torch::tanh(torch::randn({users, chord.options().encoder.embed_dim}));
+  HypernetScores s = chord.hypernet()->forward(emb);
+  torch::Tensor expect = AssignTiers(s.log_score, catalog.elements(), chord.fractions());
+  std::vector<kernels::DeviceKind> kinds = {kernels::DeviceKind::kRef, kernels::DeviceKind::kCpu};
+  if (kernels::CudaAvailable()) kinds.push_back(kernels::DeviceKind::kCuda);
+  for (kernels::DeviceKind kind : kinds) {
+    chord.set_plan_device(kind);
+    torch::Tensor codes = chord.GenerateCodes(emb).value();
+    EXPECT_TRUE(torch::equal(codes, expect)) << static_cast<int>(kind);
+  }
+}
+
 // Relevance mode: the item table's rows are tiered by the learned relevance
 // to the user; every other channel ranks above them.
 class ChordRelevanceTest : public testing::TinyChordTest {
@@ -279,6 +297,10 @@ TEST_F(ChordRelevanceTest, BadRelevanceLayoutsAreRefused) {
               StatusIs(absl::StatusCode::kInvalidArgument, ::testing::HasSubstr("nope")));
 }
 
+TEST_F(ChordRelevanceTest, PlanKernelMatchesAssignTiers) {
+  ExpectKernelMatchesAssignTiers(*chord_, *catalog_, 40);
+}
+
 // Caser in relevance mode: out_emb's rows carry the relevance, item_emb's
 // and out_bias's rows of the same item rank with them, user_emb goes last.
 class ChordCaserRelevanceTest : public ::testing::Test {
@@ -338,6 +360,10 @@ TEST_F(ChordCaserRelevanceTest, ItemRowsRankTogetherAndUserRowsRankLast) {
     EXPECT_LE(codes_of(Layer("fc1"))[u].amax().item<int64_t>(), codes_of(out)[u].amin().item<int64_t>());
   }
   EXPECT_FALSE(torch::equal(codes_of(out)[0], codes_of(out)[1]));
+}
+
+TEST_F(ChordCaserRelevanceTest, PlanKernelMatchesAssignTiers) {
+  ExpectKernelMatchesAssignTiers(*chord_, *catalog_, 40);
 }
 
 TEST_F(ChordCaserRelevanceTest, TrainingImitatesTheBackbonesItemScores) {
