@@ -104,11 +104,13 @@ absl::Status RelevanceTierCodes(DeviceKind device, const RelevanceTierPlan& plan
 // Reference: a full sort per user; defines the result.
 void RelevanceTierCodesRef(const RelevanceTierPlan& plan, const float* queries, size_t users,
                            uint8_t* codes);
-// CPU: blocked relevance products, then per user a selection of the three
-// cut positions (nth_element) instead of a sort; a user whose cut falls
-// among items of equal relevance takes the reference's sort.
+// CPU: blocked relevance products (vectorized for AVX2 when `use_avx2`,
+// which the front end sets from CpuHasAvx2Fma(); ignored off x86), then per
+// user a selection of the three cut positions (nth_element) instead of a
+// sort; a user whose cut falls among items of equal relevance takes the
+// reference's sort. One thread.
 void RelevanceTierCodesCpu(const RelevanceTierPlan& plan, const float* queries, size_t users,
-                           uint8_t* codes);
+                           uint8_t* codes, bool use_avx2);
 
 #if defined(QFLEET_WITH_CUDA)
 // CUDA (kernels/cuda/relevance_tiers.cu): relevance products with the

@@ -7,6 +7,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "common/status_matchers.h"
+#include "kernels/cpu/cpu_variants.h"
 
 namespace qfleet::kernels {
 namespace {
@@ -130,6 +131,21 @@ void ExpectMatchesRef(DeviceKind kind, int64_t items, int64_t width, size_t user
 
 TEST(RelevanceTiersTest, CpuMatchesRefIncludingTies) {
   ExpectMatchesRef(DeviceKind::kCpu, 601, 13, 37, 3);
+}
+
+// Both instruction-set variants of the CPU path, whichever the front end
+// picks on this machine.
+TEST(RelevanceTiersTest, CpuVariantsMatchRef) {
+  ASSERT_OK_AND_ASSIGN(RelevanceTierPlan plan,
+                       RelevanceTierPlan::Create(RandomSpec(1500, 29, false, 8)));
+  const std::vector<float> q = RandomQueries(21, 29, false, 9);
+  const std::vector<uint8_t> ref = Codes(DeviceKind::kRef, plan, q);
+  for (bool avx2 : {false, true}) {
+    if (avx2 && !CpuHasAvx2Fma()) continue;
+    std::vector<uint8_t> codes(ref.size());
+    RelevanceTierCodesCpu(plan, q.data(), 21, codes.data(), avx2);
+    EXPECT_EQ(codes, ref) << avx2;
+  }
 }
 
 TEST(RelevanceTiersTest, CudaMatchesRef) {
