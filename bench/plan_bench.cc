@@ -62,7 +62,8 @@ void RunKernel(benchmark::State& state, kernels::DeviceKind kind) {
   }
   std::vector<uint8_t> codes(kUsers * d.spec.channels);
   for (auto _ : state) {
-    absl::Status s = kernels::RelevanceTierCodes(kind, *plan, d.queries.data(), kUsers, codes.data());
+    absl::Status s =
+        kernels::RelevanceTierCodes(kind, *plan, d.queries.data(), kUsers, codes.data());
     if (!s.ok()) {
       state.SkipWithError(s.ToString().c_str());
       return;

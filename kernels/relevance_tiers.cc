@@ -145,7 +145,9 @@ absl::Status ValidateRelevanceTierSpec(const RelevanceTierSpec& s) {
                         s.items, s.width));
   }
   for (float v : s.item_rows) {
-    if (!std::isfinite(v)) return absl::InvalidArgumentError("relevance tiers: a row holds NaN/Inf");
+    if (!std::isfinite(v)) {
+      return absl::InvalidArgumentError("relevance tiers: a row holds NaN/Inf");
+    }
   }
   if (s.item_blocks.empty()) return absl::InvalidArgumentError("relevance tiers: no item block");
   std::vector<uint8_t> seen(s.channels, 0);

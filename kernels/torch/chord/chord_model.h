@@ -56,8 +56,9 @@ class ChordModel {
   // batched hypernetwork forward per chunk of `chunk` users, then
   // AssignTiers; in relevance mode the queries of all users, then the plan
   // kernel (same ranking as AssignTiers on RankKey, relevance compared
-  // exactly in double instead of as float z-scores). Runs without gradient on the hypernetwork's device (the
-  // embeddings are moved there); the codes come back on the CPU.
+  // exactly in double instead of as float z-scores). Runs without gradient
+  // on the hypernetwork's device (the embeddings are moved there); the
+  // codes come back on the CPU.
   // InvalidArgument for an undefined / non-float / non-2-D input, U == 0,
   // a width other than E, non-finite values, or chunk < 1; Internal if
   // LibTorch throws. Deterministic.

@@ -191,7 +191,8 @@ TEST_F(ChordModelTest, EvaluateRunsEveryMethod) {
 // The plan kernel (kernels/relevance_tiers.h) that GenerateCodes runs in
 // relevance mode gives the codes LibTorch's AssignTiers gives on the
 // hypernetwork's ranking key, on every device kind here.
-void ExpectKernelMatchesAssignTiers(ChordModel& chord, const ChannelCatalog& catalog, int64_t users) {
+void ExpectKernelMatchesAssignTiers(ChordModel& chord, const ChannelCatalog& catalog,
+                                    int64_t users) {
   torch::NoGradGuard no_grad;
   torch::manual_seed(21);
   torch::Tensor emb = torch::tanh(torch::randn({users, chord.options().encoder.embed_dim}));
