@@ -53,7 +53,7 @@ void WalkSorted(const RelevanceTierPlan& plan, const double* rel, const int32_t*
   }
 }
 
-void RefUser(const RelevanceTierPlan& plan, double* rel, int32_t* order, uint8_t* codes) {
+void RefUser(const RelevanceTierPlan& plan, const double* rel, int32_t* order, uint8_t* codes) {
   const int64_t items = plan.spec().items;
   std::iota(order, order + items, 0);
   std::sort(order, order + items, ByRelevance{rel});
@@ -135,7 +135,7 @@ absl::Status ValidateRelevanceTierSpec(const RelevanceTierSpec& s) {
           absl::StrFormat("relevance tiers: channel %d has %g elements", c, e));
     }
   }
-  if (s.items < 1 || s.width < 1) {
+  if (s.items < 1 || s.width < 1 || s.items > 2147483647) {
     return absl::InvalidArgumentError(
         absl::StrFormat("relevance tiers: %d items of width %d", s.items, s.width));
   }

@@ -44,7 +44,7 @@ namespace qfleet::kernels {
 struct RelevanceTierSpec {
   int64_t channels = 0;                // N
   std::vector<double> elements;        // [N] weights per channel, finite, > 0
-  int64_t items = 0;                   // R >= 1
+  int64_t items = 0;                   // R, 1..2^31 - 1
   int64_t width = 0;                   // K >= 1
   std::vector<float> item_rows;        // [R, K] row-major, finite
   std::vector<int64_t> item_blocks;    // B >= 1 channel offsets, blocks disjoint, inside [0, N)
