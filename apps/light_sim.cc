@@ -281,14 +281,18 @@ absl::StatusOr<LightSimResult> RunLightSim(const LightSimOptions& o, std::ostrea
     progress << "started qfleet-coordinator (pid " << coordinator_pid << ") on " << r.coordinator
              << "\n";
   }
-  AdminClient admin(MakeChannel(r.coordinator, security), 10000, admin_token);
   // A started coordinator loads its evaluation data first: allow a minute.
+  // Each attempt gets a new channel, so a channel's reconnect backoff from
+  // the attempts before the coordinator listened cannot outlast the wait.
+  std::shared_ptr<grpc::Channel> admin_channel;
   for (int attempt = 0;; ++attempt) {
-    absl::Status up = admin.WaitConnected(r.coordinator);
+    admin_channel = MakeChannel(r.coordinator, security);
+    absl::Status up = AdminClient(admin_channel, 10000, admin_token).WaitConnected(r.coordinator);
     if (up.ok()) break;
     if (!o.coordinator.empty() || attempt >= 5) return up;
     if (!child.Alive()) return absl::UnavailableError("the started coordinator exited");
   }
+  AdminClient admin(admin_channel, 10000, admin_token);
 
   std::vector<std::shared_ptr<grpc::Channel>> channels;
   // MakeChannel gives each channel its own connection.
