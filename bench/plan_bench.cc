@@ -1,20 +1,24 @@
 // CHORD plan generation in relevance mode at Amazon Games scale: one item
-// table of 23,716 rows x 50 (SASRec's item_emb) below 200 dense channels,
-// 512 users a batch, tiers cut for 3 bits. The kernel (kernels/
-// relevance_tiers.h: Ref, CPU and, where present, CUDA) against the
-// LibTorch path it replaces (relevance matmul, z-scored ranking key,
-// AssignTiers), single thread. Bytes processed = the codes produced (one
-// per channel and user), so the bytes_per_second ratios are speed ratios.
+// table of 23,716 rows x 50 (SASRec's item_emb) below a dense layer of 200
+// channels x 64, 512 users a batch, tiers in quarters. The kernel
+// (kernels/relevance_tiers.h: Ref, CPU and, where present, CUDA) against
+// the LibTorch path it replaced (relevance matmul, RelevanceLayout::RankKey,
+// AssignTiers), both built from the same ChannelCatalog and
+// RelevanceLayout, single thread. Bytes processed = the codes produced
+// (one per channel and user), so the bytes_per_second ratios are speed
+// ratios.
 
-#include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <benchmark/benchmark.h>
+#include <torch/torch.h>
 
 #include <cmath>
-#include <random>
+#include <memory>
 #include <vector>
 
 #include "kernels/relevance_tiers.h"
+#include "kernels/torch/chord/channel_catalog.h"
+#include "kernels/torch/chord/hypernetwork.h"
 #include "kernels/torch/chord/tiering.h"
 
 namespace qfleet::bench {
@@ -23,27 +27,36 @@ namespace {
 constexpr int64_t kItems = 23716, kWidth = 50, kDense = 200, kUsers = 512;
 constexpr std::array<double, 4> kShares = {0.25, 0.25, 0.25, 0.25};
 
+// The backbone's shape: a dense layer, then the item table.
+struct TinyBackbone : torch::nn::Module {
+  TinyBackbone() {
+    register_module("dense", torch::nn::Linear(64, kDense));
+    register_module("item_emb", torch::nn::Embedding(kItems, kWidth));
+  }
+};
+
 struct PlanData {
-  kernels::RelevanceTierSpec spec;
-  std::vector<float> queries;  // [kUsers, kWidth]
+  std::unique_ptr<torchq::chord::ChannelCatalog> catalog;
+  std::unique_ptr<torchq::chord::RelevanceLayout> layout;
+  torch::Tensor queries;  // [kUsers, kWidth]
 };
 
 const PlanData& Data() {
   static const PlanData* data = [] {
+    torch::manual_seed(17);
     auto* d = new PlanData;
-    std::mt19937 rng(17);
-    std::normal_distribution<float> normal(0, 1);
-    d->spec.channels = kDense + kItems;
-    for (int64_t c = 0; c < kDense; ++c) d->spec.elements.push_back(64);
-    for (int64_t r = 0; r < kItems; ++r) d->spec.elements.push_back(kWidth);
-    d->spec.items = kItems;
-    d->spec.width = kWidth;
-    d->spec.item_rows.resize(kItems * kWidth);
-    for (float& v : d->spec.item_rows) v = 0.1f * normal(rng);
-    d->spec.item_blocks = {kDense};
-    d->spec.fractions = kShares;
-    d->queries.resize(kUsers * kWidth);
-    for (float& v : d->queries) v = normal(rng);
+    TinyBackbone backbone;
+    {
+      torch::NoGradGuard no_grad;
+      for (auto& p : backbone.parameters()) p.normal_(0, 0.1);
+    }
+    d->catalog = std::make_unique<torchq::chord::ChannelCatalog>(
+        torchq::chord::ChannelCatalog::Create(backbone).value());
+    torchq::chord::HypernetOptions options;
+    options.relevance_layer = "item_emb";
+    d->layout = std::make_unique<torchq::chord::RelevanceLayout>(
+        torchq::chord::RelevanceLayout::Create(*d->catalog, options).value());
+    d->queries = torch::randn({kUsers, kWidth});
     return d;
   }();
   return *data;
@@ -55,55 +68,50 @@ void RunKernel(benchmark::State& state, kernels::DeviceKind kind) {
     state.SkipWithError("no CUDA device");
     return;
   }
-  absl::StatusOr<kernels::RelevanceTierPlan> plan = kernels::RelevanceTierPlan::Create(d.spec);
+  absl::StatusOr<kernels::RelevanceTierPlan> plan =
+      kernels::RelevanceTierPlan::Create(d.layout->TierSpec(*d.catalog, kShares));
   if (!plan.ok()) {
     state.SkipWithError(plan.status().ToString().c_str());
     return;
   }
-  std::vector<uint8_t> codes(kUsers * d.spec.channels);
+  const int64_t channels = d.catalog->total_channels();
+  std::vector<uint8_t> codes(kUsers * channels);
   for (auto _ : state) {
-    absl::Status s =
-        kernels::RelevanceTierCodes(kind, *plan, d.queries.data(), kUsers, codes.data());
+    absl::Status s = kernels::RelevanceTierCodes(kind, *plan, d.queries.data_ptr<float>(), kUsers,
+                                                 codes.data());
     if (!s.ok()) {
       state.SkipWithError(s.ToString().c_str());
       return;
     }
     benchmark::DoNotOptimize(codes.data());
   }
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * kUsers * d.spec.channels);
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * kUsers * channels);
 }
 
 void BM_PlanTiersRef(benchmark::State& state) { RunKernel(state, kernels::DeviceKind::kRef); }
 void BM_PlanTiersCpu(benchmark::State& state) { RunKernel(state, kernels::DeviceKind::kCpu); }
 void BM_PlanTiersCuda(benchmark::State& state) { RunKernel(state, kernels::DeviceKind::kCuda); }
 
-// What GenerateCodes ran before the kernel: RelevanceLayout::RankKey's key
-// (dense channels 1e3, items z-scored per user) and AssignTiers.
+// What GenerateCodes ran before the kernel: the relevance, RankKey's key
+// (dense channels first, items z-scored per user) and AssignTiers.
 void BM_PlanTiersTorch(benchmark::State& state) {
   at::set_num_threads(1);
   const PlanData& d = Data();
-  const at::Tensor rows = at::from_blob(const_cast<float*>(d.spec.item_rows.data()),
-                                        {kItems, kWidth}, at::kFloat);
-  const at::Tensor q = at::from_blob(const_cast<float*>(d.queries.data()), {kUsers, kWidth},
-                                     at::kFloat);
-  const at::Tensor elements = at::from_blob(const_cast<double*>(d.spec.elements.data()),
-                                            {d.spec.channels}, at::kDouble);
-  const double norm = 1.0 / std::sqrt(static_cast<double>(kWidth));
+  const torch::Tensor rows = d.layout->ItemRows(*d.catalog);
+  const double norm = 1.0 / std::sqrt(static_cast<double>(rows.size(1)));
   try {
+    torch::NoGradGuard no_grad;
     for (auto _ : state) {
-      at::Tensor rel = at::matmul(q, rows.t()) * norm;
-      at::Tensor z = ((rel - rel.mean(1, true)) / rel.std(1, true, true).clamp_min(1e-6))
-                         .clamp(-1e2, 1e2);
-      at::Tensor key = at::full({kUsers, d.spec.channels}, 1e3, at::kFloat);
-      key.narrow(1, kDense, kItems).copy_(z);
-      at::Tensor codes = torchq::chord::AssignTiers(key, elements, kShares);
+      torch::Tensor key = d.layout->RankKey(torch::matmul(d.queries, rows.t()) * norm);
+      torch::Tensor codes = torchq::chord::AssignTiers(key, d.catalog->elements(), kShares);
       benchmark::DoNotOptimize(codes.data_ptr());
     }
   } catch (const c10::Error& e) {
     state.SkipWithError(e.what_without_backtrace());
     return;
   }
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * kUsers * d.spec.channels);
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * kUsers *
+                          d.catalog->total_channels());
 }
 
 BENCHMARK(BM_PlanTiersTorch)->Unit(benchmark::kMillisecond);

@@ -141,14 +141,7 @@ absl::Status RelevanceTierCodesCuda(const RelevanceTierPlan& plan, const float* 
       cudaMemcpy(offsets.as<void>(), host_offsets.data(), host_offsets.size() * sizeof(int64_t),
                  cudaMemcpyHostToDevice),
       "cudaMemcpy offsets"));
-  size_t temp_bytes = 0;
-  RETURN_IF_ERROR(cuda::CudaStatus(
-      cub::DeviceSegmentedSort::StableSortPairsDescending(
-          nullptr, temp_bytes, rel.as<const double>(), rel_sorted.as<double>(),
-          idx.as<const int32_t>(), idx_sorted.as<int32_t>(), static_cast<int64_t>(cells), chunk,
-          offsets.as<const int64_t>(), offsets.as<const int64_t>() + 1),
-      "segmented sort (size)"));
-  RETURN_IF_ERROR(temp.Alloc(temp_bytes));
+  size_t temp_bytes = 0;  // the sort's scratch space, grown as a chunk asks
 
   for (size_t u0 = 0; u0 < users; u0 += static_cast<size_t>(chunk)) {
     const int64_t n = std::min<int64_t>(chunk, static_cast<int64_t>(users - u0));
@@ -161,7 +154,6 @@ absl::Status RelevanceTierCodesCuda(const RelevanceTierPlan& plan, const float* 
     RelevanceKernel<<<grid, tile>>>(d_q.as<const float>(), d_rows.as<const float>(), n, items,
                                     width, rel.as<double>(), idx.as<int32_t>());
     RETURN_IF_ERROR(cuda::SyncAfterLaunch("RelevanceKernel"));
-    // A last, shorter chunk may ask for different scratch space: ask again.
     size_t need = 0;
     RETURN_IF_ERROR(cuda::CudaStatus(
         cub::DeviceSegmentedSort::StableSortPairsDescending(
@@ -169,7 +161,8 @@ absl::Status RelevanceTierCodesCuda(const RelevanceTierPlan& plan, const float* 
             idx.as<const int32_t>(), idx_sorted.as<int32_t>(), n * items, n,
             offsets.as<const int64_t>(), offsets.as<const int64_t>() + 1),
         "segmented sort (size)"));
-    if (need > temp_bytes) {
+    // A null scratch pointer would make the call below a size query again.
+    if (temp.as<void>() == nullptr || need > temp_bytes) {
       RETURN_IF_ERROR(temp.Alloc(need));
       temp_bytes = need;
     }
