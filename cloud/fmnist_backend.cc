@@ -89,4 +89,18 @@ absl::StatusOr<Evaluation> FmnistBackend::Evaluate(const TensorContainer& model,
   return e;
 }
 
+absl::StatusOr<std::vector<double>> FmnistBackend::ServedActivationSteps(
+    const TensorContainer& model, const ServeSpec& serve) {
+  absl::MutexLock lock(&mu_);
+  if (serve.activation_bits < 1 || serve.activation_bits > 8 || serve.weight_bits < 1 ||
+      serve.weight_bits > 8) {
+    return std::vector<double>{};
+  }
+  ASSIGN_OR_RETURN(TensorContainer served,
+                   FakeQuantizeContainer(model, serve.weight_bits, DeployedWeightQuant()));
+  torchq::FmnistCnn net = torchq::MakeFmnistCnn(0);
+  RETURN_IF_ERROR(torchq::LoadContainer(served, *net));
+  return torchq::CalibrateActivationSteps(net, calib_, serve.activation_bits);
+}
+
 }  // namespace qfleet::cloud

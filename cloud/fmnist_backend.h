@@ -32,6 +32,8 @@ class FmnistBackend : public ModelBackend {
   absl::StatusOr<TensorContainer> InitialModel(uint64_t seed) override;
   absl::StatusOr<Evaluation> Evaluate(const TensorContainer& model,
                                       const ServeSpec& serve) override;
+  absl::StatusOr<std::vector<double>> ServedActivationSteps(const TensorContainer& model,
+                                                             const ServeSpec& serve) override;
 
  private:
   FmnistBackend(ImageDataset test, ImageDataset calib)

@@ -205,9 +205,13 @@ absl::Status Agent::Execute(const DeviceTask& task, TaskReport* report, std::str
                      torchq::QatState::Create(*model, wbits, abits, torchq::kFmnistActPoints));
     qat.emplace(std::move(state));
     if (abits > 0) {
-      ASSIGN_OR_RETURN(std::vector<double> steps,
-                       ServedActivationSteps(global, wbits, abits, *options_.train,
-                                             options_.indices));
+      // The coordinator's steps when it sent them (nothing to calibrate
+      // here), else this device's own calibration.
+      std::vector<double> steps = task.activation_steps;
+      if (steps.empty()) {
+        ASSIGN_OR_RETURN(steps, ServedActivationSteps(global, wbits, abits, *options_.train,
+                                                      options_.indices));
+      }
       RETURN_IF_ERROR(qat->SetActivationSteps(steps));
     }
     ASSIGN_OR_RETURN(stats, torchq::TrainClassifierQat(model, *qat, *options_.train,

@@ -35,6 +35,8 @@ class OneTaskService final : public fv1::FleetService::Service {
   std::string model;
   fv1::Strategy strategy = fv1::STRATEGY_FP32;
   bool upload_delta = false;
+  uint32_t activation_bits = 0;
+  std::vector<double> activation_steps;  // sent with the task
   std::string uploaded;  // the bytes of the last upload
   int pulls = 0;
   std::vector<std::string> upload_ids, report_ids;  // every call's request id
@@ -56,6 +58,8 @@ class OneTaskService final : public fv1::FleetService::Service {
     t->set_round(1);
     t->set_strategy(strategy);
     t->set_upload_delta(upload_delta);
+    t->set_activation_bits(activation_bits);
+    for (double s : activation_steps) t->add_activation_steps(s);
     t->set_weight_bits(8);
     t->set_model_version(1);
     t->set_model_bytes(model.size());
@@ -179,6 +183,22 @@ TEST_F(AgentTest, CancelledRoundIsReportedAndTheAgentMovesOn) {
   EXPECT_EQ(service_.pulls, 2);
   EXPECT_EQ(service_.upload_ids.size(), 2u);
   EXPECT_EQ(agent_->stats().tasks_done, 1u);
+}
+
+TEST_F(AgentTest, QatUsesTheCoordinatorsActivationStepsAndRefusesWrongOnes) {
+  service_.strategy = fv1::STRATEGY_QAT;
+  service_.activation_bits = 3;
+  service_.activation_steps = {0.5, 0.25, 0.125};  // one per activation point
+  ASSERT_OK(agent_->RunOnce().status());
+  ASSERT_EQ(service_.report_errors.size(), 1u);
+  EXPECT_EQ(service_.report_errors[0], "");
+  // Two steps for three points, or a zero step: the task fails with a reason.
+  for (std::vector<double> bad : {std::vector<double>{0.5, 0.25}, std::vector<double>{0.5, 0, 0.1}}) {
+    service_.activation_steps = bad;
+    ASSERT_OK(agent_->RunOnce().status());
+    ASSERT_FALSE(service_.report_errors.empty());
+    EXPECT_NE(service_.report_errors.back(), "");
+  }
 }
 
 TEST_F(AgentTest, PtqDeltaUploadIsTheQuantizedChangeFromTheGlobalModel) {
