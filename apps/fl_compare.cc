@@ -19,6 +19,7 @@
 #include "common/file_io.h"
 #include "common/status_macros.h"
 #include "device/profile_probe.h"
+#include "device/quant_gap.h"
 #include "kernels/torch/fmnist_cnn.h"
 #include "kernels/torch/model_io.h"
 #include "kernels/torch/qat_trainer.h"
@@ -76,17 +77,24 @@ absl::StatusOr<StepCosts> CalibrateStepCosts(const ImageDataset& train, int wbit
     c.fp32_step_s = std::min(c.fp32_step_s, fp32);
     c.qat_step_s = std::min(c.qat_step_s, qat);
   }
+  // PTQ's fixed cost per upload, as the agent pays it: quantize the trained
+  // model, dequantize it, and score both on kQuantGapImages local samples
+  // (the quantization gap the FedHQ selector learns from).
   TensorContainer model = torchq::ModuleToContainer(*torchq::MakeFmnistCnn(1));
   const QuantOptions q = DeployedWeightQuant();
+  std::vector<int64_t> gap_sample(std::min<size_t>(device::kQuantGapImages, idx.size()));
+  std::copy_n(idx.begin(), gap_sample.size(), gap_sample.begin());
   c.ptq_quantize_s = std::numeric_limits<double>::infinity();
   for (int r = 0; r < 5; ++r) {
     const auto t0 = std::chrono::steady_clock::now();
-    RETURN_IF_ERROR(QuantizeContainer(model, wbits, q).status());
+    ASSIGN_OR_RETURN(TensorContainer packed, QuantizeContainer(model, wbits, q));
+    ASSIGN_OR_RETURN(TensorContainer deq, DequantizeContainer(packed));
+    RETURN_IF_ERROR(device::QuantizationGap(model, deq, train, gap_sample, 1).status());
     c.ptq_quantize_s = std::min(c.ptq_quantize_s, Since(t0));
   }
   log << absl::StrFormat(
       "calibration (this machine, 1 thread, batch %d): probe %.2f GFLOP/s; FP32 step %.2f ms; "
-      "QAT step (w%d a%d) %.2f ms (%.2fx); PTQ quantization %.2f ms per model\n",
+      "QAT step (w%d a%d) %.2f ms (%.2fx); PTQ quantization + gap check %.2f ms per model\n",
       batch_size, c.ref_gflops, c.fp32_step_s * 1e3, wbits, abits, c.qat_step_s * 1e3,
       c.qat_step_s / c.fp32_step_s, c.ptq_quantize_s * 1e3);
   return c;
@@ -114,7 +122,7 @@ absl::StatusOr<StepCosts> LoadOrCalibrate(const std::string& path, const ImageDa
     if (!c.valid()) return absl::InvalidArgumentError(path + ": step costs are not positive");
     log << absl::StrFormat(
         "calibration from %s: probe %.2f GFLOP/s; FP32 step %.2f ms; QAT step %.2f ms (%.2fx); "
-        "PTQ quantization %.2f ms per model\n",
+        "PTQ quantization + gap check %.2f ms per model\n",
         path, c.ref_gflops, c.fp32_step_s * 1e3, c.qat_step_s * 1e3, c.qat_step_s / c.fp32_step_s,
         c.ptq_quantize_s * 1e3);
     return c;

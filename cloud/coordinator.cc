@@ -514,6 +514,7 @@ absl::Status Coordinator::MaybeStartRound() {
   if (config.UsesSelector()) {
     ASSIGN_OR_RETURN(round.selector_seconds, AssignStrategies(*campaign, config, tasks));
   }
+  RETURN_IF_ERROR(AttachActivationSteps(config, tasks));
   absl::MutexLock lock(&round_mu_);
   return store_->CreateRound(round, tasks).status();
 }
@@ -708,6 +709,30 @@ absl::StatusOr<double> Coordinator::AssignStrategies(const CampaignRecord& campa
     tasks[i].train_config_json = j.dump();
   }
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+absl::Status Coordinator::AttachActivationSteps(const CampaignConfig& config,
+                                                std::vector<TaskRecord>& tasks) {
+  if (config.activation_bits < 1 || config.activation_bits > 8) return absl::OkStatus();
+  if (std::none_of(tasks.begin(), tasks.end(),
+                   [](const TaskRecord& t) { return t.strategy == "qat"; })) {
+    return absl::OkStatus();
+  }
+  // Once per round, on the coordinator: the steps the served form of the
+  // round's model uses, so no QAT client spends its round calibrating.
+  ServeSpec serve;
+  serve.weight_bits = static_cast<int>(config.weight_bits);
+  serve.activation_bits = static_cast<int>(config.activation_bits);
+  ASSIGN_OR_RETURN(std::vector<double> steps,
+                   backend_->ServedActivationSteps(*current_model(), serve));
+  if (steps.empty()) return absl::OkStatus();  // clients calibrate themselves
+  for (TaskRecord& t : tasks) {
+    if (t.strategy != "qat") continue;
+    nlohmann::json j = nlohmann::json::parse(t.train_config_json);
+    j["act_steps"] = steps;
+    t.train_config_json = j.dump();
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<double> Coordinator::AccountRound(const CampaignRecord* campaign,

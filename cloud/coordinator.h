@@ -332,6 +332,10 @@ class Coordinator {
   // The FedHQ selector of `campaign`, restored from the store on first use.
   absl::StatusOr<FedHqSelector*> SelectorFor(const CampaignRecord& campaign,
                                              const CampaignConfig& config);
+  // Campaigns with quantized activations: the served activation steps of
+  // the round's model (ModelBackend::ServedActivationSteps) in every QAT
+  // task's train config ("act_steps"), computed once for the round.
+  absl::Status AttachActivationSteps(const CampaignConfig& config, std::vector<TaskRecord>& tasks);
   // Assigns a strategy per participant; fills the tasks' strategies and
   // predictions and returns the selector's wall seconds.
   absl::StatusOr<double> AssignStrategies(const CampaignRecord& campaign,

@@ -6,6 +6,7 @@
 #include <future>
 #include <vector>
 
+#include "absl/strings/str_format.h"
 #include "common/container_quant.h"
 #include "common/status_macros.h"
 #include "kernels/torch/fmnist_cnn.h"
@@ -15,8 +16,12 @@
 
 namespace qfleet::cloud {
 
-absl::StatusOr<std::unique_ptr<FmnistBackend>> FmnistBackend::Create(const std::string& data_dir,
-                                                                     int64_t max_test) {
+absl::StatusOr<std::unique_ptr<FmnistBackend>> FmnistBackend::Create(
+    const std::string& data_dir, int64_t max_test, int64_t calibration_images) {
+  if (calibration_images < 1 || calibration_images > kCalibrationImages) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "calibration_images %d outside 1..%d", calibration_images, kCalibrationImages));
+  }
   ASSIGN_OR_RETURN(ImageDataset test, LoadFashionMnist(data_dir, /*train=*/false));
   if (max_test > 0 && max_test < test.count) {
     const int64_t pixels = test.rows * test.cols;
@@ -25,9 +30,9 @@ absl::StatusOr<std::unique_ptr<FmnistBackend>> FmnistBackend::Create(const std::
     test.labels.resize(max_test);
   }
   ASSIGN_OR_RETURN(ImageDataset train, LoadFashionMnist(data_dir, /*train=*/true));
-  const int64_t stride = std::max<int64_t>(1, train.count / kCalibrationImages);
+  const int64_t stride = std::max<int64_t>(1, train.count / calibration_images);
   std::vector<int64_t> sample;
-  for (int64_t i = 0; i < train.count && static_cast<int64_t>(sample.size()) < kCalibrationImages;
+  for (int64_t i = 0; i < train.count && static_cast<int64_t>(sample.size()) < calibration_images;
        i += stride) {
     sample.push_back(i);
   }
@@ -76,6 +81,11 @@ absl::StatusOr<Evaluation> FmnistBackend::Evaluate(const TensorContainer& model,
       if (serve.activation_bits > 0) {
         ASSIGN_OR_RETURN(act_steps,
                          torchq::CalibrateActivationSteps(net, calib_, serve.activation_bits));
+        ++calibrations_;
+        ASSIGN_OR_RETURN(cached_model_, EncodeContainer(model));
+        cached_weight_bits_ = serve.weight_bits;
+        cached_activation_bits_ = serve.activation_bits;
+        cached_steps_ = act_steps;
       }
       ASSIGN_OR_RETURN(e.acc_served, torchq::EvaluateServedAccuracy(
                                          net, test_, serve.activation_bits, act_steps));
@@ -87,6 +97,32 @@ absl::StatusOr<Evaluation> FmnistBackend::Evaluate(const TensorContainer& model,
   if (q8_served) e.acc_served = e.acc_q8;
   if (fp32_served) e.acc_served = e.acc_fp32;
   return e;
+}
+
+absl::StatusOr<std::vector<double>> FmnistBackend::ServedActivationSteps(
+    const TensorContainer& model, const ServeSpec& serve) {
+  absl::MutexLock lock(&mu_);
+  if (serve.activation_bits < 1 || serve.activation_bits > 8 || serve.weight_bits < 1 ||
+      serve.weight_bits > 8) {
+    return std::vector<double>{};
+  }
+  ASSIGN_OR_RETURN(std::string encoded, EncodeContainer(model));
+  if (encoded == cached_model_ && serve.weight_bits == cached_weight_bits_ &&
+      serve.activation_bits == cached_activation_bits_) {
+    return cached_steps_;  // Evaluate calibrated this very model
+  }
+  ASSIGN_OR_RETURN(TensorContainer served,
+                   FakeQuantizeContainer(model, serve.weight_bits, DeployedWeightQuant()));
+  torchq::FmnistCnn net = torchq::MakeFmnistCnn(0);
+  RETURN_IF_ERROR(torchq::LoadContainer(served, *net));
+  ASSIGN_OR_RETURN(std::vector<double> steps,
+                   torchq::CalibrateActivationSteps(net, calib_, serve.activation_bits));
+  ++calibrations_;
+  cached_model_ = std::move(encoded);
+  cached_weight_bits_ = serve.weight_bits;
+  cached_activation_bits_ = serve.activation_bits;
+  cached_steps_ = steps;
+  return steps;
 }
 
 }  // namespace qfleet::cloud

@@ -3,6 +3,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -24,14 +25,26 @@ class FmnistBackend : public ModelBackend {
   // (train count / kCalibrationImages)-th training image) from `data_dir`
   // (IDX files, gzip or plain).
   // NotFound / InvalidArgument from the loader when files are missing or
-  // corrupt. `max_test` > 0 keeps only the first max_test images (tests).
-  static absl::StatusOr<std::unique_ptr<FmnistBackend>> Create(const std::string& data_dir,
-                                                               int64_t max_test = 0);
+  // corrupt. `max_test` > 0 keeps only the first max_test images and
+  // `calibration_images` (1..kCalibrationImages) shrinks the calibration
+  // sample (tests).
+  static absl::StatusOr<std::unique_ptr<FmnistBackend>> Create(
+      const std::string& data_dir, int64_t max_test = 0,
+      int64_t calibration_images = kCalibrationImages);
 
   std::string Name() const override { return "fmnist-cnn"; }
   absl::StatusOr<TensorContainer> InitialModel(uint64_t seed) override;
   absl::StatusOr<Evaluation> Evaluate(const TensorContainer& model,
                                       const ServeSpec& serve) override;
+  // Reuses the steps of the last Evaluate (or call) when `model` and the
+  // spec are the same, so the round after an evaluation costs no extra pass.
+  absl::StatusOr<std::vector<double>> ServedActivationSteps(const TensorContainer& model,
+                                                             const ServeSpec& serve) override;
+  // Calibration passes run so far (Evaluate's and ServedActivationSteps').
+  int64_t calibrations() {
+    absl::MutexLock lock(&mu_);
+    return calibrations_;
+  }
 
  private:
   FmnistBackend(ImageDataset test, ImageDataset calib)
@@ -41,6 +54,15 @@ class FmnistBackend : public ModelBackend {
   ImageDataset test_;
   ImageDataset calib_;
   absl::Mutex mu_;
+  // The last calibration: the encoded model, its spec and its steps. The
+  // coordinator evaluates each round's aggregate and then starts the next
+  // round from that same model, so the steps it sends QAT clients come
+  // from here instead of a second calibration pass.
+  std::string cached_model_;
+  int cached_weight_bits_ = 0;
+  int cached_activation_bits_ = 0;
+  std::vector<double> cached_steps_;
+  int64_t calibrations_ = 0;
 };
 
 }  // namespace qfleet::cloud

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "common/tensor_container.h"
@@ -39,6 +40,16 @@ class ModelBackend {
   // InvalidArgument if the container does not fit the model.
   virtual absl::StatusOr<Evaluation> Evaluate(const TensorContainer& model,
                                               const ServeSpec& serve) = 0;
+  // The per-point activation steps the served form of `model` uses
+  // (ServeSpec::activation_bits in 1..8), calibrated as Evaluate calibrates
+  // them. A QAT client starts from them, so it trains on the grid it will
+  // be served on without calibrating on the device. Empty when the backend
+  // has none to give (the client then calibrates itself) or activations
+  // are served in float.
+  virtual absl::StatusOr<std::vector<double>> ServedActivationSteps(const TensorContainer& model,
+                                                                     const ServeSpec& serve) {
+    return std::vector<double>{};
+  }
 };
 
 }  // namespace qfleet::cloud

@@ -11,8 +11,9 @@ namespace qfleet {
 
 // Seconds per local optimizer step of each training strategy, measured on a
 // reference machine whose matmul probe gave `ref_gflops` (see
-// device/profile_probe.h), plus the one-off cost of quantizing a model after
-// training (PTQ) per upload. Simulated fleets scale these by each device's
+// device/profile_probe.h), plus PTQ's one-off cost per upload after
+// training: quantizing the model and the quantization-gap check
+// (device/quant_gap.h) it reports. Simulated fleets scale these by each device's
 // compute speed; nothing here is guessed.
 struct StepCosts {
   double ref_gflops = 0;

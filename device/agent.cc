@@ -12,6 +12,7 @@
 #include "common/container_quant.h"
 #include "common/partition.h"
 #include "common/status_macros.h"
+#include "device/quant_gap.h"
 #include "kernels/torch/fmnist_cnn.h"
 #include "kernels/torch/model_io.h"
 #include "kernels/torch/qat_state.h"
@@ -83,18 +84,6 @@ namespace {
 
 // Mean cross-entropy of `model` on up to 512 of the local samples (the
 // first ones of a seeded order), for the quantization loss gap.
-absl::StatusOr<double> LocalLoss(torchq::FmnistCnn& model, const ImageDataset& data,
-                                 const std::vector<int64_t>& indices, uint64_t seed) {
-  std::vector<int64_t> sample = indices;
-  std::mt19937_64 rng(seed);
-  std::shuffle(sample.begin(), sample.end(), rng);
-  sample.resize(std::min<size_t>(sample.size(), 512));
-  torch::NoGradGuard no_grad;
-  model->eval();
-  auto [x, y] = torchq::MakeBatch(data, sample.data(), sample.size());
-  return torch::nn::functional::cross_entropy(model->forward(x), y).item<double>();
-}
-
 // QAT's starting activation steps: what the coordinator's served-model
 // calibration (cloud/fmnist_backend.cc) picks for the downloaded model,
 // computed on up to kQatCalibrationImages of this device's own samples. A
@@ -205,9 +194,13 @@ absl::Status Agent::Execute(const DeviceTask& task, TaskReport* report, std::str
                      torchq::QatState::Create(*model, wbits, abits, torchq::kFmnistActPoints));
     qat.emplace(std::move(state));
     if (abits > 0) {
-      ASSIGN_OR_RETURN(std::vector<double> steps,
-                       ServedActivationSteps(global, wbits, abits, *options_.train,
-                                             options_.indices));
+      // The coordinator's steps when it sent them (nothing to calibrate
+      // here), else this device's own calibration.
+      std::vector<double> steps = task.activation_steps;
+      if (steps.empty()) {
+        ASSIGN_OR_RETURN(steps, ServedActivationSteps(global, wbits, abits, *options_.train,
+                                                      options_.indices));
+      }
       RETURN_IF_ERROR(qat->SetActivationSteps(steps));
     }
     ASSIGN_OR_RETURN(stats, torchq::TrainClassifierQat(model, *qat, *options_.train,
@@ -236,14 +229,15 @@ absl::Status Agent::Execute(const DeviceTask& task, TaskReport* report, std::str
   }
   ASSIGN_OR_RETURN(*upload, EncodeContainer(upload_model));
   report->quantize_seconds = SecondsSince(quant_start);
-  if (task.strategy != "fp32") {
-    // How much quantizing the local model costs on local data.
-    ASSIGN_OR_RETURN(double loss_fp, LocalLoss(model, *options_.train, options_.indices, task.seed));
+  if (task.strategy == "ptq") {
+    // How much post-training quantization cost on local data (what the
+    // FedHQ selector learns PTQ's harm from; QAT trains on its grid and
+    // reports none). Counted in the simulated time as part of
+    // ptq_quantize_s.
     ASSIGN_OR_RETURN(TensorContainer deq, task.upload_delta ? AddContainers(global, upload_model)
                                                             : DequantizeContainer(upload_model));
-    RETURN_IF_ERROR(torchq::LoadContainer(deq, *model));
-    ASSIGN_OR_RETURN(double loss_q, LocalLoss(model, *options_.train, options_.indices, task.seed));
-    report->metrics["quant_gap"] = loss_q - loss_fp;
+    ASSIGN_OR_RETURN(report->metrics["quant_gap"],
+                     QuantizationGap(local, deq, *options_.train, options_.indices, task.seed));
   }
   if (options_.sim_costs.valid()) {
     ASSIGN_OR_RETURN(double sim, ComputeSeconds(options_.sim_costs, task.strategy, stats.steps,

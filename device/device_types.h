@@ -52,6 +52,9 @@ struct DeviceTask {
   // strategy "ptq": upload the quantized change from the downloaded model
   // instead of the quantized local model.
   bool upload_delta = false;
+  // strategy "qat": the served model's activation steps from the
+  // coordinator (one per activation point); empty = calibrate locally.
+  std::vector<double> activation_steps;
 };
 
 // A CHORD plan as RequestPlan returns it (fleet.v1.PlanResponse).

@@ -114,6 +114,7 @@ absl::StatusOr<PullResult> FleetClient::PullTask() {
     task.eval_method = t.eval_method();
     task.budget_bits = t.budget_bits();
     task.upload_delta = t.upload_delta();
+    task.activation_steps.assign(t.activation_steps().begin(), t.activation_steps().end());
     task.deadline_ms = t.deadline_ms();
     out.task = std::move(task);
   }

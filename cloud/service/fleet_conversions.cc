@@ -59,6 +59,15 @@ absl::StatusOr<fleet::v1::Task> TaskToProto(const PulledTask& pulled) {
   out.set_eval_method(j.value("eval_method", std::string()));
   out.set_budget_bits(j.value("budget_bits", 0.0));
   out.set_upload_delta(j.value("upload_delta", false));
+  if (auto it = j.find("act_steps"); it != j.end() && it->is_array()) {
+    for (const auto& v : *it) {
+      if (!v.is_number()) {
+        return absl::InternalError(
+            absl::StrFormat("task %d has a corrupt activation step", t.task_id));
+      }
+      out.add_activation_steps(v.get<double>());
+    }
+  }
   return out;
 }
 

@@ -203,6 +203,54 @@ TEST_F(CoordinatorTest, ModelUploadIsTheDefaultAndQatNeverUploadsADelta) {
   }
 }
 
+TEST_F(CoordinatorTest, QatTasksCarryTheServedActivationStepsCalibratedOncePerRound) {
+  Registration a = Enroll("a");
+  Registration b = Enroll("b");
+  CampaignConfig config = Config();
+  config.strategy = "qat";
+  config.weight_bits = 4;
+  config.activation_bits = 3;
+  ASSERT_OK(coordinator_->StartCampaign(config).status());
+  const int before = backend_->calibrations;
+  ASSERT_OK(coordinator_->Step());
+  EXPECT_EQ(backend_->calibrations - before, 1);  // once for the round, not per task
+  // The fake's steps name the serve spec they were made for.
+  std::vector<std::vector<double>> got;
+  for (const Registration& r : {a, b}) {
+    ASSERT_OK_AND_ASSIGN(PulledTask t, coordinator_->PullTask(r.device_id));
+    ASSERT_TRUE(t.task.has_value());
+    nlohmann::json j = nlohmann::json::parse(t.task->train_config_json);
+    ASSERT_TRUE(j.contains("act_steps"));
+    got.push_back(j["act_steps"].get<std::vector<double>>());
+    ASSERT_EQ(got.back().size(), 3u);
+    EXPECT_GE(got.back()[0], 1.0);
+    EXPECT_EQ(got.back()[1], 3.0);
+    EXPECT_EQ(got.back()[2], 4.0);
+  }
+  EXPECT_EQ(got[0], got[1]);
+}
+
+TEST_F(CoordinatorTest, FloatActivationsAndPtqTasksCarryNoActivationSteps) {
+  Registration a = Enroll("a");
+  for (auto [strategy, abits] : {std::pair<const char*, uint32_t>{"qat", 0}, {"ptq", 3}}) {
+    CampaignConfig config = Config();
+    config.strategy = strategy;
+    config.weight_bits = 4;
+    config.activation_bits = abits;
+    ASSERT_OK(coordinator_->StartCampaign(config).status());
+    ASSERT_OK(coordinator_->Step());
+    ASSERT_OK_AND_ASSIGN(PulledTask t, coordinator_->PullTask(a.device_id));
+    ASSERT_TRUE(t.task.has_value());
+    EXPECT_FALSE(nlohmann::json::parse(t.task->train_config_json).contains("act_steps")) << strategy;
+    ASSERT_OK(coordinator_->AcceptUpdate(a.device_id, t.task->task_id, std::string("u") + strategy,
+                                         10, Delta(0.5f, 4)).status());
+    ASSERT_OK(coordinator_->AcceptReport(Report(a.device_id, t.task->task_id,
+                                                std::string("r") + strategy)).status());
+    ASSERT_OK(coordinator_->Step());
+    ASSERT_OK(coordinator_->Step());
+  }
+}
+
 TEST_F(CoordinatorTest, RetriedUploadAndReportAreRecordedOnce) {
   Registration a = Enroll("a");
   ASSERT_OK(coordinator_->StartCampaign(Config()).status());

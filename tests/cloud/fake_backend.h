@@ -4,6 +4,7 @@
 #include <atomic>
 
 #include "cloud/model_backend.h"
+#include "common/status_macros.h"
 
 namespace qfleet::cloud {
 
@@ -33,7 +34,19 @@ class FakeBackend : public ModelBackend {
     for (float v : w->values) sum += v;
     return Evaluation{sum / 12, sum / 12, sum / 12};
   }
+  // Activation steps that show what they were computed for: [1 + mean of
+  // w, activation bits, weight bits]; none for float activations.
+  absl::StatusOr<std::vector<double>> ServedActivationSteps(const TensorContainer& model,
+                                                             const ServeSpec& serve) override {
+    ++calibrations;
+    if (serve.activation_bits <= 0) return std::vector<double>{};
+    ASSIGN_OR_RETURN(Evaluation e, Evaluate(model, serve));
+    --evaluations;
+    return std::vector<double>{1 + e.acc_fp32, static_cast<double>(serve.activation_bits),
+                               static_cast<double>(serve.weight_bits)};
+  }
   std::atomic<int> evaluations{0};
+  std::atomic<int> calibrations{0};
 };
 
 }  // namespace qfleet::cloud

@@ -35,10 +35,13 @@ class OneTaskService final : public fv1::FleetService::Service {
   std::string model;
   fv1::Strategy strategy = fv1::STRATEGY_FP32;
   bool upload_delta = false;
+  uint32_t activation_bits = 0;
+  std::vector<double> activation_steps;  // sent with the task
   std::string uploaded;  // the bytes of the last upload
   int pulls = 0;
   std::vector<std::string> upload_ids, report_ids;  // every call's request id
   std::vector<std::string> report_errors;
+  std::vector<bool> report_has_gap;  // "quant_gap" among the metrics
 
   grpc::Status Register(grpc::ServerContext*, const fv1::RegisterRequest*,
                         fv1::RegisterResponse* resp) override {
@@ -56,6 +59,8 @@ class OneTaskService final : public fv1::FleetService::Service {
     t->set_round(1);
     t->set_strategy(strategy);
     t->set_upload_delta(upload_delta);
+    t->set_activation_bits(activation_bits);
+    for (double s : activation_steps) t->add_activation_steps(s);
     t->set_weight_bits(8);
     t->set_model_version(1);
     t->set_model_bytes(model.size());
@@ -94,6 +99,7 @@ class OneTaskService final : public fv1::FleetService::Service {
     absl::MutexLock lock(&mu_);
     report_ids.push_back(req->report().request_id());
     report_errors.push_back(req->report().error());
+    report_has_gap.push_back(req->report().metrics().count("quant_gap") == 1);
     return Next(report_script);
   }
 
@@ -181,6 +187,23 @@ TEST_F(AgentTest, CancelledRoundIsReportedAndTheAgentMovesOn) {
   EXPECT_EQ(agent_->stats().tasks_done, 1u);
 }
 
+TEST_F(AgentTest, QatUsesTheCoordinatorsActivationStepsAndRefusesWrongOnes) {
+  service_.strategy = fv1::STRATEGY_QAT;
+  service_.activation_bits = 3;
+  service_.activation_steps = {0.5, 0.25, 0.125};  // one per activation point
+  ASSERT_OK(agent_->RunOnce().status());
+  ASSERT_EQ(service_.report_errors.size(), 1u);
+  EXPECT_EQ(service_.report_errors[0], "");
+  EXPECT_FALSE(service_.report_has_gap[0]);  // only PTQ pays for the gap check
+  // Two steps for three points, or a zero step: the task fails with a reason.
+  for (std::vector<double> bad : {std::vector<double>{0.5, 0.25}, std::vector<double>{0.5, 0, 0.1}}) {
+    service_.activation_steps = bad;
+    ASSERT_OK(agent_->RunOnce().status());
+    ASSERT_FALSE(service_.report_errors.empty());
+    EXPECT_NE(service_.report_errors.back(), "");
+  }
+}
+
 TEST_F(AgentTest, PtqDeltaUploadIsTheQuantizedChangeFromTheGlobalModel) {
   ASSERT_OK_AND_ASSIGN(TensorContainer global, DecodeContainer(service_.model));
   service_.strategy = fv1::STRATEGY_PTQ;
@@ -188,13 +211,16 @@ TEST_F(AgentTest, PtqDeltaUploadIsTheQuantizedChangeFromTheGlobalModel) {
   ASSERT_OK(agent_->RunOnce().status());
   ASSERT_EQ(service_.report_errors.size(), 1u);
   EXPECT_EQ(service_.report_errors[0], "");
+  EXPECT_TRUE(service_.report_has_gap[0]);  // PTQ reports its quantization gap
   ASSERT_OK_AND_ASSIGN(TensorContainer delta, DecodeContainer(service_.uploaded));
   // One SGD step at lr 0.01 moves the weights far less than their size: the
   // upload is the change, packed per channel, not the model.
   for (const Tensor& g : global.tensors) {
     const Tensor* d = delta.Find(g.name);
     ASSERT_NE(d, nullptr) << g.name;
-    if (g.shape.size() >= 2) EXPECT_EQ(d->dtype, DType::kPackedPerChannel) << g.name;
+    if (g.shape.size() >= 2) {
+      EXPECT_EQ(d->dtype, DType::kPackedPerChannel) << g.name;
+    }
     ASSERT_OK_AND_ASSIGN(std::vector<float> dv, DequantizeTensor(*d));
     float max_d = 0, max_g = 0;
     for (size_t i = 0; i < dv.size(); ++i) {

@@ -109,7 +109,9 @@ TEST(FedHqSelectorTest, ClientsThatFitInsideTheRoundStayOnQat) {
   double round_s = 0;
   for (size_t i = 0; i < s.size(); ++i) round_s = std::max(round_s, s[i] == "qat" ? a[i].t_qat : a[i].t_ptq);
   for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == "ptq") EXPECT_GT(a[i].t_qat, round_s);
+    if (s[i] == "ptq") {
+      EXPECT_GT(a[i].t_qat, round_s);
+    }
   }
   EXPECT_EQ(s[0], "ptq");
   EXPECT_EQ(s[1], "qat");

@@ -590,5 +590,24 @@ TEST(TaskToProtoTest, CarriesTheDeltaUploadFlagAndRefusesACorruptConfig) {
   EXPECT_THAT(TaskToProto(pulled), StatusIs(absl::StatusCode::kInternal, testing::HasSubstr("corrupt")));
 }
 
+TEST(TaskToProtoTest, CarriesTheCoordinatorsActivationStepsAndRefusesCorruptOnes) {
+  PulledTask pulled;
+  TaskRecord t;
+  t.task_id = 4;
+  t.strategy = "qat";
+  t.weight_bits = 2;
+  t.activation_bits = 3;
+  t.train_config_json = R"({"local_epochs":1,"act_steps":[0.5,0.25,0.125]})";
+  pulled.task = t;
+  ASSERT_OK_AND_ASSIGN(fv1::Task proto, TaskToProto(pulled));
+  EXPECT_THAT(proto.activation_steps(), testing::ElementsAre(0.5, 0.25, 0.125));
+  pulled.task->train_config_json = R"({"local_epochs":1})";
+  ASSERT_OK_AND_ASSIGN(proto, TaskToProto(pulled));
+  EXPECT_EQ(proto.activation_steps_size(), 0);
+  pulled.task->train_config_json = R"({"act_steps":[0.5,"x",0.1]})";
+  EXPECT_THAT(TaskToProto(pulled),
+              StatusIs(absl::StatusCode::kInternal, testing::HasSubstr("activation step")));
+}
+
 }  // namespace
 }  // namespace qfleet::cloud
