@@ -11,7 +11,7 @@
 namespace qfleet::device {
 
 // Images of the device's own data the quantization-gap check scores.
-inline constexpr size_t kQuantGapImages = 256;
+inline constexpr size_t kQuantGapImages = 64;
 
 // What post-training quantization cost this client on its own data: the
 // cross-entropy of the Fashion-MNIST CNN with `quantized` weights minus that
