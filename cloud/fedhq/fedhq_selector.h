@@ -52,7 +52,7 @@ struct ClientOutcome {
   std::string strategy;       // "ptq" or "qat"
   double predicted_s = 0;     // the selector's prediction for that strategy
   double observed_s = 0;      // compute + transfer it reported
-  double quant_gap = 0;       // loss(quantized local model) - loss(FP32), local batch
+  double quant_gap = 0;       // loss(quantized) - loss(FP32) on its data (device/quant_gap.h)
   double label_distance = 0;
   double weight = 0;
 };
