@@ -48,7 +48,6 @@ absl::StatusOr<StepCosts> CalibrateStepCosts(const ImageDataset& train, int wbit
   opts.batch_size = batch_size;
   opts.learning_rate = learning_rate;
   StepCosts c;
-  c.ref_gflops = 0;
   auto per_step = [&](bool qat) -> absl::StatusOr<double> {
     torchq::FmnistCnn m = torchq::MakeFmnistCnn(1);
     std::vector<int64_t> warm(idx.begin(), idx.begin() + batch_size * kWarmup);

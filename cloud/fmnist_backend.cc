@@ -15,6 +15,19 @@
 #include "kernels/torch/trainer.h"
 
 namespace qfleet::cloud {
+namespace {
+
+// The network as served: weights through DeployedWeightQuant, the same
+// quantizer whatever strategy trained the model.
+absl::StatusOr<torchq::FmnistCnn> ServedNet(const TensorContainer& model, int weight_bits) {
+  ASSIGN_OR_RETURN(TensorContainer served,
+                   FakeQuantizeContainer(model, weight_bits, DeployedWeightQuant()));
+  torchq::FmnistCnn net = torchq::MakeFmnistCnn(0);
+  RETURN_IF_ERROR(torchq::LoadContainer(served, *net));
+  return net;
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<FmnistBackend>> FmnistBackend::Create(
     const std::string& data_dir, int64_t max_test, int64_t calibration_images) {
@@ -71,21 +84,13 @@ absl::StatusOr<Evaluation> FmnistBackend::Evaluate(const TensorContainer& model,
   absl::Status served_status = absl::OkStatus();
   if (!fp32_served && !q8_served) {
     served_status = [&]() -> absl::Status {
-      // Served weights: DeployedWeightQuant, the same quantizer whatever
-      // strategy trained the model.
-      ASSIGN_OR_RETURN(TensorContainer served,
-                       FakeQuantizeContainer(model, serve.weight_bits, DeployedWeightQuant()));
-      torchq::FmnistCnn net = torchq::MakeFmnistCnn(0);
-      RETURN_IF_ERROR(torchq::LoadContainer(served, *net));
+      ASSIGN_OR_RETURN(torchq::FmnistCnn net, ServedNet(model, serve.weight_bits));
       std::vector<double> act_steps;
       if (serve.activation_bits > 0) {
-        ASSIGN_OR_RETURN(act_steps,
-                         torchq::CalibrateActivationSteps(net, calib_, serve.activation_bits));
-        ++calibrations_;
-        ASSIGN_OR_RETURN(cached_model_, EncodeContainer(model));
-        cached_weight_bits_ = serve.weight_bits;
-        cached_activation_bits_ = serve.activation_bits;
-        cached_steps_ = act_steps;
+        ASSIGN_OR_RETURN(act_steps, StepsFor(model, serve, [&] {
+                           return torchq::CalibrateActivationSteps(net, calib_,
+                                                                   serve.activation_bits);
+                         }));
       }
       ASSIGN_OR_RETURN(e.acc_served, torchq::EvaluateServedAccuracy(
                                          net, test_, serve.activation_bits, act_steps));
@@ -106,17 +111,21 @@ absl::StatusOr<std::vector<double>> FmnistBackend::ServedActivationSteps(
       serve.weight_bits > 8) {
     return std::vector<double>{};
   }
+  return StepsFor(model, serve, [&]() -> absl::StatusOr<std::vector<double>> {
+    ASSIGN_OR_RETURN(torchq::FmnistCnn net, ServedNet(model, serve.weight_bits));
+    return torchq::CalibrateActivationSteps(net, calib_, serve.activation_bits);
+  });
+}
+
+absl::StatusOr<std::vector<double>> FmnistBackend::StepsFor(
+    const TensorContainer& model, const ServeSpec& serve,
+    absl::FunctionRef<absl::StatusOr<std::vector<double>>()> calibrate) {
   ASSIGN_OR_RETURN(std::string encoded, EncodeContainer(model));
   if (encoded == cached_model_ && serve.weight_bits == cached_weight_bits_ &&
       serve.activation_bits == cached_activation_bits_) {
-    return cached_steps_;  // Evaluate calibrated this very model
+    return cached_steps_;
   }
-  ASSIGN_OR_RETURN(TensorContainer served,
-                   FakeQuantizeContainer(model, serve.weight_bits, DeployedWeightQuant()));
-  torchq::FmnistCnn net = torchq::MakeFmnistCnn(0);
-  RETURN_IF_ERROR(torchq::LoadContainer(served, *net));
-  ASSIGN_OR_RETURN(std::vector<double> steps,
-                   torchq::CalibrateActivationSteps(net, calib_, serve.activation_bits));
+  ASSIGN_OR_RETURN(std::vector<double> steps, calibrate());
   ++calibrations_;
   cached_model_ = std::move(encoded);
   cached_weight_bits_ = serve.weight_bits;

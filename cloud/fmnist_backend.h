@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "cloud/model_backend.h"
@@ -50,6 +51,12 @@ class FmnistBackend : public ModelBackend {
   FmnistBackend(ImageDataset test, ImageDataset calib)
       : test_(std::move(test)), calib_(std::move(calib)) {}
   absl::StatusOr<double> Accuracy(const TensorContainer& model);
+  // The served activation steps of `model` under `serve`: the cached ones
+  // when `model` and the spec are those last calibrated, else what
+  // `calibrate` returns (then cached). Requires mu_.
+  absl::StatusOr<std::vector<double>> StepsFor(
+      const TensorContainer& model, const ServeSpec& serve,
+      absl::FunctionRef<absl::StatusOr<std::vector<double>>()> calibrate);
 
   ImageDataset test_;
   ImageDataset calib_;

@@ -82,8 +82,6 @@ absl::StatusOr<std::string> Agent::ModelBytes(const DeviceTask& task, uint64_t* 
 
 namespace {
 
-// Mean cross-entropy of `model` on up to 512 of the local samples (the
-// first ones of a seeded order), for the quantization loss gap.
 // QAT's starting activation steps: what the coordinator's served-model
 // calibration (cloud/fmnist_backend.cc) picks for the downloaded model,
 // computed on up to kQatCalibrationImages of this device's own samples. A
