@@ -109,6 +109,7 @@ absl::StatusOr<FlSimResult> RunFlSim(const FlSimOptions& o, std::ostream& progre
   campaign.mutable_step_costs()->set_fp32_step_s(o.step_costs.fp32_step_s);
   campaign.mutable_step_costs()->set_qat_step_s(o.step_costs.qat_step_s);
   campaign.mutable_step_costs()->set_ptq_quantize_s(o.step_costs.ptq_quantize_s);
+  campaign.mutable_step_costs()->set_gap_check_s(o.step_costs.gap_check_s);
   ASSIGN_OR_RETURN(auto started, admin.StartRounds(campaign));
   if (!o.fleet.empty() && static_cast<int>(o.fleet.size()) != o.devices) {
     return absl::InvalidArgumentError("fleet size differs from --devices");

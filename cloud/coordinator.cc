@@ -698,11 +698,16 @@ absl::StatusOr<double> Coordinator::AssignStrategies(const CampaignRecord& campa
   ASSIGN_OR_RETURN(std::string upload, EncodeContainer(packed));
   ctx.upload_bytes = upload.size();
   std::vector<ClientAnalysis> analyses;
-  ASSIGN_OR_RETURN(std::vector<std::string> strategies, selector->Assign(clients, ctx, &analyses));
+  std::vector<bool> gap_checks;
+  ASSIGN_OR_RETURN(std::vector<std::string> strategies,
+                   selector->Assign(clients, ctx, &analyses, &gap_checks));
   for (size_t i = 0; i < tasks.size(); ++i) {
     tasks[i].strategy = strategies[i];
     nlohmann::json j = nlohmann::json::parse(tasks[i].train_config_json);
-    j["predicted_s"] = strategies[i] == "qat" ? analyses[i].t_qat : analyses[i].t_ptq;
+    j["predicted_s"] = strategies[i] == "qat"  ? analyses[i].t_qat
+                       : gap_checks[i]         ? analyses[i].t_ptq_gap
+                                               : analyses[i].t_ptq;
+    if (gap_checks[i]) j["quant_gap"] = true;
     j["label_distance"] = analyses[i].label_distance;
     j["weight"] = analyses[i].weight;
     if (strategies[i] == "ptq" && config.PtqUploadsDelta()) j["upload_delta"] = true;

@@ -12,7 +12,8 @@ std::string StepCosts::ToJson() const {
   return nlohmann::json{{"ref_gflops", ref_gflops},
                         {"fp32_step_s", fp32_step_s},
                         {"qat_step_s", qat_step_s},
-                        {"ptq_quantize_s", ptq_quantize_s}}
+                        {"ptq_quantize_s", ptq_quantize_s},
+                        {"gap_check_s", gap_check_s}}
       .dump();
 }
 
@@ -27,28 +28,34 @@ absl::StatusOr<StepCosts> StepCosts::FromJson(absl::string_view json) {
     c.fp32_step_s = j.value("fp32_step_s", 0.0);
     c.qat_step_s = j.value("qat_step_s", 0.0);
     c.ptq_quantize_s = j.value("ptq_quantize_s", 0.0);
+    c.gap_check_s = j.value("gap_check_s", 0.0);
   } catch (const nlohmann::json::exception& e) {
     return absl::InvalidArgumentError(std::string("step costs: ") + e.what());
   }
-  for (double v : {c.ref_gflops, c.fp32_step_s, c.qat_step_s, c.ptq_quantize_s}) {
+  for (double v : {c.ref_gflops, c.fp32_step_s, c.qat_step_s, c.ptq_quantize_s, c.gap_check_s}) {
     if (!std::isfinite(v) || v < 0) return absl::InvalidArgumentError("step costs out of range");
   }
   return c;
 }
 
 absl::StatusOr<double> ComputeSeconds(const StepCosts& costs, absl::string_view strategy,
-                                      int64_t steps, double gflops, double load) {
+                                      int64_t steps, double gflops, double load,
+                                      bool gap_check) {
   if (!(gflops > 0) || !(load > 0) || !std::isfinite(gflops) || !std::isfinite(load)) {
     return absl::InvalidArgumentError(
         absl::StrFormat("device speed %g GFLOP/s at load %g is not positive", gflops, load));
   }
   if (!costs.valid()) return absl::InvalidArgumentError("step costs are not calibrated");
+  if (gap_check && strategy != "ptq") {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("a gap check is PTQ's, not strategy '%s''s", strategy));
+  }
   double per_step = 0, fixed = 0;
   if (strategy == "fp32") {
     per_step = costs.fp32_step_s;
   } else if (strategy == "ptq") {
     per_step = costs.fp32_step_s;
-    fixed = costs.ptq_quantize_s;
+    fixed = costs.ptq_quantize_s + (gap_check ? costs.gap_check_s : 0.0);
   } else if (strategy == "qat") {
     per_step = costs.qat_step_s;
   } else {

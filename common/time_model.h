@@ -11,15 +11,16 @@ namespace qfleet {
 
 // Seconds per local optimizer step of each training strategy, measured on a
 // reference machine whose matmul probe gave `ref_gflops` (see
-// device/profile_probe.h), plus PTQ's one-off cost per upload after
-// training: quantizing the model and the quantization-gap check
-// (device/quant_gap.h) it reports. Simulated fleets scale these by each device's
+// device/profile_probe.h), plus PTQ's one-off costs per upload after
+// training: quantizing the model, and the quantization-gap check
+// (device/quant_gap.h) when the task asks for one. Simulated fleets scale these by each device's
 // compute speed; nothing here is guessed.
 struct StepCosts {
   double ref_gflops = 0;
   double fp32_step_s = 0;
   double qat_step_s = 0;
   double ptq_quantize_s = 0;
+  double gap_check_s = 0;  // dequantize + QuantizationGap, when requested
 
   bool valid() const { return ref_gflops > 0 && fp32_step_s > 0 && qat_step_s > 0; }
   std::string ToJson() const;
@@ -29,10 +30,12 @@ struct StepCosts {
 
 // Compute seconds a device with `gflops` (its probe result) and `load` (the
 // share of it that training actually gets, 1 = all) needs for `steps` local
-// steps under `strategy` ("fp32", "ptq" or "qat"). InvalidArgument for an
-// unknown strategy or a non-positive speed. Thread-safe.
+// steps under `strategy` ("fp32", "ptq" or "qat"), plus the gap check when
+// `gap_check` (PTQ only). InvalidArgument for an unknown strategy, a
+// non-positive speed or a gap check asked of another strategy. Thread-safe.
 absl::StatusOr<double> ComputeSeconds(const StepCosts& costs, absl::string_view strategy,
-                                      int64_t steps, double gflops, double load = 1.0);
+                                      int64_t steps, double gflops, double load = 1.0,
+                                      bool gap_check = false);
 
 // Seconds to move `bytes_down` and `bytes_up` over links of the given
 // kilobits per second (0 = unknown, counts as instantaneous).

@@ -227,19 +227,20 @@ absl::Status Agent::Execute(const DeviceTask& task, TaskReport* report, std::str
   }
   ASSIGN_OR_RETURN(*upload, EncodeContainer(upload_model));
   report->quantize_seconds = SecondsSince(quant_start);
-  if (task.strategy == "ptq") {
+  const bool gap_check = task.strategy == "ptq" && task.report_quant_gap;
+  if (gap_check) {
     // How much post-training quantization cost on local data (what the
-    // FedHQ selector learns PTQ's harm from; QAT trains on its grid and
-    // reports none). Counted in the simulated time as part of
-    // ptq_quantize_s.
+    // FedHQ selector learns PTQ's harm from; asked for only where it fits
+    // inside the round). Counted in the simulated time as gap_check_s.
     ASSIGN_OR_RETURN(TensorContainer deq, task.upload_delta ? AddContainers(global, upload_model)
                                                             : DequantizeContainer(upload_model));
     ASSIGN_OR_RETURN(report->metrics["quant_gap"],
                      QuantizationGap(local, deq, *options_.train, options_.indices, task.seed));
   }
   if (options_.sim_costs.valid()) {
-    ASSIGN_OR_RETURN(double sim, ComputeSeconds(options_.sim_costs, task.strategy, stats.steps,
-                                                options_.profile.compute_gflops, options_.sim_load));
+    ASSIGN_OR_RETURN(double sim,
+                     ComputeSeconds(options_.sim_costs, task.strategy, stats.steps,
+                                    options_.profile.compute_gflops, options_.sim_load, gap_check));
     report->metrics["sim_compute_s"] = sim;
   }
   report->metrics["weight_bits"] = task.strategy == "fp32" ? 32 : wbits;

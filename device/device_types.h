@@ -55,6 +55,8 @@ struct DeviceTask {
   // strategy "qat": the served model's activation steps from the
   // coordinator (one per activation point); empty = calibrate locally.
   std::vector<double> activation_steps;
+  // PTQ: run the quantization-gap check and report "quant_gap".
+  bool report_quant_gap = false;
 };
 
 // A CHORD plan as RequestPlan returns it (fleet.v1.PlanResponse).

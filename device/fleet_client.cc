@@ -115,6 +115,7 @@ absl::StatusOr<PullResult> FleetClient::PullTask() {
     task.budget_bits = t.budget_bits();
     task.upload_delta = t.upload_delta();
     task.activation_steps.assign(t.activation_steps().begin(), t.activation_steps().end());
+    task.report_quant_gap = t.report_quant_gap();
     task.deadline_ms = t.deadline_ms();
     out.task = std::move(task);
   }

@@ -89,6 +89,7 @@ absl::StatusOr<std::vector<ClientAnalysis>> FedHqSelector::Analyze(
     const int64_t steps = LocalSteps(c.samples, ctx.batch_size, ctx.local_epochs, ctx.max_steps);
     ASSIGN_OR_RETURN(double qat, ComputeSeconds(ctx.costs, "qat", steps, c.gflops));
     ASSIGN_OR_RETURN(double ptq, ComputeSeconds(ctx.costs, "ptq", steps, c.gflops));
+    ASSIGN_OR_RETURN(double ptq_gap, ComputeSeconds(ctx.costs, "ptq", steps, c.gflops, 1.0, true));
     double correction = 1.0;
     if (options_.learned) {
       auto it = time_correction_.find(c.device_id);
@@ -98,6 +99,7 @@ absl::StatusOr<std::vector<ClientAnalysis>> FedHqSelector::Analyze(
         TransferSeconds(ctx.model_bytes, ctx.upload_bytes, c.downlink_kbps, c.uplink_kbps);
     a.t_qat = qat * correction + transfer;
     a.t_ptq = ptq * correction + transfer;
+    a.t_ptq_gap = ptq_gap * correction + transfer;
     a.label_distance = LabelDistance(c.label_histogram, global);
     a.weight = total_samples > 0 ? c.samples / total_samples : 0;
     // Coarse data analysis: PTQ error lands in the aggregate in proportion
@@ -113,10 +115,11 @@ absl::StatusOr<std::vector<ClientAnalysis>> FedHqSelector::Analyze(
 
 absl::StatusOr<std::vector<std::string>> FedHqSelector::Assign(
     const std::vector<ClientView>& clients, const RoundContext& ctx,
-    std::vector<ClientAnalysis>* analyses) {
+    std::vector<ClientAnalysis>* analyses, std::vector<bool>* gap_checks) {
   ASSIGN_OR_RETURN(std::vector<ClientAnalysis> a, Analyze(clients, ctx));
   const size_t n = a.size();
   std::vector<std::string> strategy(n, "qat");
+  if (gap_checks != nullptr) gap_checks->assign(n, false);
   if (n == 0) return strategy;
   double mean_harm = 0;
   for (const ClientAnalysis& c : a) mean_harm += c.ptq_harm;
@@ -159,6 +162,17 @@ absl::StatusOr<std::vector<std::string>> FedHqSelector::Assign(
   }
   for (size_t i = 0; i < n; ++i) {
     if (strategy[i] == "ptq" && !rescued[i] && a[i].t_qat <= round_s) strategy[i] = "qat";
+  }
+  if (gap_checks != nullptr && options_.learned) {
+    // The round as assigned: a check is asked for only inside it.
+    double final_s = 0;
+    for (size_t i = 0; i < n; ++i) {
+      if (deadline <= 0 || time_of(i) <= deadline) final_s = std::max(final_s, time_of(i));
+    }
+    for (size_t i = 0; i < n; ++i) {
+      (*gap_checks)[i] = strategy[i] == "ptq" && a[i].t_ptq_gap <= final_s &&
+                         (deadline <= 0 || a[i].t_ptq_gap <= deadline);
+    }
   }
   if (analyses != nullptr) *analyses = std::move(a);
   return strategy;

@@ -39,6 +39,8 @@ struct ClientAnalysis {
   // (compute from the calibrated step costs scaled by the client's speed,
   // corrected by what was observed of it, plus transfer).
   double t_qat = 0, t_ptq = 0;
+  // t_ptq with the quantization-gap check (StepCosts::gap_check_s).
+  double t_ptq_gap = 0;
   // Data analysis: total-variation distance of the client's label
   // distribution from the fleet's, in [0, 1], and its FedAvg weight.
   double label_distance = 0, weight = 0;
@@ -92,10 +94,15 @@ class FedHqSelector {
   absl::StatusOr<std::vector<ClientAnalysis>> Analyze(const std::vector<ClientView>& clients,
                                                       const RoundContext& ctx) const;
   // Assigns "ptq" or "qat" to each client (same order as `clients`) and
-  // fills `analyses` when non-null.
+  // fills `analyses` when non-null. `gap_checks`, when non-null, says per
+  // client whether its task asks for the quantization-gap check: only a
+  // learning selector asks, only PTQ clients, and only those whose PTQ time
+  // with the check still fits inside the predicted round (and its deadline),
+  // so measuring PTQ's harm never lengthens a round or costs an update.
   absl::StatusOr<std::vector<std::string>> Assign(const std::vector<ClientView>& clients,
                                                   const RoundContext& ctx,
-                                                  std::vector<ClientAnalysis>* analyses = nullptr);
+                                                  std::vector<ClientAnalysis>* analyses = nullptr,
+                                                  std::vector<bool>* gap_checks = nullptr);
   // Learns from a finished round (no-op when learned is false).
   void Observe(const std::vector<ClientOutcome>& outcomes);
 

@@ -107,6 +107,7 @@ CampaignConfig CampaignFromProto(const admin::v1::CampaignConfig& c) {
   out.step_costs.fp32_step_s = c.step_costs().fp32_step_s();
   out.step_costs.qat_step_s = c.step_costs().qat_step_s();
   out.step_costs.ptq_quantize_s = c.step_costs().ptq_quantize_s();
+  out.step_costs.gap_check_s = c.step_costs().gap_check_s();
   if (c.fedhq_keep_qat_ratio() > 0) out.fedhq_keep_qat_ratio = c.fedhq_keep_qat_ratio();
   out.eval_methods.assign(c.eval_methods().begin(), c.eval_methods().end());
   if (c.budget_bits() != 0) out.budget_bits = c.budget_bits();
@@ -134,6 +135,7 @@ admin::v1::CampaignConfig CampaignToProto(const CampaignConfig& c) {
   out.mutable_step_costs()->set_fp32_step_s(c.step_costs.fp32_step_s);
   out.mutable_step_costs()->set_qat_step_s(c.step_costs.qat_step_s);
   out.mutable_step_costs()->set_ptq_quantize_s(c.step_costs.ptq_quantize_s);
+  out.mutable_step_costs()->set_gap_check_s(c.step_costs.gap_check_s);
   out.set_fedhq_keep_qat_ratio(c.fedhq_keep_qat_ratio);
   for (const std::string& m : c.eval_methods) out.add_eval_methods(m);
   out.set_budget_bits(c.budget_bits);

@@ -50,15 +50,21 @@ absl::StatusOr<fleet::v1::Task> TaskToProto(const PulledTask& pulled) {
   if (j.is_discarded() || !j.is_object()) {
     return absl::InternalError(absl::StrFormat("task %d has a corrupt train config", t.task_id));
   }
-  auto* tc = out.mutable_train();
-  tc->set_local_epochs(j.value("local_epochs", 1u));
-  tc->set_batch_size(j.value("batch_size", 32u));
-  tc->set_learning_rate(j.value("learning_rate", 0.05f));
-  tc->set_max_steps(j.value("max_steps", 0u));
-  tc->set_seed(j.value("seed", uint64_t{1}));
-  out.set_eval_method(j.value("eval_method", std::string()));
-  out.set_budget_bits(j.value("budget_bits", 0.0));
-  out.set_upload_delta(j.value("upload_delta", false));
+  try {
+    auto* tc = out.mutable_train();
+    tc->set_local_epochs(j.value("local_epochs", 1u));
+    tc->set_batch_size(j.value("batch_size", 32u));
+    tc->set_learning_rate(j.value("learning_rate", 0.05f));
+    tc->set_max_steps(j.value("max_steps", 0u));
+    tc->set_seed(j.value("seed", uint64_t{1}));
+    out.set_eval_method(j.value("eval_method", std::string()));
+    out.set_budget_bits(j.value("budget_bits", 0.0));
+    out.set_upload_delta(j.value("upload_delta", false));
+    out.set_report_quant_gap(j.value("quant_gap", false));
+  } catch (const nlohmann::json::exception& e) {
+    return absl::InternalError(
+        absl::StrFormat("task %d has a corrupt train config: %s", t.task_id, e.what()));
+  }
   if (auto it = j.find("act_steps"); it != j.end() && it->is_array()) {
     for (const auto& v : *it) {
       if (!v.is_number()) {

@@ -35,6 +35,7 @@ class OneTaskService final : public fv1::FleetService::Service {
   std::string model;
   fv1::Strategy strategy = fv1::STRATEGY_FP32;
   bool upload_delta = false;
+  bool report_quant_gap = false;
   uint32_t activation_bits = 0;
   std::vector<double> activation_steps;  // sent with the task
   std::string uploaded;  // the bytes of the last upload
@@ -59,6 +60,7 @@ class OneTaskService final : public fv1::FleetService::Service {
     t->set_round(1);
     t->set_strategy(strategy);
     t->set_upload_delta(upload_delta);
+    t->set_report_quant_gap(report_quant_gap);
     t->set_activation_bits(activation_bits);
     for (double s : activation_steps) t->add_activation_steps(s);
     t->set_weight_bits(8);
@@ -208,10 +210,11 @@ TEST_F(AgentTest, PtqDeltaUploadIsTheQuantizedChangeFromTheGlobalModel) {
   ASSERT_OK_AND_ASSIGN(TensorContainer global, DecodeContainer(service_.model));
   service_.strategy = fv1::STRATEGY_PTQ;
   service_.upload_delta = true;
+  service_.report_quant_gap = true;
   ASSERT_OK(agent_->RunOnce().status());
   ASSERT_EQ(service_.report_errors.size(), 1u);
   EXPECT_EQ(service_.report_errors[0], "");
-  EXPECT_TRUE(service_.report_has_gap[0]);  // PTQ reports its quantization gap
+  EXPECT_TRUE(service_.report_has_gap[0]);  // asked for: the gap is reported
   ASSERT_OK_AND_ASSIGN(TensorContainer delta, DecodeContainer(service_.uploaded));
   // One SGD step at lr 0.01 moves the weights far less than their size: the
   // upload is the change, packed per channel, not the model.
@@ -229,9 +232,12 @@ TEST_F(AgentTest, PtqDeltaUploadIsTheQuantizedChangeFromTheGlobalModel) {
     }
     EXPECT_LT(max_d, 0.2f * max_g) << g.name;
   }
-  // The same task as a model upload carries the weights themselves.
+  // The same task as a model upload carries the weights themselves; not
+  // asked for a gap check, it runs none.
   service_.upload_delta = false;
+  service_.report_quant_gap = false;
   ASSERT_OK(agent_->RunOnce().status());
+  EXPECT_FALSE(service_.report_has_gap.back());
   ASSERT_OK_AND_ASSIGN(TensorContainer model, DecodeContainer(service_.uploaded));
   ASSERT_OK_AND_ASSIGN(std::vector<float> w, DequantizeTensor(*model.Find("fc1.weight")));
   float max_w = 0;

@@ -28,7 +28,8 @@ void Write(const std::filesystem::path& p, const std::string& text) {
 // the machine is.
 constexpr char kCalibration[] =
     R"({"wbits":4,"abits":8,"batch_size":32,)"
-    R"("costs":{"ref_gflops":5.0,"fp32_step_s":0.02,"qat_step_s":0.06,"ptq_quantize_s":0.05}})";
+    R"("costs":{"ref_gflops":5.0,"fp32_step_s":0.02,"qat_step_s":0.06,"ptq_quantize_s":0.05,)"
+    R"("gap_check_s":0.03}})";
 
 TEST(FlCompareCalibrationTest, FileIsReusedWithoutMeasuring) {
   const auto dir = MakeTempDir("qfleet-cmp-test");
@@ -41,6 +42,7 @@ TEST(FlCompareCalibrationTest, FileIsReusedWithoutMeasuring) {
   EXPECT_DOUBLE_EQ(c.fp32_step_s, 0.02);
   EXPECT_DOUBLE_EQ(c.qat_step_s, 0.06);
   EXPECT_DOUBLE_EQ(c.ptq_quantize_s, 0.05);
+  EXPECT_DOUBLE_EQ(c.gap_check_s, 0.03);
   EXPECT_THAT(log.str(), HasSubstr("calibration from"));
   std::filesystem::remove_all(dir);
 }
@@ -58,7 +60,10 @@ TEST(FlCompareCalibrationTest, RejectsMismatchedAndMalformedFiles) {
        {"", "not json", "[1,2]", R"({"wbits":4,"abits":8,"batch_size":32})",
         R"({"wbits":4,"abits":8,"batch_size":32,"costs":{"ref_gflops":-1,"fp32_step_s":1,"qat_step_s":1}})",
         R"({"wbits":4,"abits":8,"batch_size":32,"costs":{"ref_gflops":5,"fp32_step_s":0,"qat_step_s":1}})",
-        R"({"wbits":"4","abits":8,"batch_size":32,"costs":{}})"}) {
+        R"({"wbits":"4","abits":8,"batch_size":32,"costs":{}})",
+        // Measured before the gap check had its own field.
+        R"({"wbits":4,"abits":8,"batch_size":32,"costs":{"ref_gflops":5,"fp32_step_s":0.02,)"
+        R"("qat_step_s":0.06,"ptq_quantize_s":0.05}})"}) {
     Write(path, bad);
     EXPECT_THAT(LoadOrCalibrate(path, ImageDataset{}, 4, 8, 32, 0.05f, log),
                 StatusIs(absl::StatusCode::kInvalidArgument))

@@ -100,6 +100,42 @@ TEST(FedHqSelectorTest, DeadlineRescuesClientsThatQatWouldDrop) {
   EXPECT_EQ(free_run[0], "qat");
 }
 
+// The gap check is asked only of PTQ clients whose PTQ time with it still
+// fits inside the round as assigned, and only by a learning selector.
+TEST(FedHqSelectorTest, GapChecksOnlyWhereTheyFitInsideTheRound) {
+  std::vector<ClientView> fleet = {
+      Client(1, 1, 3000, {3000, 0, 0, 0}),  // rescued to PTQ by the deadline, ~31 s
+      Client(5, 2, 3000, {0, 3000, 0, 0}),  // QAT ~45 s; heavy and skewed: keeps QAT
+      Client(2, 10, 300, {75, 75, 75, 75}),
+      Client(3, 10, 300, {75, 75, 75, 75}),
+  };
+  RoundContext ctx = Ctx();
+  ctx.deadline_s = 60;
+  const auto run = [&](double gap_check_s, bool learned, std::vector<ClientAnalysis>* a) {
+    RoundContext c = ctx;
+    c.costs.gap_check_s = gap_check_s;
+    FedHqOptions o;
+    o.learned = learned;
+    FedHqSelector sel(o);
+    std::vector<bool> checks;
+    absl::StatusOr<std::vector<std::string>> s = sel.Assign(fleet, c, a, &checks);
+    EXPECT_TRUE(s.ok()) << s.status();
+    EXPECT_THAT(*s, ::testing::ElementsAre("ptq", "qat", "qat", "qat"));
+    return checks;
+  };
+  std::vector<ClientAnalysis> a;
+  // 1 s of check (10 s on this device): 41 s, inside the 45 s round.
+  EXPECT_THAT(run(1.0, true, &a), ::testing::ElementsAre(true, false, false, false));
+  ASSERT_LE(a[0].t_ptq_gap, a[1].t_qat);
+  EXPECT_NEAR(a[0].t_ptq_gap - a[0].t_ptq, 10.0, 1e-9);
+  // 2 s (20 s here): 51 s would lengthen the round, so no check.
+  EXPECT_THAT(run(2.0, true, &a), ::testing::ElementsAre(false, false, false, false));
+  ASSERT_GT(a[0].t_ptq_gap, a[1].t_qat);
+  ASSERT_LE(a[0].t_ptq_gap, ctx.deadline_s);
+  // fedhq-init learns nothing from a gap: it never asks.
+  EXPECT_THAT(run(1.0, false, &a), ::testing::ElementsAre(false, false, false, false));
+}
+
 TEST(FedHqSelectorTest, ClientsThatFitInsideTheRoundStayOnQat) {
   FedHqSelector sel;
   std::vector<ClientView> fleet = {Client(1, 1, 500, {1, 1}), Client(2, 10, 500, {1, 1}),

@@ -578,16 +578,24 @@ TEST(TaskToProtoTest, CarriesTheDeltaUploadFlagAndRefusesACorruptConfig) {
   t.device_id = 2;
   t.strategy = "ptq";
   t.weight_bits = 2;
-  t.train_config_json = R"({"local_epochs":1,"upload_delta":true})";
+  t.train_config_json = R"({"local_epochs":1,"upload_delta":true,"quant_gap":true})";
   pulled.task = t;
   ASSERT_OK_AND_ASSIGN(fv1::Task proto, TaskToProto(pulled));
   EXPECT_EQ(proto.strategy(), fv1::STRATEGY_PTQ);
   EXPECT_TRUE(proto.upload_delta());
+  EXPECT_TRUE(proto.report_quant_gap());
   pulled.task->train_config_json = R"({"local_epochs":1})";
   ASSERT_OK_AND_ASSIGN(proto, TaskToProto(pulled));
   EXPECT_FALSE(proto.upload_delta());
-  pulled.task->train_config_json = "{not json";
-  EXPECT_THAT(TaskToProto(pulled), StatusIs(absl::StatusCode::kInternal, testing::HasSubstr("corrupt")));
+  EXPECT_FALSE(proto.report_quant_gap());
+  // Unparseable, or a field of the wrong type: an error, never a crash.
+  for (const char* bad : {"{not json", R"({"upload_delta":"yes"})", R"({"quant_gap":1})",
+                          R"({"local_epochs":"one"})"}) {
+    pulled.task->train_config_json = bad;
+    EXPECT_THAT(TaskToProto(pulled),
+                StatusIs(absl::StatusCode::kInternal, testing::HasSubstr("corrupt")))
+        << bad;
+  }
 }
 
 TEST(TaskToProtoTest, CarriesTheCoordinatorsActivationStepsAndRefusesCorruptOnes) {
