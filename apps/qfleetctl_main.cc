@@ -1,4 +1,6 @@
 // qfleetctl: the qfleet admin CLI.
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 
@@ -150,9 +152,7 @@ const char kRoundHeader[] =
     "round  state        parts  updates  reports  acc_fp32  acc_q8    bytes_down   bytes_up     "
     "detail\n";
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int Run(int argc, char** argv) {
   CLI::App app{"qfleetctl: administer a qfleet coordinator", "qfleetctl"};
   std::string target = "127.0.0.1:7070";
   bool json = false;
@@ -443,4 +443,20 @@ int main(int argc, char** argv) {
       r->current_round_state().empty() ? "-" : r->current_round_state(), r->latest_model_version(),
       r->latest_acc_fp32(), r->latest_acc_q8(), r->uptime_s());
   return 0;
+}
+
+}  // namespace
+
+// The command's work runs in Run, whose channel is closed when it returns;
+// the process then ends without running static destructors. A CLI run that
+// gave up on a coordinator mid-TLS-handshake (a loaded CI machine) once
+// segfaulted on the way out, as gRPC's background threads outlived the
+// globals they use; nothing of qfleetctl's needs those destructors, and
+// every stream is flushed first.
+int main(int argc, char** argv) {
+  const int rc = Run(argc, argv);
+  std::cout.flush();
+  std::cerr.flush();
+  std::fflush(nullptr);
+  std::_Exit(rc);
 }
