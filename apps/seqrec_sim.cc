@@ -294,6 +294,14 @@ absl::StatusOr<SeqRecSimResult> RunSeqRecSim(const SeqRecSimOptions& o, std::ost
         emb = emb.contiguous();
       }
       torch::Tensor bits = torch::empty({b, n_channels}, torch::kLong);
+      // Each device's window: the only rows of an input-only item table
+      // (Caser's item_emb) it reads (KeepWindowRows).
+      torch::Tensor windows;
+      if (needs_plan) {
+        windows = torchq::MakeEvalHistories(split, users, sample.stage,
+                                            bundle.backbone->HistoryLength())
+                      .contiguous();
+      }
       RETURN_IF_ERROR(ParallelFor(b, o.workers, [&](int64_t j) -> absl::Status {
         VirtualDevice& d = devices[b0 + j];
         DeviceResult& r = results[j];
@@ -313,7 +321,9 @@ absl::StatusOr<SeqRecSimResult> RunSeqRecSim(const SeqRecSimOptions& o, std::ost
         ASSIGN_OR_RETURN(device::DevicePlan plan, d.client->RequestPlan(method, e));
         const double budget = d.task.budget_bits > 0 ? d.task.budget_bits : so.chord.budget_bits;
         ASSIGN_OR_RETURN(const BudgetDecodeOptions own, ch::WithTierImportance(decode, plan.tier_importance));
-        ASSIGN_OR_RETURN(r.plan, ch::DecodeDevicePlan(bundle, plan.bytes, plan.tier_bits, budget, own, users[j]));
+        ASSIGN_OR_RETURN(r.plan, ch::DecodeDevicePlan(bundle, plan.bytes, plan.tier_bits, budget, own, users[j],
+                                                      absl::MakeConstSpan(windows[j].data_ptr<int64_t>(),
+                                                                          static_cast<size_t>(windows.size(1)))));
         for (int64_t c = 0; c < n_channels; ++c) row[c] = r.plan.channel_bits[c];
         r.plan_bytes = plan.bytes;
         r.metrics["avg_bits"] = r.plan.avg_bits;

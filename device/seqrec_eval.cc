@@ -120,8 +120,13 @@ absl::StatusOr<std::map<std::string, double>> RunSeqRecEvalTask(FleetClient& cli
     ASSIGN_OR_RETURN(const BudgetDecodeOptions decode,
                      ch::WithTierImportance(data.decode, plan.tier_importance));
     t0 = std::chrono::steady_clock::now();
+    // The backbone's window: the only rows of an input-only item table
+    // (Caser's item_emb) that this device reads (KeepWindowRows).
+    const torch::Tensor window = HistoryRow(data.history, bundle->backbone->HistoryLength());
     ASSIGN_OR_RETURN(ch::DecodedPlan decoded,
-                     ch::DecodeDevicePlan(*bundle, plan.bytes, plan.tier_bits, budget, decode, data.user));
+                     ch::DecodeDevicePlan(*bundle, plan.bytes, plan.tier_bits, budget, decode, data.user,
+                                          absl::MakeConstSpan(window.data_ptr<int64_t>(),
+                                                              static_cast<size_t>(window.numel()))));
     for (const ch::ChordLayer& l : bundle->catalog.layers()) {
       bits[l.name].assign(decoded.channel_bits.begin() + l.offset,
                           decoded.channel_bits.begin() + l.offset + l.channels);

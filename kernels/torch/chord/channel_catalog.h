@@ -17,6 +17,13 @@ namespace qfleet::torchq::chord {
 // user): a device reads only its own row of it (chord_device.h KeepOwnRow).
 inline constexpr char kPerUserLayer[] = "user_emb";
 
+// A backbone with a separate output item table (Caser's out_emb) reads its
+// input item table (item_emb) only at the rows of the user's recent items:
+// a device that keeps those rows at tier 0 (chord_device.h KeepWindowRows)
+// loses nothing from how a plan ranks the rest of the table.
+inline constexpr char kInputItemLayer[] = "item_emb";
+inline constexpr char kOutputItemLayer[] = "out_emb";
+
 // One quantizable layer of the frozen backbone as CHORD sees it: a weight
 // with >= 2 dims (layer_weights.h naming), quantized per output channel.
 // Embedding rows are channels.

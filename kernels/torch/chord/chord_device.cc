@@ -124,11 +124,65 @@ absl::Status KeepOwnRows(const ChannelCatalog& catalog, torch::Tensor& codes,
   return absl::OkStatus();
 }
 
+int64_t InputOnlyItemLayer(const ChannelCatalog& catalog) {
+  if (catalog.LayerIndex(kOutputItemLayer) < 0) return -1;
+  return catalog.LayerIndex(kInputItemLayer);
+}
+
+absl::Status KeepWindowRows(const ChannelCatalog& catalog, std::vector<uint8_t>& codes,
+                            absl::Span<const int64_t> window) {
+  const int64_t l = InputOnlyItemLayer(catalog);
+  if (l < 0) return absl::OkStatus();
+  if (static_cast<int64_t>(codes.size()) != catalog.total_channels()) {
+    return absl::InvalidArgumentError("codes do not cover the catalog");
+  }
+  const ChordLayer& layer = catalog.layers()[l];
+  for (int64_t item : window) {
+    if (item == 0) continue;
+    if (item < 0 || item >= layer.channels) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "item %d is not a row of the model's %d-row '%s'", item, layer.channels, layer.name));
+    }
+    codes[static_cast<size_t>(layer.offset + item)] = 0;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status KeepWindowRows(const ChannelCatalog& catalog, torch::Tensor& codes,
+                            const torch::Tensor& windows, int64_t top) {
+  const int64_t l = InputOnlyItemLayer(catalog);
+  if (l < 0) return absl::OkStatus();
+  if (codes.dim() != 2 || codes.size(1) != catalog.total_channels() ||
+      codes.scalar_type() != torch::kLong) {
+    return absl::InvalidArgumentError("codes must be int64 [users, channels]");
+  }
+  if (windows.dim() != 2 || windows.size(0) != codes.size(0) ||
+      windows.scalar_type() != torch::kLong) {
+    return absl::InvalidArgumentError("windows must be int64 [users, length]");
+  }
+  const ChordLayer& layer = catalog.layers()[l];
+  auto a = codes.accessor<int64_t, 2>();
+  auto w = windows.accessor<int64_t, 2>();
+  for (int64_t u = 0; u < windows.size(0); ++u) {
+    for (int64_t j = 0; j < windows.size(1); ++j) {
+      const int64_t item = w[u][j];
+      if (item == 0) continue;
+      if (item < 0 || item >= layer.channels) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "item %d is not a row of the model's %d-row '%s'", item, layer.channels, layer.name));
+      }
+      a[u][layer.offset + item] = top;
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<DecodedPlan> DecodeDevicePlan(const DeviceBundle& device, const std::string& bytes,
                                              const std::vector<int>& fixed_tier_bits,
                                              double budget_bits,
                                              const BudgetDecodeOptions& decode,
-                                             int64_t own_user) {
+                                             int64_t own_user,
+                                             absl::Span<const int64_t> window) {
   ASSIGN_OR_RETURN(PrecisionPlan plan, DecodePlan(bytes));
   const ChannelCatalog& catalog = device.catalog;
   if (plan.layer_names.size() != catalog.layers().size()) {
@@ -144,6 +198,7 @@ absl::StatusOr<DecodedPlan> DecodeDevicePlan(const DeviceBundle& device, const s
     }
   }
   if (own_user >= 0) RETURN_IF_ERROR(KeepOwnRow(catalog, plan.codes, own_user));
+  RETURN_IF_ERROR(KeepWindowRows(catalog, plan.codes, window));
   DecodedPlan out;
   if (!fixed_tier_bits.empty()) {
     if (fixed_tier_bits.size() != 4) return absl::InvalidArgumentError("tier_bits needs four widths");

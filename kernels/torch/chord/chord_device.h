@@ -57,12 +57,14 @@ absl::StatusOr<BudgetDecodeOptions> WithTierImportance(const BudgetDecodeOptions
                                                        const std::vector<double>& tier_importance);
 
 //
-// own_user >= 0 (the device's user id): KeepOwnRow before the decode.
+// own_user >= 0 (the device's user id): KeepOwnRow before the decode;
+// `window` (the device's recent items): KeepWindowRows before the decode.
 absl::StatusOr<DecodedPlan> DecodeDevicePlan(const DeviceBundle& device, const std::string& bytes,
                                              const std::vector<int>& fixed_tier_bits,
                                              double budget_bits,
                                              const BudgetDecodeOptions& decode,
-                                             int64_t own_user = -1);
+                                             int64_t own_user = -1,
+                                             absl::Span<const int64_t> window = {});
 
 // The backbone's per-user table (Caser's user_emb): a device reads one row
 // of it, its own, so it keeps that row at tier 0 whatever a plan says (the
@@ -77,6 +79,23 @@ absl::Status KeepOwnRow(const ChannelCatalog& catalog, std::vector<uint8_t>& cod
 // the width of tier 0).
 absl::Status KeepOwnRows(const ChannelCatalog& catalog, torch::Tensor& codes,
                          absl::Span<const int32_t> users, int64_t top = 0);
+
+// The input-only item table: kInputItemLayer's index when the catalog also
+// has kOutputItemLayer (Caser), else -1 (SASRec reads its one item table
+// for every score).
+int64_t InputOnlyItemLayer(const ChannelCatalog& catalog);
+// The window rule: a device reads the input-only item table only at its
+// recent items' rows, so it may keep those rows at tier 0 (plans that rank
+// the table last leave room for them: ChordOptions::window_rows). Sets the
+// code of every item in `window` (item ids; 0 is padding and skipped) to
+// 0; no-op without an input-only table. InvalidArgument for an item that
+// is not a row of the table or codes that do not cover the catalog.
+absl::Status KeepWindowRows(const ChannelCatalog& catalog, std::vector<uint8_t>& codes,
+                            absl::Span<const int64_t> window);
+// The same for a batch: codes [U, N] int64, windows [U, L] int64; the rows
+// are set to `top` (0 for tier codes; for bit-widths, the width of tier 0).
+absl::Status KeepWindowRows(const ChannelCatalog& catalog, torch::Tensor& codes,
+                            const torch::Tensor& windows, int64_t top = 0);
 
 }  // namespace qfleet::torchq::chord
 

@@ -152,6 +152,14 @@ absl::StatusOr<std::vector<ChordMethodResult>> EvaluateChordMethods(
     auto Users = [&sample](int64_t b0, int64_t b1) {
       return absl::Span<const int32_t>(sample.users.data() + b0, static_cast<size_t>(b1 - b0));
     };
+    // Their windows (the rows of the input-only item table they read), or
+    // nothing without the window rule.
+    auto KeepWindows = [&](torch::Tensor& codes, int64_t b0, int64_t b1, int64_t top) -> absl::Status {
+      if (!options.keep_window) return absl::OkStatus();
+      torch::Tensor windows =
+          MakeEvalHistories(split, Users(b0, b1), sample.stage, backbone.HistoryLength());
+      return KeepWindowRows(catalog, codes, windows, top);
+    };
     auto uniform = [&](int bits) -> BitsFn {
       return [bits, n_channels](int64_t b0, int64_t b1) -> absl::StatusOr<torch::Tensor> {
         return torch::full({b1 - b0, n_channels}, bits, torch::kLong);
@@ -175,6 +183,7 @@ absl::StatusOr<std::vector<ChordMethodResult>> EvaluateChordMethods(
                        add("static", [&](int64_t b0, int64_t b1) -> absl::StatusOr<torch::Tensor> {
                          torch::Tensor bits = row.unsqueeze(0).expand({b1 - b0, n_channels}).clone();
                          RETURN_IF_ERROR(KeepOwnRows(catalog, bits, Users(b0, b1), top));
+                         RETURN_IF_ERROR(KeepWindows(bits, b0, b1, top));
                          return bits;
                        }));
       r->plan_bytes = plan_bytes;  // four widths fit the same 2-bit codes
@@ -195,6 +204,7 @@ absl::StatusOr<std::vector<ChordMethodResult>> EvaluateChordMethods(
                        if (mean_bits.defined()) return mean_bits.expand({b1 - b0, n_channels});
                        torch::Tensor codes = mean_codes.expand({b1 - b0, n_channels}).clone();
                        RETURN_IF_ERROR(KeepOwnRows(catalog, codes, Users(b0, b1)));
+                       RETURN_IF_ERROR(KeepWindows(codes, b0, b1, 0));
                        return DecodeCodes(catalog, codes, options);
                      }));
     rm->plan_bytes = plan_bytes;
@@ -222,6 +232,7 @@ absl::StatusOr<std::vector<ChordMethodResult>> EvaluateChordMethods(
                      add("chord", [&](int64_t b0, int64_t b1) -> absl::StatusOr<torch::Tensor> {
                        torch::Tensor mine = codes.slice(0, b0, b1).clone();
                        RETURN_IF_ERROR(KeepOwnRows(catalog, mine, Users(b0, b1)));
+                       RETURN_IF_ERROR(KeepWindows(mine, b0, b1, 0));
                        return DecodeCodes(catalog, mine, options);
                      }));
     rc->plan_bytes = static_cast<int64_t>(wire.front().size());
@@ -254,6 +265,7 @@ absl::StatusOr<std::vector<ChordMethodResult>> EvaluateChordMethods(
             torch::Tensor relevance = backbone.Score(fp32, histories, uid, cand).to(torch::kFloat32);
             torch::Tensor codes = AssignTiers(layout.RankKey(relevance), catalog.elements(), chord.fractions());
             RETURN_IF_ERROR(KeepOwnRows(catalog, codes, users));
+            RETURN_IF_ERROR(KeepWindows(codes, b0, b1, 0));
             return DecodeCodes(catalog, codes, options);
           }));
       ro->plan_bytes = plan_bytes;

@@ -30,6 +30,10 @@ struct ChordEvalOptions {
   // and decoded like chord. An upper reference for what personalizing the
   // item rows can buy.
   bool oracle_relevance = false;
+  // Every plan-based method (static, chord-mean, chord, oracle): each user
+  // keeps the input-only item table's rows of its window at tier 0, as its
+  // device does (KeepWindowRows; a no-op without such a table).
+  bool keep_window = true;
 };
 
 // One row of the comparison.

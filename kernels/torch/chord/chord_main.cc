@@ -97,9 +97,20 @@ int main(int argc, char** argv) {
                  "(e.g. item_emb for SASRec)");
   bool relevance = false;
   app.add_flag("--chord-relevance", relevance,
-               "relevance mode (SASRec: item_emb; Caser: out_emb + item_emb + out_bias, user_emb last) "
+               "relevance mode (SASRec: item_emb; Caser: out_emb + out_bias, user_emb and item_emb last) "
                "with its tiers (4/3/3/2 quarters) and the default decoder "
                "weights; overrides --tier-bits, --middle-share, --tier-importance");
+  std::vector<std::string> tied_flag, last_flag;
+  CLI::Option* tied_opt =
+      app.add_option("--relevance-tied", tied_flag,
+                     "relevance mode: layers whose row c ranks with the relevance layer's row c "
+                     "(overrides --chord-relevance's choice; 'none' for no layer)")
+          ->delimiter(',');
+  CLI::Option* last_opt =
+      app.add_option("--relevance-last", last_flag,
+                     "relevance mode: layers ranked below every other channel "
+                     "(overrides --chord-relevance's choice; 'none' for no layer)")
+          ->delimiter(',');
   bool oracle = false;
   app.add_flag("--oracle-relevance", oracle,
                "also rank with the diagnostic oracle-relevance plans (item rows tiered by the FP32 "
@@ -125,6 +136,12 @@ int main(int argc, char** argv) {
     importance.assign(rel.decode.tier_importance.begin(), rel.decode.tier_importance.end());
     if (std::find(allowed.begin(), allowed.end(), 1) == allowed.end()) allowed.insert(allowed.begin(), 1);
   }
+  auto layer_list = [](std::vector<std::string> v) {
+    if (v.size() == 1 && v[0] == "none") v.clear();
+    return v;
+  };
+  if (tied_opt->count() > 0) copt.hypernet.relevance_tied = layer_list(tied_flag);
+  if (last_opt->count() > 0) copt.hypernet.relevance_last = layer_list(last_flag);
   torch::set_num_threads(threads);
   auto say = [](const std::string& s) {
     std::printf("%s\n", s.c_str());
@@ -192,6 +209,10 @@ int main(int argc, char** argv) {
   for (int t = 0; t < 4; ++t) copt.tiers.reference_bits[t] = tier_bits_ref[t];
   copt.tiers.middle_share = {middle[0], middle[1]};
   copt.seed = seed;
+  // Caser: every device keeps its window's rows of the input item table at
+  // tier 0 (KeepWindowRows); plans and the static allocation leave room.
+  const int64_t window_rows = model->HistoryLength();
+  copt.window_rows = window_rows;
   auto chord = ch::ChordModel::Create(*catalog, copt);
   if (!chord.ok()) return Fail(chord.status());
   ch::ChordEvalOptions eval;
@@ -223,7 +244,8 @@ int main(int argc, char** argv) {
   for (int b : eval.decode.allowed_bits) {
     if (b >= 2) static_allowed.push_back(b);
   }
-  auto static_bits = ch::StaticChannelBits((*chord)->catalog(), *sens, budget, static_allowed);
+  auto static_bits = ch::StaticChannelBits((*chord)->catalog(), *sens, budget, static_allowed,
+                                           window_rows);
   if (!static_bits.ok()) return Fail(static_bits.status());
   eval.static_bits = *static_bits;
   t0 = std::chrono::steady_clock::now();

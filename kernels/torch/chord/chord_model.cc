@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_format.h"
 #include "common/status_macros.h"
+#include "kernels/torch/chord/chord_device.h"
 #include "kernels/torch/model_io.h"
 
 namespace qfleet::torchq::chord {
@@ -30,6 +31,14 @@ absl::StatusOr<std::unique_ptr<ChordModel>> ChordModel::Create(const ChannelCata
   if (const int64_t l = catalog.LayerIndex(kPerUserLayer); l >= 0) {
     const double room = std::min(
         fractions[0], static_cast<double>(catalog.layers()[l].row_length + 1) /
+                          static_cast<double>(catalog.total_elements()));
+    fractions[0] -= room;
+    fractions[3] += room;
+  }
+  if (options.window_rows < 0) return absl::InvalidArgumentError("window_rows must be >= 0");
+  if (const int64_t l = InputOnlyItemLayer(catalog); l >= 0 && options.window_rows > 0) {
+    const double room = std::min(
+        fractions[0], static_cast<double>(catalog.layers()[l].row_length * options.window_rows) /
                           static_cast<double>(catalog.total_elements()));
     fractions[0] -= room;
     fractions[3] += room;

@@ -28,6 +28,10 @@ struct ChordOptions {
   TierPolicy tiers;
   double budget_bits = 3.0;    // the average bits the tier sizes are cut for
   uint64_t seed = 1;           // initial weights of encoder and hypernetworks
+  // Rows of the input-only item table (chord_device.h InputOnlyItemLayer)
+  // that a device keeps at tier 0 (KeepWindowRows): tier 0 leaves room for
+  // them. 0: devices follow the plan on that table.
+  int64_t window_rows = 0;
 };
 
 // CHORD for one frozen backbone: the device-side user encoder, the

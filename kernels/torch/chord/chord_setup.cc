@@ -107,6 +107,9 @@ absl::StatusOr<std::unique_ptr<ChordSetup>> PrepareChord(const ChordSetupOptions
   copt.encoder.num_items = split.num_items;
   copt.hypernet.embed_dim = copt.encoder.embed_dim;
   copt.seed = o.seed;
+  // Caser: every device keeps its window's rows of the input item table at
+  // tier 0 (KeepWindowRows); plans and the static allocation leave room.
+  copt.window_rows = setup->model->HistoryLength();
   ASSIGN_OR_RETURN(std::unique_ptr<ChordModel> chord, ChordModel::Create(catalog, copt));
   setup->chord = std::move(chord);
   ASSIGN_OR_RETURN(setup->decision, setup->chord->ExpectedDecision(copt.budget_bits, o.decode));
@@ -137,7 +140,8 @@ absl::StatusOr<std::unique_ptr<ChordSetup>> PrepareChord(const ChordSetupOptions
     if (b >= 2) static_allowed.push_back(b);
   }
   ASSIGN_OR_RETURN(setup->static_bits, StaticChannelBits(setup->chord->catalog(), setup->sensitivity,
-                                                         copt.budget_bits, static_allowed));
+                                                         copt.budget_bits, static_allowed,
+                                                         copt.window_rows));
   if (o.decode.tier_importance != BudgetDecodeOptions().tier_importance) {
     setup->tier_importance.assign(o.decode.tier_importance.begin(), o.decode.tier_importance.end());
   }
@@ -149,8 +153,8 @@ void UseRelevanceTiers(ChordSetupOptions& options, bool prune_tail) {
   HypernetOptions& h = options.chord.hypernet;
   if (options.backbone == "caser") {
     h.relevance_layer = "out_emb";
-    h.relevance_tied = {"item_emb", "out_bias"};
-    h.relevance_last = {"user_emb"};
+    h.relevance_tied = {"out_bias"};
+    h.relevance_last = {"user_emb", "item_emb"};
   } else {
     h.relevance_layer = "item_emb";
     h.relevance_tied.clear();

@@ -52,9 +52,10 @@ struct ChordSetupOptions {
 // Relevance mode (hypernetwork.h) for options.backbone: the hypernetworks
 // tier the item rows by their learned relevance to the user. SASRec: the
 // rows of item_emb (its input and output table). Caser: out_emb's rows
-// (the output table), with item_emb's and out_bias's rows of the same item
-// tied to them; user_emb's rows rank last (a device reads only its own,
-// which it keeps at the top tier: chord_device.h, KeepOwnRow).
+// (the output table), with out_bias's row of the same item tied to them;
+// user_emb's and item_emb's rows rank last: a device reads only its own
+// row of user_emb and the rows of its window's items of item_emb, which it
+// keeps at the top tier (chord_device.h, KeepOwnRow, KeepWindowRows).
 // Default cut: quarters for 4/3/3/2 bits at a 3-bit budget, which devices
 // decode with their default weights (measured best on Amazon Games).
 // prune_tail: cut for 4/4/4/1 bits (a sixth, a quarter, a quarter, a third

@@ -7,6 +7,7 @@
 #include "common/bit_allocator.h"
 #include "common/seeded_random.h"
 #include "common/status_macros.h"
+#include "kernels/torch/chord/chord_device.h"
 #include "kernels/torch/chord/quant_rows.h"
 #include "kernels/torch/hessian_trace.h"
 #include "kernels/torch/seqrec/seqrec_batches.h"
@@ -46,9 +47,18 @@ absl::StatusOr<std::map<std::string, std::vector<double>>> BackboneSensitivity(
 
 absl::StatusOr<std::vector<int>> StaticChannelBits(
     const ChannelCatalog& catalog, const std::map<std::string, std::vector<double>>& sensitivity,
-    double budget_bits, const std::vector<int>& allowed_bits) {
+    double budget_bits, const std::vector<int>& allowed_bits, int64_t window_rows) {
   for (int b : allowed_bits) {
     if (b < 1 || b > 8) return absl::InvalidArgumentError("allowed bits must lie in 1..8");
+  }
+  if (window_rows < 0) return absl::InvalidArgumentError("window_rows must be >= 0");
+  if (const int64_t l = InputOnlyItemLayer(catalog); l >= 0 && window_rows > 0 &&
+                                                     !allowed_bits.empty()) {
+    // Room for the device's window rows at the widest width (KeepWindowRows).
+    const auto [lo, hi] = std::minmax_element(allowed_bits.begin(), allowed_bits.end());
+    budget_bits -= static_cast<double>(*hi - *lo) *
+                   static_cast<double>(catalog.layers()[l].row_length * window_rows) /
+                   static_cast<double>(catalog.total_elements());
   }
   if (const int64_t l = catalog.LayerIndex(kPerUserLayer); l >= 0 && !allowed_bits.empty()) {
     // Room for the device's own row at the widest width (KeepOwnRow).

@@ -28,12 +28,13 @@ absl::StatusOr<std::map<std::string, std::vector<double>>> BackboneSensitivity(
 // max(trace_c, 0) / elements_c (0 where unknown) and the measured per-element
 // mean squared RTN error of the channel at each allowed width. The budget
 // is the element-weighted average, less room for one row of a per-user
-// table at the widest width (a device keeps its own row there, KeepOwnRow).
+// table at the widest width (a device keeps its own row there, KeepOwnRow)
+// and for `window_rows` rows of the input-only item table (KeepWindowRows).
 // AllocateBits' InvalidArgument errors (budget outside the allowed range,
 // bad widths).
 absl::StatusOr<std::vector<int>> StaticChannelBits(
     const ChannelCatalog& catalog, const std::map<std::string, std::vector<double>>& sensitivity,
-    double budget_bits, const std::vector<int>& allowed_bits);
+    double budget_bits, const std::vector<int>& allowed_bits, int64_t window_rows = 0);
 
 }  // namespace qfleet::torchq::chord
 

@@ -13,6 +13,7 @@
 #include "kernels/torch/chord/chord_eval.h"
 #include "kernels/torch/chord/chord_trainer.h"
 #include "kernels/torch/chord/personalized_backbone.h"
+#include "kernels/torch/chord/static_allocation.h"
 #include "kernels/torch/model_io.h"
 #include "tests/kernels/torch/chord/test_fixture.h"
 
@@ -398,6 +399,73 @@ TEST_F(ChordCaserRelevanceTest, ADeviceKeepsItsOwnUserRowAtTheTopTier) {
   std::vector<uint8_t> sas_codes(static_cast<size_t>(sas_catalog.total_channels()), 3);
   ASSERT_THAT(KeepOwnRow(sas_catalog, sas_codes, 5), IsOk());
   EXPECT_EQ(std::count(sas_codes.begin(), sas_codes.end(), 3), sas_catalog.total_channels());
+}
+
+TEST_F(ChordCaserRelevanceTest, ADeviceKeepsItsWindowRowsAtTheTopTier) {
+  const ChordLayer& in = Layer("item_emb");
+  ASSERT_EQ(InputOnlyItemLayer(*catalog_), catalog_->LayerIndex("item_emb"));
+  std::vector<uint8_t> codes(static_cast<size_t>(catalog_->total_channels()), 3);
+  const std::vector<int64_t> window = {0, 0, 2, 5, 2};  // padding, a repeat
+  ASSERT_THAT(KeepWindowRows(*catalog_, codes, window), IsOk());
+  for (int64_t c = 0; c < catalog_->total_channels(); ++c) {
+    const bool kept = c == in.offset + 2 || c == in.offset + 5;
+    EXPECT_EQ(codes[c], kept ? 0 : 3) << c;
+  }
+  const std::vector<int64_t> bad = {in.channels};
+  EXPECT_THAT(KeepWindowRows(*catalog_, codes, bad),
+              StatusIs(absl::StatusCode::kInvalidArgument, ::testing::HasSubstr("not a row")));
+  const std::vector<int64_t> negative = {-1};
+  EXPECT_FALSE(KeepWindowRows(*catalog_, codes, negative).ok());
+  std::vector<uint8_t> short_codes(3, 3);
+  EXPECT_FALSE(KeepWindowRows(*catalog_, short_codes, window).ok());
+  // Batched, with the value that means tier 0 (a bit-width here).
+  torch::Tensor bits = torch::full({2, catalog_->total_channels()}, 2, torch::kLong);
+  torch::Tensor windows = torch::tensor({0, 1, 3, 4, 4, 1}, torch::kLong).view({2, 3});
+  ASSERT_THAT(KeepWindowRows(*catalog_, bits, windows, 8), IsOk());
+  EXPECT_EQ(bits.eq(8).sum().item<int64_t>(), 4);
+  EXPECT_EQ(bits[0][in.offset + 1].item<int64_t>(), 8);
+  EXPECT_EQ(bits[0][in.offset + 3].item<int64_t>(), 8);
+  EXPECT_EQ(bits[1][in.offset + 4].item<int64_t>(), 8);
+  EXPECT_EQ(bits[1][in.offset + 1].item<int64_t>(), 8);
+  EXPECT_FALSE(KeepWindowRows(*catalog_, bits, windows.slice(0, 0, 1)).ok());
+  EXPECT_FALSE(KeepWindowRows(*catalog_, bits, windows.to(torch::kInt)).ok());
+  // SASRec reads its one item table for every score: no input-only table.
+  auto sasrec = testing::TinyModel(Backbone::kSasRec, split_);
+  auto sas_catalog = ChannelCatalog::Create(*sasrec).value();
+  EXPECT_EQ(InputOnlyItemLayer(sas_catalog), -1);
+  std::vector<uint8_t> sas_codes(static_cast<size_t>(sas_catalog.total_channels()), 3);
+  ASSERT_THAT(KeepWindowRows(sas_catalog, sas_codes, window), IsOk());
+  EXPECT_EQ(std::count(sas_codes.begin(), sas_codes.end(), 3), sas_catalog.total_channels());
+}
+
+TEST_F(ChordCaserRelevanceTest, PlansLeaveRoomForTheWindowRows) {
+  ChordOptions o = options_;
+  o.window_rows = 3;
+  auto with = ChordModel::Create(*catalog_, o);
+  ASSERT_THAT(with.status(), IsOk());
+  const double room = 3.0 * static_cast<double>(Layer("item_emb").row_length) /
+                      static_cast<double>(catalog_->total_elements());
+  EXPECT_NEAR((*with)->fractions()[0], chord_->fractions()[0] - room, 1e-12);
+  EXPECT_NEAR((*with)->fractions()[3], chord_->fractions()[3] + room, 1e-12);
+  o.window_rows = -1;
+  EXPECT_FALSE(ChordModel::Create(*catalog_, o).ok());
+}
+
+TEST_F(ChordCaserRelevanceTest, StaticBitsLeaveRoomForTheWindowRows) {
+  const std::vector<int> allowed = {2, 3, 4, 8};
+  auto bits = StaticChannelBits(*catalog_, {}, 3.0, allowed, /*window_rows=*/5);
+  ASSERT_THAT(bits.status(), IsOk());
+  // A device that moves its own user row and its five window rows to the
+  // widest width still meets the budget.
+  torch::Tensor b = torch::tensor(std::vector<int64_t>(bits->begin(), bits->end())).unsqueeze(0);
+  const std::vector<int32_t> who = {3};
+  ASSERT_THAT(KeepOwnRows(*catalog_, b, who, 8), IsOk());
+  ASSERT_THAT(KeepWindowRows(*catalog_, b, torch::tensor({1, 2, 3, 4, 5}, torch::kLong).view({1, 5}), 8),
+              IsOk());
+  const double avg = (b[0].to(torch::kFloat64) * catalog_->elements().to(torch::kFloat64)).sum().item<double>() /
+                     static_cast<double>(catalog_->total_elements());
+  EXPECT_LE(avg, 3.0 + 1e-9);
+  EXPECT_FALSE(StaticChannelBits(*catalog_, {}, 3.0, allowed, -1).ok());
 }
 
 }  // namespace
