@@ -129,6 +129,30 @@ int64_t InputOnlyItemLayer(const ChannelCatalog& catalog) {
   return catalog.LayerIndex(kInputItemLayer);
 }
 
+absl::StatusOr<int64_t> ElementsKeptOnTop(const ChannelCatalog& catalog, int64_t window_rows) {
+  if (window_rows < 0) return absl::InvalidArgumentError("window_rows must be >= 0");
+  int64_t kept = 0;
+  if (const int64_t l = catalog.LayerIndex(kPerUserLayer); l >= 0) {
+    kept += catalog.layers()[l].row_length;
+  }
+  if (const int64_t l = InputOnlyItemLayer(catalog); l >= 0) {
+    kept += window_rows * catalog.layers()[l].row_length;
+  }
+  return kept;
+}
+
+namespace {
+
+absl::Status CheckItemRow(const ChordLayer& layer, int64_t item) {
+  if (item < 0 || item >= layer.channels) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "item %d is not a row of the model's %d-row '%s'", item, layer.channels, layer.name));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::Status KeepWindowRows(const ChannelCatalog& catalog, std::vector<uint8_t>& codes,
                             absl::Span<const int64_t> window) {
   const int64_t l = InputOnlyItemLayer(catalog);
@@ -139,10 +163,7 @@ absl::Status KeepWindowRows(const ChannelCatalog& catalog, std::vector<uint8_t>&
   const ChordLayer& layer = catalog.layers()[l];
   for (int64_t item : window) {
     if (item == 0) continue;
-    if (item < 0 || item >= layer.channels) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "item %d is not a row of the model's %d-row '%s'", item, layer.channels, layer.name));
-    }
+    RETURN_IF_ERROR(CheckItemRow(layer, item));
     codes[static_cast<size_t>(layer.offset + item)] = 0;
   }
   return absl::OkStatus();
@@ -167,10 +188,7 @@ absl::Status KeepWindowRows(const ChannelCatalog& catalog, torch::Tensor& codes,
     for (int64_t j = 0; j < windows.size(1); ++j) {
       const int64_t item = w[u][j];
       if (item == 0) continue;
-      if (item < 0 || item >= layer.channels) {
-        return absl::InvalidArgumentError(absl::StrFormat(
-            "item %d is not a row of the model's %d-row '%s'", item, layer.channels, layer.name));
-      }
+      RETURN_IF_ERROR(CheckItemRow(layer, item));
       a[u][layer.offset + item] = top;
     }
   }

@@ -84,6 +84,12 @@ absl::Status KeepOwnRows(const ChannelCatalog& catalog, torch::Tensor& codes,
 // has kOutputItemLayer (Caser), else -1 (SASRec reads its one item table
 // for every score).
 int64_t InputOnlyItemLayer(const ChannelCatalog& catalog);
+// Weights a device moves to tier 0 whatever the plan says: its own row of
+// a per-user table (KeepOwnRow) and `window_rows` rows of the input-only
+// item table (KeepWindowRows); 0 for a backbone without either. Plans and
+// the static allocation leave this much room. InvalidArgument for
+// window_rows < 0.
+absl::StatusOr<int64_t> ElementsKeptOnTop(const ChannelCatalog& catalog, int64_t window_rows);
 // The window rule: a device reads the input-only item table only at its
 // recent items' rows, so it may keep those rows at tier 0 (plans that rank
 // the table last leave room for them: ChordOptions::window_rows). Sets the

@@ -25,21 +25,15 @@ absl::StatusOr<std::unique_ptr<ChordModel>> ChordModel::Create(const ChannelCata
   }
   if (!h.relevance_layer.empty()) RETURN_IF_ERROR(RelevanceLayout::Create(catalog, h).status());
   ASSIGN_OR_RETURN(auto fractions, TierFractions(options.budget_bits, options.tiers));
-  // A device keeps its own row of a per-user table at tier 0 whatever the
-  // plan says (KeepOwnRow): tier 0 leaves room for one row, moved to tier
-  // 3, so the reference table still meets the budget on the device.
-  if (const int64_t l = catalog.LayerIndex(kPerUserLayer); l >= 0) {
-    const double room = std::min(
-        fractions[0], static_cast<double>(catalog.layers()[l].row_length + 1) /
-                          static_cast<double>(catalog.total_elements()));
-    fractions[0] -= room;
-    fractions[3] += room;
-  }
-  if (options.window_rows < 0) return absl::InvalidArgumentError("window_rows must be >= 0");
-  if (const int64_t l = InputOnlyItemLayer(catalog); l >= 0 && options.window_rows > 0) {
-    const double room = std::min(
-        fractions[0], static_cast<double>(catalog.layers()[l].row_length * options.window_rows) /
-                          static_cast<double>(catalog.total_elements()));
+  // A device keeps its own row of a per-user table and its window's rows of
+  // an input-only item table at tier 0 whatever the plan says (KeepOwnRow,
+  // KeepWindowRows): tier 0 leaves room for them (plus one element of
+  // slack), moved to tier 3, so the reference table still meets the budget
+  // on the device.
+  ASSIGN_OR_RETURN(const int64_t kept, ElementsKeptOnTop(catalog, options.window_rows));
+  if (kept > 0) {
+    const double room = std::min(fractions[0], static_cast<double>(kept + 1) /
+                                                   static_cast<double>(catalog.total_elements()));
     fractions[0] -= room;
     fractions[3] += room;
   }

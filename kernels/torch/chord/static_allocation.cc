@@ -51,20 +51,12 @@ absl::StatusOr<std::vector<int>> StaticChannelBits(
   for (int b : allowed_bits) {
     if (b < 1 || b > 8) return absl::InvalidArgumentError("allowed bits must lie in 1..8");
   }
-  if (window_rows < 0) return absl::InvalidArgumentError("window_rows must be >= 0");
-  if (const int64_t l = InputOnlyItemLayer(catalog); l >= 0 && window_rows > 0 &&
-                                                     !allowed_bits.empty()) {
-    // Room for the device's window rows at the widest width (KeepWindowRows).
+  // Room for the rows a device keeps at the widest width (KeepOwnRow,
+  // KeepWindowRows).
+  ASSIGN_OR_RETURN(const int64_t kept, ElementsKeptOnTop(catalog, window_rows));
+  if (kept > 0 && !allowed_bits.empty()) {
     const auto [lo, hi] = std::minmax_element(allowed_bits.begin(), allowed_bits.end());
-    budget_bits -= static_cast<double>(*hi - *lo) *
-                   static_cast<double>(catalog.layers()[l].row_length * window_rows) /
-                   static_cast<double>(catalog.total_elements());
-  }
-  if (const int64_t l = catalog.LayerIndex(kPerUserLayer); l >= 0 && !allowed_bits.empty()) {
-    // Room for the device's own row at the widest width (KeepOwnRow).
-    const auto [lo, hi] = std::minmax_element(allowed_bits.begin(), allowed_bits.end());
-    budget_bits -= static_cast<double>(*hi - *lo) *
-                   static_cast<double>(catalog.layers()[l].row_length) /
+    budget_bits -= static_cast<double>(*hi - *lo) * static_cast<double>(kept) /
                    static_cast<double>(catalog.total_elements());
   }
   std::vector<ChannelBitCost> costs;
