@@ -280,6 +280,9 @@ absl::StatusOr<SeqRecSimResult> RunSeqRecSim(const SeqRecSimOptions& o, std::ost
     const int64_t n_channels = bundle.catalog.total_channels();
     const bool needs_plan = cloud::EvalMethodNeedsPlan(method);
     int64_t reported = 0;
+    std::vector<double> device_ndcg10, device_hr10;
+    device_ndcg10.reserve(static_cast<size_t>(n));
+    device_hr10.reserve(static_cast<size_t>(n));
     for (int64_t b0 = 0; b0 < n; b0 += o.batch_devices) {
       const int64_t b1 = std::min(n, b0 + o.batch_devices), b = b1 - b0;
       absl::Span<const int32_t> users(sample.users.data() + b0, b);
@@ -358,6 +361,8 @@ absl::StatusOr<SeqRecSimResult> RunSeqRecSim(const SeqRecSimOptions& o, std::ost
           for (int64_t j = 0; j < neg; ++j) negs[j] = sa[i][j + 1];
           const double rank = seqrec::RankAmongNegatives(sa[i][0], negs);
           seqrec::AddRankMetrics(rank, results[i].metrics);
+          device_ndcg10.push_back(results[i].metrics["ndcg10"]);
+          device_hr10.push_back(results[i].metrics["hr10"]);
           results[i].metrics["model_bytes"] = side->bundle->fp32_bytes;
         }
       }
@@ -401,6 +406,8 @@ absl::StatusOr<SeqRecSimResult> RunSeqRecSim(const SeqRecSimOptions& o, std::ost
     }
     SeqRecMethodRow row;
     row.name = method;
+    row.device_ndcg10 = std::move(device_ndcg10);
+    row.device_hr10 = std::move(device_hr10);
     row.round = round;
     row.reports = j.value("reports", uint64_t{0});
     row.avg_bits = j.value("avg_bits", 32.0);
@@ -418,6 +425,19 @@ absl::StatusOr<SeqRecSimResult> RunSeqRecSim(const SeqRecSimOptions& o, std::ost
     result.rows.push_back(row);
     say(absl::StrFormat("round %d (%s) done: %d reports, avg bits %.3f, NDCG@10 %.4f (%.1f s)", round,
                         method, row.reports, row.avg_bits, row.ndcg10, row.seconds));
+  }
+  // Personal plans against the mean plan, device by device.
+  const SeqRecMethodRow* chord_row = nullptr;
+  const SeqRecMethodRow* mean_row = nullptr;
+  for (const SeqRecMethodRow& r : result.rows) {
+    if (r.name == "chord") chord_row = &r;
+    if (r.name == "chord-mean") mean_row = &r;
+  }
+  if (chord_row != nullptr && mean_row != nullptr) {
+    ASSIGN_OR_RETURN(result.chord_vs_mean_ndcg10,
+                     seqrec::ComparePaired(chord_row->device_ndcg10, mean_row->device_ndcg10));
+    ASSIGN_OR_RETURN(result.chord_vs_mean_hr10,
+                     seqrec::ComparePaired(chord_row->device_hr10, mean_row->device_hr10));
   }
   // Round trip: the coordinator's stored plan is what the device received.
   for (int64_t i = 0; i < std::min<int64_t>(n, 16); ++i) {
@@ -444,6 +464,10 @@ std::string FormatSeqRecTable(const SeqRecSimResult& r) {
                           m.name, m.avg_bits, m.hr5, m.hr10, m.ndcg5, m.ndcg10, m.plan_bytes,
                           m.model_bytes, smaller, m.plan_gen_ms, m.apply_ms);
   }
+  if (r.chord_vs_mean_ndcg10 && r.chord_vs_mean_hr10) {
+    absl::StrAppendFormat(&out, "chord - chord-mean (paired, per device): NDCG@10 %s; HR@10 %s\n",
+                          r.chord_vs_mean_ndcg10->ToString(), r.chord_vs_mean_hr10->ToString());
+  }
   absl::StrAppendFormat(&out,
                         "%d devices, %d channels; cloud preparation %.1f s, registration %.1f s, "
                         "total %.1f s; %d stored plans checked against what devices received\n",
@@ -463,7 +487,17 @@ std::string SeqRecToJson(const SeqRecSimResult& r) {
                        {"reports", m.reports}, {"round", m.round},
                        {"plan_cached_share", m.cached_share}, {"seconds", m.seconds}});
   }
+  nlohmann::json paired = nlohmann::json::object();
+  auto put = [&paired](const char* key, const std::optional<seqrec::PairedDifference>& d) {
+    if (d) {
+      paired[key] = {{"mean", d->mean}, {"std_error", d->std_error}, {"higher", d->higher},
+                     {"lower", d->lower}, {"users", d->users}};
+    }
+  };
+  put("ndcg10", r.chord_vs_mean_ndcg10);
+  put("hr10", r.chord_vs_mean_hr10);
   return nlohmann::json{{"methods", methods},
+                        {"chord_vs_chord_mean", paired},
                         {"devices", r.devices},
                         {"channels", r.channels},
                         {"layers", r.layers},
@@ -519,7 +553,8 @@ int SeqRecSimMain(int argc, char** argv) {
   bool relevance = false;
   app.add_flag("--chord-relevance", relevance,
                "relevance mode: the hypernetworks tier the item table's rows by a learned relevance "
-               "to each user (quarters cut for 4/3/3/2 bits); SASRec and Caser");
+               "to each user (SASRec: quarters cut for 4/3/3/2 bits; Caser: cut for 8/4/2/1 bits with "
+               "the rows no device reads in the 1-bit tier)");
   app.add_option("--load-chord", s.load_chord, "trained encoder + hypernetworks (.qftc)");
   app.add_option("--save-chord", s.save_chord, "save the trained encoder + hypernetworks (.qftc)");
   app.add_option("--workers", o.workers, "device RPC threads")->check(CLI::Range(1, 1024));

@@ -2,11 +2,13 @@
 #define QFLEET_APPS_SEQREC_SIM_H_
 
 #include <cstdint>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/seqrec/ranking_metrics.h"
 #include "kernels/torch/chord/chord_setup.h"
 
 namespace qfleet::apps {
@@ -58,6 +60,9 @@ struct SeqRecMethodRow {
   double apply_ms = 0;     // device: decode + budget + quantize the full model
   double cached_share = 0; // plans served from SQLite without generation
   double seconds = 0;      // wall time of the round
+  // What each device reported (device order, the same users in every
+  // method): for paired comparisons of two methods.
+  std::vector<double> device_ndcg10, device_hr10;
 };
 
 struct SeqRecSimResult {
@@ -69,6 +74,8 @@ struct SeqRecSimResult {
   double total_seconds = 0;
   uint64_t plans_stored = 0;   // chord plans in the coordinator's SQLite
   std::vector<SeqRecMethodRow> rows;
+  // chord against chord-mean on the same devices (both rows present).
+  std::optional<seqrec::PairedDifference> chord_vs_mean_ndcg10, chord_vs_mean_hr10;
 };
 
 // --quick: a small synthetic run for tests (300 users, 200 items, 64

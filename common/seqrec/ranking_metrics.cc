@@ -53,4 +53,37 @@ void AddRankMetrics(double rank, std::map<std::string, double>& metrics) {
   metrics["ndcg10"] = NdcgAt(rank, 10);
 }
 
+std::string PairedDifference::ToString() const {
+  return absl::StrFormat("%+.4f +- %.4f (higher for %d, lower for %d of %d users)", mean,
+                         std_error, higher, lower, users);
+}
+
+absl::StatusOr<PairedDifference> ComparePaired(absl::Span<const double> a,
+                                               absl::Span<const double> b) {
+  if (a.size() != b.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("paired comparison of %d and %d values", a.size(), b.size()));
+  }
+  PairedDifference d;
+  d.users = static_cast<int64_t>(a.size());
+  if (a.empty()) return d;
+  double sum = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (!std::isfinite(a[i]) || !std::isfinite(b[i])) {
+      return absl::InvalidArgumentError(absl::StrFormat("value %d is not finite", i));
+    }
+    sum += a[i] - b[i];
+    if (a[i] > b[i]) ++d.higher;
+    if (a[i] < b[i]) ++d.lower;
+  }
+  const double n = static_cast<double>(a.size());
+  d.mean = sum / n;
+  if (a.size() >= 2) {
+    double ss = 0;
+    for (size_t i = 0; i < a.size(); ++i) ss += (a[i] - b[i] - d.mean) * (a[i] - b[i] - d.mean);
+    d.std_error = std::sqrt(ss / (n - 1) / n);
+  }
+  return d;
+}
+
 }  // namespace qfleet::seqrec

@@ -5,6 +5,7 @@
 #include <map>
 #include <string>
 
+#include "absl/status/statusor.h"
 #include "absl/types/span.h"
 
 namespace qfleet::seqrec {
@@ -40,6 +41,22 @@ struct RankingMetrics {
 // Averages HitAt/NdcgAt at 5 and 10 over `ranks` (one per user). An empty
 // span gives all zeros and users = 0. Thread-safe.
 RankingMetrics AverageRankingMetrics(absl::Span<const double> ranks);
+
+// Paired comparison of two methods on the same users: per-user values a_i
+// and b_i (e.g. NDCG@10), mean of a_i - b_i, its standard error (sample
+// standard deviation of the differences / sqrt(n); 0 for n < 2) and how
+// many users score higher / lower under a.
+struct PairedDifference {
+  double mean = 0, std_error = 0;
+  int64_t higher = 0, lower = 0, users = 0;
+  // "+0.0012 +- 0.0004 (higher for 101, lower for 87 of 3000 users)".
+  std::string ToString() const;
+};
+
+// InvalidArgument if the spans differ in size or a value is not finite.
+// Empty spans give all zeros. Thread-safe.
+absl::StatusOr<PairedDifference> ComparePaired(absl::Span<const double> a,
+                                               absl::Span<const double> b);
 
 }  // namespace qfleet::seqrec
 

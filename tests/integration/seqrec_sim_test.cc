@@ -90,6 +90,17 @@ TEST(SeqRecSimIntegrationTest, QuickRunServesEveryMethodThroughTheCoordinator) {
     }
   }
   EXPECT_THAT(FormatSeqRecTable(r), HasSubstr("chord-mean"));
+
+  // The paired comparison is over the same 64 devices, and its mean is the
+  // difference of the two rows' means (the coordinator's averages).
+  ASSERT_EQ(by["chord"].device_ndcg10.size(), 64u);
+  ASSERT_TRUE(r.chord_vs_mean_ndcg10.has_value());
+  EXPECT_EQ(r.chord_vs_mean_ndcg10->users, 64);
+  EXPECT_NEAR(r.chord_vs_mean_ndcg10->mean, by["chord"].ndcg10 - by["chord-mean"].ndcg10, 1e-9);
+  EXPECT_NEAR(r.chord_vs_mean_hr10->mean, by["chord"].hr10 - by["chord-mean"].hr10, 1e-9);
+  EXPECT_GE(r.chord_vs_mean_ndcg10->std_error, 0.0);
+  EXPECT_TRUE(j.at("chord_vs_chord_mean").contains("ndcg10"));
+  EXPECT_THAT(FormatSeqRecTable(r), HasSubstr("chord - chord-mean (paired"));
 }
 
 // Runs `o` and checks what every plan-based method must give: each of the
@@ -129,9 +140,9 @@ TEST(SeqRecSimIntegrationTest, CaserRelevanceModeKeepsEachDevicesOwnUserRow) {
   // budget: the cloud left room for that row in every plan.
   SeqRecSimResult r;
   ASSERT_NO_FATAL_FAILURE(RunWithinBudget(o, r));
-  // The quarter cut decodes to 4/3/3/2 with the devices' own weights.
-  EXPECT_DOUBLE_EQ(r.rows[2].low_bits, 2.0);
-  EXPECT_DOUBLE_EQ(r.rows[3].low_bits, 2.0);
+  // Caser's cut decodes to 8/4/2/1 with the weights the plans carry.
+  EXPECT_DOUBLE_EQ(r.rows[2].low_bits, 1.0);
+  EXPECT_DOUBLE_EQ(r.rows[3].low_bits, 1.0);
   EXPECT_GT(r.rows[3].plan_gen_ms, 0.0);
 }
 

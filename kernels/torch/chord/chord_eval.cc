@@ -144,7 +144,8 @@ absl::StatusOr<std::vector<ChordMethodResult>> EvaluateChordMethods(
       r.metrics = seqrec::AverageRankingMetrics(run.ranks);
       r.model_bytes = model_bytes;
       r.eval_seconds = run.seconds;
-      results.push_back(r);
+      r.ranks = std::move(run.ranks);
+      results.push_back(std::move(r));
       return &results.back();
     };
     // The evaluated users b0..b1: each keeps its own row of a per-user

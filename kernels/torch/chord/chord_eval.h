@@ -50,6 +50,9 @@ struct ChordMethodResult {
   // chord: share of weights (element-weighted, mean over users) whose tier
   // differs from the chord-mean plan: how personal the plans are.
   double tier_diff_vs_mean = 0;
+  // Each evaluated user's 0-based rank of the true item, in sample order
+  // (for paired comparisons of two methods, seqrec::ComparePaired).
+  std::vector<double> ranks;
 };
 
 // Ranks every user of `sample` under each method with its own per-channel

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <fstream>
 #include <optional>
+#include <tuple>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -15,6 +16,7 @@
 #include "absl/strings/str_format.h"
 #include "common/seqrec/eval_sampler.h"
 #include "common/seqrec/leave_one_out.h"
+#include "common/seqrec/ranking_metrics.h"
 #include "kernels/torch/chord/chord_eval.h"
 #include "kernels/torch/chord/chord_model.h"
 #include "kernels/torch/chord/chord_setup.h"
@@ -43,6 +45,7 @@ int Fail(const absl::Status& s) {
 int main(int argc, char** argv) {
   CLI::App app{"qfleet-chord: personalized channel-wise mixed precision (CHORD)", "qfleet-chord"};
   std::string data_path, backbone_name = "sasrec", load_path, save_path, json_path;
+  std::string load_chord_path, save_chord_path;
   int epochs = 20, threads = 2, chord_epochs = 5, hessian_samples = 4;
   uint64_t seed = 1, eval_seed = 1;
   double budget = 3.0;
@@ -59,6 +62,10 @@ int main(int argc, char** argv) {
   app.add_option("--epochs", epochs, "backbone training epochs")->check(CLI::Range(1, 100000));
   app.add_option("--load-backbone", load_path, "use this trained backbone (.qftc)");
   app.add_option("--save-backbone", save_path, "save the trained backbone (.qftc)");
+  app.add_option("--load-chord", load_chord_path,
+                 "use this trained encoder + hypernetworks (.qftc, as --save-chord or qfleet-sim "
+                 "--save-chord write it) instead of training");
+  app.add_option("--save-chord", save_chord_path, "save the trained encoder + hypernetworks (.qftc)");
   app.add_option("--chord-epochs", chord_epochs, "CHORD training epochs")->check(CLI::Range(1, 100000));
   app.add_option("--chord-batch", train.batch_users, "users per CHORD step")->check(CLI::Range(1, 1 << 20));
   app.add_option("--chord-lr", train.learning_rate, "CHORD Adam learning rate")->check(CLI::PositiveNumber);
@@ -68,9 +75,9 @@ int main(int argc, char** argv) {
   app.add_option("--temperature", train.temperature, "soft tier temperature")->check(CLI::PositiveNumber);
   std::vector<int> tier_bits_ref = {4, 3, 3, 2}, allowed = {2, 3, 4, 8};
   std::vector<double> middle = {0.25, 0.25};
-  app.add_option("--tier-bits", tier_bits_ref, "reference widths of tiers 0..3 (cloud's tier sizing)")
+  CLI::Option* tier_bits_opt = app.add_option("--tier-bits", tier_bits_ref, "reference widths of tiers 0..3 (cloud's tier sizing)")
       ->expected(4)->delimiter(',');
-  app.add_option("--middle-share", middle, "weight shares of tiers 1 and 2")->expected(2)->delimiter(',');
+  CLI::Option* middle_opt = app.add_option("--middle-share", middle, "weight shares of tiers 1 and 2")->expected(2)->delimiter(',');
   app.add_option("--allowed-bits", allowed, "widths the device decoder may use")->delimiter(',');
   app.add_option("--embed-dim", copt.encoder.embed_dim, "user embedding size")->check(CLI::Range(1, 4096));
   app.add_option("--hessian-samples", hessian_samples, "Hutchinson samples (static baseline)")
@@ -89,7 +96,7 @@ int main(int argc, char** argv) {
   app.add_option("--syn-clusters", syn.clusters, "synthetic interest clusters");
   app.add_option("--syn-length", syn.mean_length, "synthetic mean sequence length");
   std::vector<double> importance = {8, 4, 2, 1};
-  app.add_option("--tier-importance", importance,
+  CLI::Option* importance_opt = app.add_option("--tier-importance", importance,
                  "the device decoder's error weight of a weight in tiers 0..3")
       ->expected(4)->delimiter(',');
   app.add_option("--relevance-layer", copt.hypernet.relevance_layer,
@@ -98,8 +105,9 @@ int main(int argc, char** argv) {
   bool relevance = false;
   app.add_flag("--chord-relevance", relevance,
                "relevance mode (SASRec: item_emb; Caser: out_emb + out_bias, user_emb and item_emb last) "
-               "with its tiers (4/3/3/2 quarters) and the default decoder "
-               "weights; overrides --tier-bits, --middle-share, --tier-importance");
+               "with its tiers (SASRec: 4/3/3/2 quarters, default decoder weights; Caser: 8/4/2/1 "
+               "with the unread rows in tier 3), unless --tier-bits, --middle-share or "
+               "--tier-importance say otherwise");
   std::vector<std::string> tied_flag, last_flag;
   CLI::Option* tied_opt =
       app.add_option("--relevance-tied", tied_flag,
@@ -131,9 +139,15 @@ int main(int argc, char** argv) {
     copt.hypernet.relevance_layer = rel.chord.hypernet.relevance_layer;
     copt.hypernet.relevance_tied = rel.chord.hypernet.relevance_tied;
     copt.hypernet.relevance_last = rel.chord.hypernet.relevance_last;
-    for (int t = 0; t < 4; ++t) tier_bits_ref[t] = rel.chord.tiers.reference_bits[t];
-    middle = {rel.chord.tiers.middle_share[0], rel.chord.tiers.middle_share[1]};
-    importance.assign(rel.decode.tier_importance.begin(), rel.decode.tier_importance.end());
+    if (tier_bits_opt->count() == 0) {
+      for (int t = 0; t < 4; ++t) tier_bits_ref[t] = rel.chord.tiers.reference_bits[t];
+    }
+    if (middle_opt->count() == 0) {
+      middle = {rel.chord.tiers.middle_share[0], rel.chord.tiers.middle_share[1]};
+    }
+    if (importance_opt->count() == 0) {
+      importance.assign(rel.decode.tier_importance.begin(), rel.decode.tier_importance.end());
+    }
     if (std::find(allowed.begin(), allowed.end(), 1) == allowed.end()) allowed.insert(allowed.begin(), 1);
   }
   auto layer_list = [](std::vector<std::string> v) {
@@ -237,8 +251,20 @@ int main(int argc, char** argv) {
                         e.epoch, e.loss, e.task_loss, e.distill, e.expected_bits, e.seconds));
     return true;
   };
-  auto stats = ch::TrainChord(**chord, **view, *split, train);
-  if (!stats.ok()) return Fail(stats.status());
+  if (!load_chord_path.empty()) {
+    absl::Status st = ch::LoadChord(**chord, load_chord_path);
+    if (!st.ok()) return Fail(st);
+    say("chord: loaded " + load_chord_path);
+  } else {
+    auto stats = ch::TrainChord(**chord, **view, *split, train);
+    if (!stats.ok()) return Fail(stats.status());
+    if (!save_chord_path.empty()) {
+      absl::Status st = ch::SaveChord(**chord, save_chord_path);
+      if (!st.ok()) return Fail(st);
+    }
+  }
+  (*chord)->encoder()->eval();
+  (*chord)->hypernet()->eval();
 
   std::vector<int> static_allowed;  // the static baseline does not prune
   for (int b : eval.decode.allowed_bits) {
@@ -273,6 +299,28 @@ int main(int argc, char** argv) {
                        {"model_bytes", r.model_bytes}, {"plan_ms", r.plan_ms_per_device},
                        {"encode_ms", r.encode_ms_per_device}, {"apply_ms", r.apply_ms_per_device},
                        {"tier_diff_vs_mean", r.tier_diff_vs_mean}});
+  }
+  // Personal plans against the mean plan on the same users (paired).
+  const ch::ChordMethodResult* mean_row = nullptr;
+  for (const auto& r : *results) {
+    if (r.name == "chord-mean") mean_row = &r;
+  }
+  for (size_t i = 0; mean_row != nullptr && i < results->size(); ++i) {
+    const ch::ChordMethodResult& r = (*results)[i];
+    if (r.name != "chord" && r.name != "oracle-relevance") continue;
+    nlohmann::json paired;
+    for (const auto& [key, k, is_ndcg] : {std::tuple{"ndcg10", 10, true}, std::tuple{"hr10", 10, false},
+                                          std::tuple{"ndcg5", 5, true}}) {
+      std::vector<double> a, b;
+      for (double rank : r.ranks) a.push_back(is_ndcg ? qfleet::seqrec::NdcgAt(rank, k) : qfleet::seqrec::HitAt(rank, k));
+      for (double rank : mean_row->ranks) b.push_back(is_ndcg ? qfleet::seqrec::NdcgAt(rank, k) : qfleet::seqrec::HitAt(rank, k));
+      auto d = qfleet::seqrec::ComparePaired(a, b);
+      if (!d.ok()) return Fail(d.status());
+      say(absl::StrFormat("%s - chord-mean, %s: %s", r.name, key, d->ToString()));
+      paired[key] = {{"mean", d->mean}, {"std_error", d->std_error}, {"higher", d->higher},
+                     {"lower", d->lower}};
+    }
+    methods[i]["vs_chord_mean"] = paired;
   }
   if (!json_path.empty()) {
     std::ofstream out(json_path);

@@ -30,6 +30,9 @@ TensorContainer Prefixed(const TensorContainer& c, const std::string& prefix) {
   return out;
 }
 
+
+}  // namespace
+
 absl::Status SaveChord(const ChordModel& chord, const std::string& path) {
   TensorContainer all = Prefixed(chord.EncoderContainer(), "encoder.");
   for (Tensor& t : Prefixed(chord.HypernetContainer(), "hypernet.").tensors) {
@@ -56,8 +59,6 @@ absl::Status LoadChord(ChordModel& chord, const std::string& path) {
   }
   return chord.LoadWeights(encoder, hypernet);
 }
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<ChordSetup>> PrepareChord(const ChordSetupOptions& o) {
   auto say = [&o](const std::string& s) {
@@ -161,6 +162,16 @@ void UseRelevanceTiers(ChordSetupOptions& options, bool prune_tail) {
     h.relevance_last.clear();
   }
   options.chord.tiers.middle_share = {0.25, 0.25};
+  if (options.backbone == "caser" && !prune_tail) {
+    // The rows a device never reads (other users' user_emb rows, item_emb
+    // rows outside its window: about half of Caser's weights) fill tier 3
+    // at 1 bit; the bits they free go to the rows it reads: dense layers,
+    // kept rows and the most relevant output rows at 8 bits, then 4, then 2.
+    options.chord.tiers.reference_bits = {8, 4, 2, 1};
+    options.chord.tiers.middle_share = {0.25, 0.10};
+    options.decode.tier_importance = {4096, 16, 1, 0.01};
+    return;
+  }
   if (prune_tail) {
     options.chord.tiers.reference_bits = {4, 4, 4, 1};
     options.decode.tier_importance = {8, 4, 2, 0.01};

@@ -56,13 +56,25 @@ struct ChordSetupOptions {
 // user_emb's and item_emb's rows rank last: a device reads only its own
 // row of user_emb and the rows of its window's items of item_emb, which it
 // keeps at the top tier (chord_device.h, KeepOwnRow, KeepWindowRows).
-// Default cut: quarters for 4/3/3/2 bits at a 3-bit budget, which devices
-// decode with their default weights (measured best on Amazon Games).
+// Default cut, SASRec: quarters for 4/3/3/2 bits at a 3-bit budget, which
+// devices decode with their default weights (measured best on Amazon Games).
+// Default cut, Caser: tier shares for 8/4/2/1 bits (middle shares 1/4 and
+// 1/10; at 3 bits about 16/25/10/49%), so that tier 3 holds only rows no
+// device reads, with decoder weights 4096/16/1/0.01 shipped with each plan
+// so that devices decode exactly that table (docs/benchmarks.md, "Caser:
+// the unread rows at 1 bit").
 // prune_tail: cut for 4/4/4/1 bits (a sixth, a quarter, a quarter, a third
 // of the weights) with a weight of tier 3 -- the items least relevant to
 // this user -- worth 1/100 of one in tier 2 to the devices' decoder, which
 // gets that with each plan.
 void UseRelevanceTiers(ChordSetupOptions& options, bool prune_tail = false);
+
+// The encoder and hypernetworks of `chord` as one QFTC file ("encoder." /
+// "hypernet." prefixes), and back into a ChordModel built with the same
+// catalog and options. Load: InvalidArgument for a tensor that is not
+// CHORD's or a shape that does not match; the I/O errors of common/file_io.h.
+absl::Status SaveChord(const ChordModel& chord, const std::string& path);
+absl::Status LoadChord(ChordModel& chord, const std::string& path);
 
 struct ChordSetup {
   seqrec::LeaveOneOutSplit split;

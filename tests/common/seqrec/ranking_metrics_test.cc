@@ -62,5 +62,40 @@ TEST(MetricTest, EmptyGivesZeros) {
   EXPECT_EQ(m.ndcg10, 0.0);
 }
 
+TEST(PairedTest, HandWorkedMeanErrorAndCounts) {
+  // Differences 0.5, 0, -0.25, 0.75: mean 0.25; deviations 0.25, -0.25, -0.5,
+  // 0.5, sum of squares 0.625, sample variance 0.625 / 3, SE sqrt(that / 4).
+  const std::vector<double> a = {1.0, 0.5, 0.25, 1.0}, b = {0.5, 0.5, 0.5, 0.25};
+  absl::StatusOr<PairedDifference> d = ComparePaired(a, b);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_DOUBLE_EQ(d->mean, 0.25);
+  EXPECT_NEAR(d->std_error, std::sqrt(0.625 / 3 / 4), 1e-12);
+  EXPECT_EQ(d->higher, 2);
+  EXPECT_EQ(d->lower, 1);
+  EXPECT_EQ(d->users, 4);
+  EXPECT_THAT(d->ToString(), HasSubstr("+0.2500"));
+  EXPECT_THAT(d->ToString(), HasSubstr("higher for 2, lower for 1 of 4 users"));
+}
+
+TEST(PairedTest, OneUserHasNoErrorAndEmptyGivesZeros) {
+  absl::StatusOr<PairedDifference> one = ComparePaired(std::vector<double>{0.3}, std::vector<double>{0.5});
+  ASSERT_TRUE(one.ok());
+  EXPECT_NEAR(one->mean, -0.2, 1e-12);
+  EXPECT_EQ(one->std_error, 0.0);
+  EXPECT_EQ(one->lower, 1);
+  absl::StatusOr<PairedDifference> none = ComparePaired({}, {});
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->users, 0);
+  EXPECT_EQ(none->mean, 0.0);
+}
+
+TEST(PairedTest, RejectsMismatchedSizesAndNonFiniteValues) {
+  EXPECT_FALSE(ComparePaired(std::vector<double>{1, 2}, std::vector<double>{1}).ok());
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  absl::StatusOr<PairedDifference> d = ComparePaired(std::vector<double>{1, nan}, std::vector<double>{1, 1});
+  ASSERT_FALSE(d.ok());
+  EXPECT_THAT(std::string(d.status().message()), HasSubstr("not finite"));
+}
+
 }  // namespace
 }  // namespace qfleet::seqrec

@@ -9,6 +9,7 @@
 #include "common/budget_decode.h"
 #include "common/plan_codec.h"
 #include "common/status_matchers.h"
+#include "kernels/torch/chord/chord_setup.h"
 #include "tests/kernels/torch/chord/test_fixture.h"
 
 namespace qfleet::torchq::chord {
@@ -42,6 +43,42 @@ TEST(TierFractionsTest, HitTheBudgetUnderTheReferenceWidths) {
     for (int t = 0; t < 4; ++t) bits += f[t] * TierPolicy().reference_bits[t];
     EXPECT_NEAR(bits, budget, 1e-9) << budget;
   }
+}
+
+// Caser's relevance cut: tier 3 (the rows no device reads) at 1 bit, and
+// the decoder weights the plans carry make a device decode exactly the
+// 8/4/2/1 table the cloud sized the tiers for; SASRec keeps its quarters.
+TEST(TierFractionsTest, CaserRelevanceCutDecodesToItsReferenceTable) {
+  ChordSetupOptions caser;
+  caser.backbone = "caser";
+  UseRelevanceTiers(caser);
+  EXPECT_EQ(caser.chord.tiers.reference_bits, (std::array<int, 4>{8, 4, 2, 1}));
+  ASSERT_OK_AND_ASSIGN(const auto f, TierFractions(3.0, caser.chord.tiers));
+  // 7 f0 + 3 f1 + f2 = 2 with f1 = 1/4, f2 = 1/10.
+  EXPECT_NEAR(f[0], (2.0 - 0.75 - 0.1) / 7.0, 1e-12);
+  EXPECT_NEAR(f[3], 1.0 - f[0] - 0.35, 1e-12);
+  // One layer of 10,000 unit channels cut at those shares.
+  PrecisionPlan plan;
+  plan.layer_names = {"rows"};
+  plan.channels = {10000};
+  double acc = 0;
+  for (int t = 0; t < 4; ++t) {
+    const int64_t until = t == 3 ? 10000 : static_cast<int64_t>(std::floor((acc += f[t]) * 10000));
+    while (static_cast<int64_t>(plan.codes.size()) < until) plan.codes.push_back(static_cast<uint8_t>(t));
+  }
+  ASSERT_OK_AND_ASSIGN(const BudgetDecision shipped, DecodeForBudget(plan, {1}, 3.0, caser.decode));
+  EXPECT_EQ(shipped.tier_bits, (std::array<int, 4>{8, 4, 2, 1}));
+  EXPECT_LE(shipped.avg_bits, 3.0 + 1e-9);
+  // Without the shipped weights a device would spend its bits otherwise.
+  BudgetDecodeOptions own = caser.decode;
+  own.tier_importance = BudgetDecodeOptions().tier_importance;
+  ASSERT_OK_AND_ASSIGN(const BudgetDecision plain, DecodeForBudget(plan, {1}, 3.0, own));
+  EXPECT_NE(plain.tier_bits, shipped.tier_bits);
+
+  ChordSetupOptions sasrec;
+  UseRelevanceTiers(sasrec);
+  EXPECT_EQ(sasrec.chord.tiers.reference_bits, (std::array<int, 4>{4, 3, 3, 2}));
+  EXPECT_EQ(sasrec.decode.tier_importance, BudgetDecodeOptions().tier_importance);
 }
 
 TEST(TierFractionsTest, RejectsBudgetOutsideRangeAndBadPolicy) {
