@@ -75,9 +75,11 @@ int main(int argc, char** argv) {
   app.add_option("--temperature", train.temperature, "soft tier temperature")->check(CLI::PositiveNumber);
   std::vector<int> tier_bits_ref = {4, 3, 3, 2}, allowed = {2, 3, 4, 8};
   std::vector<double> middle = {0.25, 0.25};
-  CLI::Option* tier_bits_opt = app.add_option("--tier-bits", tier_bits_ref, "reference widths of tiers 0..3 (cloud's tier sizing)")
-      ->expected(4)->delimiter(',');
-  CLI::Option* middle_opt = app.add_option("--middle-share", middle, "weight shares of tiers 1 and 2")->expected(2)->delimiter(',');
+  CLI::Option* tier_bits_opt =
+      app.add_option("--tier-bits", tier_bits_ref, "reference widths of tiers 0..3 (cloud's tier sizing)")
+          ->expected(4)->delimiter(',');
+  CLI::Option* middle_opt =
+      app.add_option("--middle-share", middle, "weight shares of tiers 1 and 2")->expected(2)->delimiter(',');
   app.add_option("--allowed-bits", allowed, "widths the device decoder may use")->delimiter(',');
   app.add_option("--embed-dim", copt.encoder.embed_dim, "user embedding size")->check(CLI::Range(1, 4096));
   app.add_option("--hessian-samples", hessian_samples, "Hutchinson samples (static baseline)")
@@ -96,9 +98,10 @@ int main(int argc, char** argv) {
   app.add_option("--syn-clusters", syn.clusters, "synthetic interest clusters");
   app.add_option("--syn-length", syn.mean_length, "synthetic mean sequence length");
   std::vector<double> importance = {8, 4, 2, 1};
-  CLI::Option* importance_opt = app.add_option("--tier-importance", importance,
-                 "the device decoder's error weight of a weight in tiers 0..3")
-      ->expected(4)->delimiter(',');
+  CLI::Option* importance_opt =
+      app.add_option("--tier-importance", importance,
+                     "the device decoder's error weight of a weight in tiers 0..3")
+          ->expected(4)->delimiter(',');
   app.add_option("--relevance-layer", copt.hypernet.relevance_layer,
                  "relevance mode: tier this item table's rows by a learned relevance to the user "
                  "(e.g. item_emb for SASRec)");
@@ -309,11 +312,17 @@ int main(int argc, char** argv) {
     const ch::ChordMethodResult& r = (*results)[i];
     if (r.name != "chord" && r.name != "oracle-relevance") continue;
     nlohmann::json paired;
-    for (const auto& [key, k, is_ndcg] : {std::tuple{"ndcg10", 10, true}, std::tuple{"hr10", 10, false},
+    for (const auto& [key, k, is_ndcg] : {std::tuple{"ndcg10", 10, true},
+                                          std::tuple{"hr10", 10, false},
                                           std::tuple{"ndcg5", 5, true}}) {
-      std::vector<double> a, b;
-      for (double rank : r.ranks) a.push_back(is_ndcg ? qfleet::seqrec::NdcgAt(rank, k) : qfleet::seqrec::HitAt(rank, k));
-      for (double rank : mean_row->ranks) b.push_back(is_ndcg ? qfleet::seqrec::NdcgAt(rank, k) : qfleet::seqrec::HitAt(rank, k));
+      auto per_user = [k = k, is_ndcg = is_ndcg](const std::vector<double>& ranks) {
+        std::vector<double> v;
+        for (double rank : ranks) {
+          v.push_back(is_ndcg ? qfleet::seqrec::NdcgAt(rank, k) : qfleet::seqrec::HitAt(rank, k));
+        }
+        return v;
+      };
+      const std::vector<double> a = per_user(r.ranks), b = per_user(mean_row->ranks);
       auto d = qfleet::seqrec::ComparePaired(a, b);
       if (!d.ok()) return Fail(d.status());
       say(absl::StrFormat("%s - chord-mean, %s: %s", r.name, key, d->ToString()));
