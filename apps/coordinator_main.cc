@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <iostream>
+#include <vector>
 
 #include "absl/synchronization/mutex.h"
 #include "apps/cli_util.h"
@@ -83,8 +84,24 @@ int main(int argc, char** argv) {
   app.add_flag("--chord-relevance", chord_relevance,
                "the bundle was trained in relevance mode (qfleet-sim --task seqrec --chord-relevance)")
       ->needs(chord_flag);
+  std::vector<int> tier_bits;
+  std::vector<double> middle_share, tier_importance;
+  app.add_option("--chord-tier-bits", tier_bits,
+                 "reference widths of tiers 0..3 the plans are cut for (overrides --chord-relevance's)")
+      ->expected(4)->delimiter(',')->needs(chord_flag);
+  app.add_option("--chord-middle-share", middle_share, "weight shares of tiers 1 and 2")
+      ->expected(2)->delimiter(',')->needs(chord_flag);
+  app.add_option("--chord-tier-importance", tier_importance,
+                 "decoder weights of tiers 0..3 shipped with every plan (overrides --chord-relevance's)")
+      ->expected(4)->delimiter(',')->needs(chord_flag);
   if (int rc = qfleet::apps::ParseOrExit(app, argc, argv); rc >= 0) return rc;
   if (chord_relevance) qfleet::torchq::chord::UseRelevanceTiers(chord);
+  if (absl::Status st =
+          qfleet::torchq::chord::OverrideTiers(chord, tier_bits, middle_share, tier_importance);
+      !st.ok()) {
+    std::cerr << "qfleet-coordinator: error: " << st.message() << "\n";
+    return 2;
+  }
   if (!chord.load_chord.empty() && (chord.load_backbone.empty() || chord_data.empty())) {
     std::cerr << "qfleet-coordinator: error: --chord-bundle needs --chord-backbone and --chord-data\n";
     return 2;

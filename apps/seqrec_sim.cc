@@ -555,6 +555,18 @@ int SeqRecSimMain(int argc, char** argv) {
                "relevance mode: the hypernetworks tier the item table's rows by a learned relevance "
                "to each user (SASRec: quarters cut for 4/3/3/2 bits; Caser: cut for 8/4/2/1 bits with "
                "the rows no device reads in the 1-bit tier)");
+  std::vector<int> tier_bits;
+  std::vector<double> middle_share, tier_importance;
+  app.add_option("--tier-bits", tier_bits,
+                 "reference widths of tiers 0..3 the cloud sizes the tiers for (overrides "
+                 "--chord-relevance's)")
+      ->expected(4)->delimiter(',')->check(CLI::Range(0, 8));
+  app.add_option("--middle-share", middle_share, "weight shares of tiers 1 and 2")
+      ->expected(2)->delimiter(',')->check(CLI::Range(0.0, 1.0));
+  app.add_option("--tier-importance", tier_importance,
+                 "decoder weights of tiers 0..3 shipped with every plan (overrides "
+                 "--chord-relevance's)")
+      ->expected(4)->delimiter(',');
   app.add_option("--load-chord", s.load_chord, "trained encoder + hypernetworks (.qftc)");
   app.add_option("--save-chord", s.save_chord, "save the trained encoder + hypernetworks (.qftc)");
   app.add_option("--workers", o.workers, "device RPC threads")->check(CLI::Range(1, 1024));
@@ -574,6 +586,11 @@ int SeqRecSimMain(int argc, char** argv) {
   }
   s.format = *parsed;
   if (relevance) torchq::chord::UseRelevanceTiers(s);
+  if (absl::Status st = torchq::chord::OverrideTiers(s, tier_bits, middle_share, tier_importance);
+      !st.ok()) {
+    std::cerr << "qfleet-sim: error: " << st.message() << "\n";
+    return 2;
+  }
   if (!methods.empty()) o.methods = absl::StrSplit(methods, ',', absl::SkipEmpty());
   if (quick) {
     ApplySeqRecQuick(o, app.count("--epochs") > 0, app.count("--chord-epochs") > 0,

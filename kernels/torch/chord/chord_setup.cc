@@ -10,6 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "common/file_io.h"
 #include "common/status_macros.h"
+#include "kernels/torch/chord/chord_device.h"
 #include "kernels/torch/chord/static_allocation.h"
 #include "kernels/torch/seqrec/seqrec_factory.h"
 #include "kernels/torch/seqrec/seqrec_trainer.h"
@@ -179,6 +180,24 @@ void UseRelevanceTiers(ChordSetupOptions& options, bool prune_tail) {
     options.chord.tiers.reference_bits = {4, 3, 3, 2};
     options.decode.tier_importance = BudgetDecodeOptions().tier_importance;
   }
+}
+
+absl::Status OverrideTiers(ChordSetupOptions& options, const std::vector<int>& reference_bits,
+                           const std::vector<double>& middle_share,
+                           const std::vector<double>& tier_importance) {
+  ChordSetupOptions out = options;
+  if (!reference_bits.empty()) {
+    if (reference_bits.size() != 4) return absl::InvalidArgumentError("tier bits: expected 4 widths");
+    for (int t = 0; t < 4; ++t) out.chord.tiers.reference_bits[t] = reference_bits[t];
+  }
+  if (!middle_share.empty()) {
+    if (middle_share.size() != 2) return absl::InvalidArgumentError("middle share: expected 2 shares");
+    out.chord.tiers.middle_share = {middle_share[0], middle_share[1]};
+  }
+  ASSIGN_OR_RETURN(out.decode, WithTierImportance(out.decode, tier_importance));
+  RETURN_IF_ERROR(TierFractions(out.chord.budget_bits, out.chord.tiers).status());
+  options = std::move(out);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<ChordServing> MakeChordServing(const ChordSetup& setup) {

@@ -69,6 +69,15 @@ struct ChordSetupOptions {
 // gets that with each plan.
 void UseRelevanceTiers(ChordSetupOptions& options, bool prune_tail = false);
 
+// Overrides the tier cut (reference widths of tiers 0..3, the shares of
+// tiers 1 and 2) and the decoder weights shipped with every plan; an empty
+// vector leaves its part as it is. InvalidArgument for a wrong count, a
+// policy TierFractions refuses at options.chord.budget_bits, or a weight
+// WithTierImportance refuses. On error `options` is unchanged.
+absl::Status OverrideTiers(ChordSetupOptions& options, const std::vector<int>& reference_bits,
+                           const std::vector<double>& middle_share,
+                           const std::vector<double>& tier_importance);
+
 // The encoder and hypernetworks of `chord` as one QFTC file ("encoder." /
 // "hypernet." prefixes), and back into a ChordModel built with the same
 // catalog and options. Load: InvalidArgument for a tensor that is not

@@ -81,6 +81,34 @@ TEST(TierFractionsTest, CaserRelevanceCutDecodesToItsReferenceTable) {
   EXPECT_EQ(sasrec.decode.tier_importance, BudgetDecodeOptions().tier_importance);
 }
 
+TEST(TierFractionsTest, OverrideTiersSetsTheCutOrLeavesTheOptionsAlone) {
+  ChordSetupOptions o;
+  o.backbone = "caser";
+  UseRelevanceTiers(o);
+  ASSERT_THAT(OverrideTiers(o, {8, 4, 3, 2}, {0.2, 0.2}, {4096, 16, 4, 1}), IsOk());
+  EXPECT_EQ(o.chord.tiers.reference_bits, (std::array<int, 4>{8, 4, 3, 2}));
+  EXPECT_EQ(o.chord.tiers.middle_share, (std::array<double, 2>{0.2, 0.2}));
+  EXPECT_EQ(o.decode.tier_importance, (std::array<double, 4>{4096, 16, 4, 1}));
+  ASSERT_THAT(OverrideTiers(o, {}, {}, {}), IsOk());  // nothing given: as it was
+  EXPECT_EQ(o.chord.tiers.reference_bits, (std::array<int, 4>{8, 4, 3, 2}));
+
+  const ChordSetupOptions before = o;
+  auto unchanged = [&] {
+    EXPECT_EQ(o.chord.tiers.reference_bits, before.chord.tiers.reference_bits);
+    EXPECT_EQ(o.chord.tiers.middle_share, before.chord.tiers.middle_share);
+    EXPECT_EQ(o.decode.tier_importance, before.decode.tier_importance);
+  };
+  EXPECT_THAT(OverrideTiers(o, {2, 3, 4, 8}, {}, {}), StatusIs(absl::StatusCode::kInvalidArgument));
+  unchanged();
+  EXPECT_THAT(OverrideTiers(o, {8, 4}, {}, {}), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(OverrideTiers(o, {}, {0.7, 0.6}, {}), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(OverrideTiers(o, {}, {}, {1, 0, 1, 1}), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(OverrideTiers(o, {}, {}, {1, NAN, 1, 1}), StatusIs(absl::StatusCode::kInvalidArgument));
+  // Widths that cannot make a cut (tier 0 no wider than tier 3).
+  EXPECT_THAT(OverrideTiers(o, {4, 4, 4, 4}, {}, {}), StatusIs(absl::StatusCode::kInvalidArgument));
+  unchanged();
+}
+
 TEST(TierFractionsTest, RejectsBudgetOutsideRangeAndBadPolicy) {
   TierPolicy p;
   EXPECT_THAT(TierFractions(1.9, p).status(), StatusIs(absl::StatusCode::kInvalidArgument));
