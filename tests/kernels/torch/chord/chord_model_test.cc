@@ -176,6 +176,9 @@ TEST_F(ChordModelTest, EvaluateRunsEveryMethod) {
                                             "chord-mean", "chord"));
   for (const auto& m : *r) {
     EXPECT_EQ(m.metrics.users, 30);
+    // The per-user ranks are the ones the metrics average.
+    ASSERT_EQ(m.ranks.size(), 30u) << m.name;
+    EXPECT_DOUBLE_EQ(seqrec::AverageRankingMetrics(m.ranks).ndcg10, m.metrics.ndcg10) << m.name;
     if (m.name != "fp32") {
       EXPECT_LE(m.avg_bits, 8.0 + 1e-9) << m.name;
     }
