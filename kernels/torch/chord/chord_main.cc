@@ -73,13 +73,13 @@ int main(int argc, char** argv) {
   app.add_option("--penalty", train.bits_penalty, "lambda of the bit-budget penalty");
   app.add_option("--distill", train.distill_weight, "weight of the FP32 logit distillation term (0 = off)");
   app.add_option("--temperature", train.temperature, "soft tier temperature")->check(CLI::PositiveNumber);
-  std::vector<int> tier_bits_ref = {4, 3, 3, 2}, allowed = {2, 3, 4, 8};
-  std::vector<double> middle = {0.25, 0.25};
-  CLI::Option* tier_bits_opt =
-      app.add_option("--tier-bits", tier_bits_ref, "reference widths of tiers 0..3 (cloud's tier sizing)")
-          ->expected(4)->delimiter(',');
-  CLI::Option* middle_opt =
-      app.add_option("--middle-share", middle, "weight shares of tiers 1 and 2")->expected(2)->delimiter(',');
+  // Empty: the default cut (4/3/3/2 quarters, decoder weights 8/4/2/1) or
+  // --chord-relevance's.
+  std::vector<int> tier_bits_ref, allowed = {2, 3, 4, 8};
+  std::vector<double> middle, importance;
+  app.add_option("--tier-bits", tier_bits_ref, "reference widths of tiers 0..3 (cloud's tier sizing)")
+      ->expected(4)->delimiter(',');
+  app.add_option("--middle-share", middle, "weight shares of tiers 1 and 2")->expected(2)->delimiter(',');
   app.add_option("--allowed-bits", allowed, "widths the device decoder may use")->delimiter(',');
   app.add_option("--embed-dim", copt.encoder.embed_dim, "user embedding size")->check(CLI::Range(1, 4096));
   app.add_option("--hessian-samples", hessian_samples, "Hutchinson samples (static baseline)")
@@ -97,11 +97,9 @@ int main(int argc, char** argv) {
   app.add_option("--syn-items", syn.num_items, "synthetic items");
   app.add_option("--syn-clusters", syn.clusters, "synthetic interest clusters");
   app.add_option("--syn-length", syn.mean_length, "synthetic mean sequence length");
-  std::vector<double> importance = {8, 4, 2, 1};
-  CLI::Option* importance_opt =
-      app.add_option("--tier-importance", importance,
-                     "the device decoder's error weight of a weight in tiers 0..3")
-          ->expected(4)->delimiter(',');
+  app.add_option("--tier-importance", importance,
+                 "the device decoder's error weight of a weight in tiers 0..3")
+      ->expected(4)->delimiter(',');
   app.add_option("--relevance-layer", copt.hypernet.relevance_layer,
                  "relevance mode: tier this item table's rows by a learned relevance to the user "
                  "(e.g. item_emb for SASRec)");
@@ -135,23 +133,20 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "qfleet-chord: error: %s (see --help)\n", e.what());
     return 2;
   }
+  // The tier cut and the decoder weights: the defaults, relevance mode's,
+  // then what the flags say.
+  ch::ChordSetupOptions cut;
+  cut.backbone = backbone_name;
+  cut.chord.budget_bits = budget;
   if (relevance) {
-    ch::ChordSetupOptions rel;
-    rel.backbone = backbone_name;
-    ch::UseRelevanceTiers(rel);
-    copt.hypernet.relevance_layer = rel.chord.hypernet.relevance_layer;
-    copt.hypernet.relevance_tied = rel.chord.hypernet.relevance_tied;
-    copt.hypernet.relevance_last = rel.chord.hypernet.relevance_last;
-    if (tier_bits_opt->count() == 0) {
-      for (int t = 0; t < 4; ++t) tier_bits_ref[t] = rel.chord.tiers.reference_bits[t];
-    }
-    if (middle_opt->count() == 0) {
-      middle = {rel.chord.tiers.middle_share[0], rel.chord.tiers.middle_share[1]};
-    }
-    if (importance_opt->count() == 0) {
-      importance.assign(rel.decode.tier_importance.begin(), rel.decode.tier_importance.end());
-    }
+    ch::UseRelevanceTiers(cut);
+    copt.hypernet.relevance_layer = cut.chord.hypernet.relevance_layer;
+    copt.hypernet.relevance_tied = cut.chord.hypernet.relevance_tied;
+    copt.hypernet.relevance_last = cut.chord.hypernet.relevance_last;
     if (std::find(allowed.begin(), allowed.end(), 1) == allowed.end()) allowed.insert(allowed.begin(), 1);
+  }
+  if (absl::Status st = ch::OverrideTiers(cut, tier_bits_ref, middle, importance); !st.ok()) {
+    return Fail(st);
   }
   auto layer_list = [](std::vector<std::string> v) {
     if (v.size() == 1 && v[0] == "none") v.clear();
@@ -223,8 +218,7 @@ int main(int argc, char** argv) {
   copt.encoder.num_items = split->num_items;
   copt.hypernet.embed_dim = copt.encoder.embed_dim;
   copt.budget_bits = budget;
-  for (int t = 0; t < 4; ++t) copt.tiers.reference_bits[t] = tier_bits_ref[t];
-  copt.tiers.middle_share = {middle[0], middle[1]};
+  copt.tiers = cut.chord.tiers;
   copt.seed = seed;
   // Caser: every device keeps its window's rows of the input item table at
   // tier 0 (KeepWindowRows); plans and the static allocation leave room.
@@ -236,7 +230,7 @@ int main(int argc, char** argv) {
   eval.budget_bits = budget;
   eval.decode.allowed_bits = allowed;
   eval.oracle_relevance = oracle;
-  for (int t = 0; t < 4; ++t) eval.decode.tier_importance[t] = importance[t];
+  eval.decode.tier_importance = cut.decode.tier_importance;
   auto decision = (*chord)->ExpectedDecision(budget, eval.decode);
   if (!decision.ok()) return Fail(decision.status());
   const auto& f = (*chord)->fractions();
