@@ -63,17 +63,20 @@ int main(int argc, char** argv) {
                  "file holding the bearer token AdminService calls must carry");
   app.add_option("--metrics-listen", metrics_listen,
                  "HOST:PORT of the Prometheus /metrics endpoint (plaintext HTTP), or 'off'");
-  auto* chord_flag = app.add_option(
-      "--chord-bundle", chord.load_chord,
-      "serve CHORD instead of Fashion-MNIST: the trained user encoder + hypernetworks "
-      "(.qftc, qfleet-sim --task seqrec --save-chord)");
+  app.add_option("--chord-bundle", chord.load_chord,
+                 "serve CHORD instead of Fashion-MNIST: the trained user encoder + hypernetworks "
+                 "(.qftc, qfleet-sim --task seqrec --save-chord)");
+  bool chord_query = false;
+  app.add_flag("--chord-query", chord_query,
+               "serve CHORD instead of Fashion-MNIST on the backbone's own query: devices send "
+               "their FP32 backbone's query, the item rows are ranked by its exact scores, no "
+               "trained bundle (Caser: cut for 8/4/3/2 bits at 5/30/10/55)")
+      ->excludes("--chord-bundle");
   app.add_option("--chord-backbone", chord.load_backbone,
-                 "the frozen backbone the hypernetworks were trained on (.qftc, --save-backbone)")
-      ->needs(chord_flag);
+                 "the frozen backbone the hypernetworks were trained on (.qftc, --save-backbone)");
   app.add_option("--chord-data", chord_data,
                  "interactions the backbone was trained on ('synthetic' = seeded synthetic data); "
-                 "for the static allocation and the chord-mean plan")
-      ->needs(chord_flag);
+                 "for the static allocation and the chord-mean plan");
   app.add_option("--chord-format", chord_format, "lines or movielens")
       ->check(CLI::IsMember({"lines", "movielens"}));
   app.add_option("--chord-seed", chord.seed, "seed of the synthetic data and the sensitivity pass");
@@ -82,28 +85,37 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(2.0, 4.0));
   bool chord_relevance = false;
   app.add_flag("--chord-relevance", chord_relevance,
-               "the bundle was trained in relevance mode (qfleet-sim --task seqrec --chord-relevance)")
-      ->needs(chord_flag);
+               "the bundle was trained in relevance mode (qfleet-sim --task seqrec --chord-relevance)");
   std::vector<int> tier_bits;
   std::vector<double> middle_share, tier_importance;
   app.add_option("--chord-tier-bits", tier_bits,
                  "reference widths of tiers 0..3 the plans are cut for (overrides --chord-relevance's)")
-      ->expected(4)->delimiter(',')->needs(chord_flag);
+      ->expected(4)->delimiter(',');
   app.add_option("--chord-middle-share", middle_share, "weight shares of tiers 1 and 2")
-      ->expected(2)->delimiter(',')->needs(chord_flag);
+      ->expected(2)->delimiter(',');
   app.add_option("--chord-tier-importance", tier_importance,
                  "decoder weights of tiers 0..3 shipped with every plan (overrides --chord-relevance's)")
-      ->expected(4)->delimiter(',')->needs(chord_flag);
+      ->expected(4)->delimiter(',');
   if (int rc = qfleet::apps::ParseOrExit(app, argc, argv); rc >= 0) return rc;
+  const bool serve_chord = !chord.load_chord.empty() || chord_query;
+  for (const char* name : {"--chord-backbone", "--chord-data", "--chord-relevance", "--chord-tier-bits",
+                           "--chord-middle-share", "--chord-tier-importance"}) {
+    if (app.count(name) > 0 && !serve_chord) {
+      std::cerr << "qfleet-coordinator: error: " << name << " needs --chord-bundle or --chord-query\n";
+      return 2;
+    }
+  }
   if (chord_relevance) qfleet::torchq::chord::UseRelevanceTiers(chord);
+  if (chord_query) qfleet::torchq::chord::UseBackboneQuery(chord);
   if (absl::Status st =
           qfleet::torchq::chord::OverrideTiers(chord, tier_bits, middle_share, tier_importance);
       !st.ok()) {
     std::cerr << "qfleet-coordinator: error: " << st.message() << "\n";
     return 2;
   }
-  if (!chord.load_chord.empty() && (chord.load_backbone.empty() || chord_data.empty())) {
-    std::cerr << "qfleet-coordinator: error: --chord-bundle needs --chord-backbone and --chord-data\n";
+  if (serve_chord && (chord.load_backbone.empty() || chord_data.empty())) {
+    std::cerr << "qfleet-coordinator: error: --chord-bundle and --chord-query need --chord-backbone and "
+                 "--chord-data\n";
     return 2;
   }
 
@@ -149,7 +161,7 @@ int main(int argc, char** argv) {
 
   std::unique_ptr<qfleet::cloud::ModelBackend> backend;
   std::unique_ptr<qfleet::cloud::PlanGenerator> planner;
-  if (!chord.load_chord.empty()) {
+  if (serve_chord) {
     // CHORD: the frozen backbone + encoder as the model, the hypernetworks
     // as the plan generator (nothing is trained here).
     auto format = qfleet::torchq::ParseInteractionFormat(chord_format);

@@ -291,9 +291,12 @@ absl::StatusOr<SeqRecSimResult> RunSeqRecSim(const SeqRecSimOptions& o, std::ost
       // rows are independent).
       torch::Tensor emb;
       if (method == "chord") {
-        ASSIGN_OR_RETURN(emb, ch::EncodeUsers(side->bundle->encoder,
-                                              torchq::MakeEvalHistories(split, users, sample.stage,
-                                                                        bundle.encoder->options().history)));
+        torch::Tensor uid = torch::empty({b}, torch::kLong);
+        for (int64_t j = 0; j < b; ++j) uid[j] = static_cast<int64_t>(users[j]);
+        ASSIGN_OR_RETURN(emb, ch::DeviceUserEmbeddings(*side->bundle,
+                                                       torchq::MakeEvalHistories(split, users, sample.stage,
+                                                                                 bundle.EmbeddingHistory()),
+                                                       uid));
         emb = emb.contiguous();
       }
       torch::Tensor bits = torch::empty({b, n_channels}, torch::kLong);
@@ -555,6 +558,12 @@ int SeqRecSimMain(int argc, char** argv) {
                "relevance mode: the hypernetworks tier the item table's rows by a learned relevance "
                "to each user (SASRec: quarters cut for 4/3/3/2 bits; Caser: cut for 8/4/2/1 bits with "
                "the rows no device reads in the 1-bit tier)");
+  bool query = false;
+  app.add_flag("--chord-query", query,
+               "relevance mode on the backbone's own query: each device sends its FP32 backbone's "
+               "query of its history, the coordinator ranks the item rows by the backbone's exact "
+               "scores, nothing is trained (Caser: cut for 8/4/3/2 bits at 5/30/10/55)")
+      ->excludes("--chord-relevance");
   std::vector<int> tier_bits;
   std::vector<double> middle_share, tier_importance;
   app.add_option("--tier-bits", tier_bits,
@@ -586,6 +595,7 @@ int SeqRecSimMain(int argc, char** argv) {
   }
   s.format = *parsed;
   if (relevance) torchq::chord::UseRelevanceTiers(s);
+  if (query) torchq::chord::UseBackboneQuery(s);
   if (absl::Status st = torchq::chord::OverrideTiers(s, tier_bits, middle_share, tier_importance);
       !st.ok()) {
     std::cerr << "qfleet-sim: error: " << st.message() << "\n";

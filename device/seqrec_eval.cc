@@ -84,7 +84,7 @@ absl::StatusOr<std::map<std::string, double>> RunSeqRecEvalTask(FleetClient& cli
   ASSIGN_OR_RETURN(const torchq::Backbone kind, torchq::ParseBackbone(data.backbone));
   ASSIGN_OR_RETURN(std::unique_ptr<ch::DeviceBundle> bundle,
                    ch::DeviceBundleFromContainer(container, torchq::DefaultSeqRecConfig(kind)));
-  const int64_t num_items = bundle->encoder->options().num_items;
+  const int64_t num_items = bundle->backbone->config().num_items;
   if (data.held_out > num_items ||
       *std::max_element(data.negatives.begin(), data.negatives.end()) > num_items ||
       *std::max_element(data.history.begin(), data.history.end()) > num_items) {
@@ -107,9 +107,11 @@ absl::StatusOr<std::map<std::string, double>> RunSeqRecEvalTask(FleetClient& cli
   } else if (planned) {
     std::vector<float> embedding;
     if (method == "chord") {
+      // Before any quantization: the encoder's output, or the FP32
+      // backbone's own query.
       ASSIGN_OR_RETURN(torch::Tensor e,
-                       ch::EncodeUsers(bundle->encoder,
-                                       HistoryRow(data.history, bundle->encoder->options().history)));
+                       ch::DeviceUserEmbeddings(*bundle, HistoryRow(data.history, bundle->EmbeddingHistory()),
+                                                torch::full({1}, data.user, torch::kLong)));
       e = e.contiguous();
       embedding.assign(e.data_ptr<float>(), e.data_ptr<float>() + e.numel());
     }

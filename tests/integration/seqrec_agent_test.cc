@@ -48,7 +48,7 @@ TEST(SeqRecAgentTest, AgentsEvaluateThroughTheCoordinatorAsTheSimulatorDoes) {
   so.hessian_samples = 1;
   so.seed = 5;
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<ch::ChordSetup> setup, ch::PrepareChord(so));
-  ASSERT_OK_AND_ASSIGN(torch::Tensor mean, ch::MeanUserEmbedding(*setup->chord, setup->split,
+  ASSERT_OK_AND_ASSIGN(torch::Tensor mean, ch::MeanUserEmbedding(*setup->chord, *setup->model, setup->split,
                                                                  seqrec::EvalStage::kValidation));
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<ch::ChordPlanner> planner,
                        ch::ChordPlanner::Create(setup->chord, mean, setup->static_bits));

@@ -17,47 +17,76 @@ namespace qfleet::torchq::chord {
 absl::StatusOr<std::unique_ptr<DeviceBundle>> DeviceBundleFromContainer(
     const TensorContainer& bundle, const SeqRecConfig& defaults) {
   TensorContainer backbone, encoder;
+  const Tensor* marker = nullptr;
   for (const Tensor& t : bundle.tensors) {
     if (absl::StartsWith(t.name, kEncoderPrefix)) {
       Tensor e = t;
       e.name = t.name.substr(sizeof(kEncoderPrefix) - 1);
       encoder.tensors.push_back(std::move(e));
+    } else if (t.name == kBackboneQueryMarker) {
+      marker = &t;
     } else {
       backbone.tensors.push_back(t);
     }
   }
-  auto shape_of = [&encoder](const char* name) -> absl::StatusOr<std::vector<int64_t>> {
-    const Tensor* t = encoder.Find(name);
-    if (t == nullptr || t->shape.size() != 2) {
-      return absl::InvalidArgumentError(
-          absl::StrFormat("model bundle lacks the user encoder's 2-D '%s'", name));
-    }
-    return t->shape;
-  };
-  ASSIGN_OR_RETURN(const auto item, shape_of("item_emb.weight"));
-  ASSIGN_OR_RETURN(const auto pos, shape_of("pos_emb.weight"));
-  ASSIGN_OR_RETURN(const auto mlp, shape_of("mlp.weight"));
-  ASSIGN_OR_RETURN(const auto out, shape_of("out.weight"));
-  UserEncoderOptions eo;
-  eo.num_items = item[0] - 1;
-  eo.item_dim = item[1];
-  eo.history = pos[0];
-  eo.hidden = mlp[0];
-  eo.embed_dim = out[0];
-  if (pos[1] != eo.item_dim || mlp[1] != 2 * eo.item_dim || out[1] != eo.hidden) {
-    return absl::InvalidArgumentError("the user encoder's shapes disagree");
-  }
-  RETURN_IF_ERROR(ValidateUserEncoderOptions(eo));
   auto device = std::make_unique<DeviceBundle>();
+  if (marker != nullptr) {
+    // The device sends its backbone's query: there is no encoder to build.
+    if (!encoder.tensors.empty()) {
+      return absl::InvalidArgumentError("model bundle holds both a user encoder and the query marker");
+    }
+    if (marker->dtype != DType::kFloat32 || marker->values.size() != 1 || marker->values[0] != 1.0f) {
+      return absl::InvalidArgumentError("model bundle's query marker is malformed");
+    }
+    device->backbone_query = true;
+  } else {
+    auto shape_of = [&encoder](const char* name) -> absl::StatusOr<std::vector<int64_t>> {
+      const Tensor* t = encoder.Find(name);
+      if (t == nullptr || t->shape.size() != 2) {
+        return absl::InvalidArgumentError(
+            absl::StrFormat("model bundle lacks the user encoder's 2-D '%s'", name));
+      }
+      return t->shape;
+    };
+    ASSIGN_OR_RETURN(const auto item, shape_of("item_emb.weight"));
+    ASSIGN_OR_RETURN(const auto pos, shape_of("pos_emb.weight"));
+    ASSIGN_OR_RETURN(const auto mlp, shape_of("mlp.weight"));
+    ASSIGN_OR_RETURN(const auto out, shape_of("out.weight"));
+    UserEncoderOptions eo;
+    eo.num_items = item[0] - 1;
+    eo.item_dim = item[1];
+    eo.history = pos[0];
+    eo.hidden = mlp[0];
+    eo.embed_dim = out[0];
+    if (pos[1] != eo.item_dim || mlp[1] != 2 * eo.item_dim || out[1] != eo.hidden) {
+      return absl::InvalidArgumentError("the user encoder's shapes disagree");
+    }
+    RETURN_IF_ERROR(ValidateUserEncoderOptions(eo));
+    device->encoder = UserEncoder(eo, /*seed=*/0);
+    RETURN_IF_ERROR(LoadContainer(encoder, *device->encoder));
+    device->encoder->eval();
+  }
   ASSIGN_OR_RETURN(device->backbone, SeqRecModelFromContainer(backbone, defaults));
   device->backbone->eval();
-  device->encoder = UserEncoder(eo, /*seed=*/0);
-  RETURN_IF_ERROR(LoadContainer(encoder, *device->encoder));
-  device->encoder->eval();
+  if (device->encoder && device->encoder->options().num_items != device->backbone->config().num_items) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "the user encoder knows %d items, the backbone %d", device->encoder->options().num_items,
+        device->backbone->config().num_items));
+  }
   ASSIGN_OR_RETURN(device->catalog, ChannelCatalog::Create(*device->backbone));
   device->row_lengths = device->catalog.RowLengths();
   for (const auto& p : device->backbone->parameters()) device->fp32_bytes += 4.0 * p.numel();
   return device;
+}
+
+int64_t DeviceBundle::EmbeddingHistory() const {
+  return backbone_query ? backbone->HistoryLength() : encoder->options().history;
+}
+
+absl::StatusOr<torch::Tensor> DeviceUserEmbeddings(DeviceBundle& device, const torch::Tensor& histories,
+                                                   const torch::Tensor& users) {
+  if (device.backbone_query) return QuerySeqRec(*device.backbone, histories, users);
+  return EncodeUsers(device.encoder, histories);
 }
 
 absl::StatusOr<BudgetDecodeOptions> WithTierImportance(const BudgetDecodeOptions& decode,

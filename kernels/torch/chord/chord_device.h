@@ -21,21 +21,36 @@ namespace qfleet::torchq::chord {
 
 // What a device builds from the container a CHORD coordinator serves
 // (BundleContainer in chord_service.h): the frozen backbone, the user
-// encoder, and the backbone's channels in plan order.
+// encoder (or the mark that the backbone's own query takes its place), and
+// the backbone's channels in plan order.
 struct DeviceBundle {
   std::shared_ptr<SeqRecModel> backbone;
-  UserEncoder encoder{nullptr};
+  UserEncoder encoder{nullptr};  // null when backbone_query
+  bool backbone_query = false;   // the user embedding is backbone->Query
   ChannelCatalog catalog;
   std::vector<uint32_t> row_lengths;  // per catalog layer, for DecodeForBudget
   double fp32_bytes = 0;              // the backbone's parameters in FP32
+
+  // History columns the user embedding reads.
+  int64_t EmbeddingHistory() const;
 };
 
 // Splits the bundle, infers both configurations from the shapes (fields the
 // shapes do not fix come from `defaults`) and loads the weights.
-// InvalidArgument if the encoder is missing or incomplete or the backbone
+// InvalidArgument if the encoder is missing or incomplete (and the bundle
+// has no query marker), the marker is malformed or comes with an encoder,
+// the encoder's item count differs from the backbone's, or the backbone
 // does not load.
 absl::StatusOr<std::unique_ptr<DeviceBundle>> DeviceBundleFromContainer(
     const TensorContainer& bundle, const SeqRecConfig& defaults);
+
+// The user embeddings [U, E] devices send for their histories [U, H]
+// (left-padded item ids) and users [U] (their ids in the served model):
+// the encoder's output, or the FP32 backbone's query (SeqRecModel::Query)
+// with backbone_query -- computed before the device quantizes its copy.
+// Errors of EncodeUsers / QuerySeqRec.
+absl::StatusOr<torch::Tensor> DeviceUserEmbeddings(DeviceBundle& device, const torch::Tensor& histories,
+                                                   const torch::Tensor& users);
 
 // A plan as the device applies it: bits per channel (catalog order) and
 // their element-weighted average.

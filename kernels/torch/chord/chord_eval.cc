@@ -92,7 +92,19 @@ absl::StatusOr<torch::Tensor> DecodeCodes(const ChannelCatalog& catalog, const t
 
 }  // namespace
 
-absl::StatusOr<torch::Tensor> MeanUserEmbedding(ChordModel& chord,
+absl::StatusOr<torch::Tensor> UserEmbeddings(ChordModel& chord, SeqRecModel& backbone,
+                                             const seqrec::LeaveOneOutSplit& split,
+                                             absl::Span<const int32_t> users,
+                                             seqrec::EvalStage stage) {
+  if (!chord.options().hypernet.query_input) {
+    return EncodeUsers(chord.encoder(), EncoderHistories(chord, split, users, stage));
+  }
+  torch::Tensor uid = torch::empty({static_cast<int64_t>(users.size())}, torch::kLong);
+  for (size_t i = 0; i < users.size(); ++i) uid[static_cast<int64_t>(i)] = static_cast<int64_t>(users[i]);
+  return QuerySeqRec(backbone, MakeEvalHistories(split, users, stage, backbone.HistoryLength()), uid);
+}
+
+absl::StatusOr<torch::Tensor> MeanUserEmbedding(ChordModel& chord, SeqRecModel& backbone,
                                                 const seqrec::LeaveOneOutSplit& split,
                                                 seqrec::EvalStage stage) {
   std::vector<int32_t> users;
@@ -100,12 +112,11 @@ absl::StatusOr<torch::Tensor> MeanUserEmbedding(ChordModel& chord,
     if (!split.train[u].empty()) users.push_back(static_cast<int32_t>(u));
   }
   if (users.empty()) return absl::InvalidArgumentError("no user with a history");
-  torch::Tensor sum = torch::zeros({1, chord.options().encoder.embed_dim});
+  torch::Tensor sum = torch::zeros({1, chord.options().hypernet.embed_dim});
   for (size_t b0 = 0; b0 < users.size(); b0 += 4096) {
     const size_t b1 = std::min(users.size(), b0 + 4096);
     absl::Span<const int32_t> part(users.data() + b0, b1 - b0);
-    ASSIGN_OR_RETURN(torch::Tensor e,
-                     EncodeUsers(chord.encoder(), EncoderHistories(chord, split, part, stage)));
+    ASSIGN_OR_RETURN(torch::Tensor e, UserEmbeddings(chord, backbone, split, part, stage));
     sum += e.sum(0, true);
   }
   return sum / static_cast<double>(users.size());
@@ -192,7 +203,7 @@ absl::StatusOr<std::vector<ChordMethodResult>> EvaluateChordMethods(
 
     // chord-mean: one plan from the mean embedding.
     ASSIGN_OR_RETURN(torch::Tensor mean_emb,
-                     MeanUserEmbedding(chord, split, seqrec::EvalStage::kValidation));
+                     MeanUserEmbedding(chord, backbone.model(), split, seqrec::EvalStage::kValidation));
     ASSIGN_OR_RETURN(torch::Tensor mean_codes, chord.GenerateCodes(mean_emb));
     // One plan for every user: decoded once unless each device moves its
     // own row of a per-user table first.
@@ -213,8 +224,7 @@ absl::StatusOr<std::vector<ChordMethodResult>> EvaluateChordMethods(
     // chord: the device encodes, the cloud generates plans in one batch.
     const auto enc_start = Clock::now();
     ASSIGN_OR_RETURN(torch::Tensor emb,
-                     EncodeUsers(chord.encoder(), EncoderHistories(chord, split, sample.users,
-                                                                   sample.stage)));
+                     UserEmbeddings(chord, backbone.model(), split, sample.users, sample.stage));
     const double encode_s = Seconds(enc_start);
     const auto plan_start = Clock::now();
     ASSIGN_OR_RETURN(std::vector<PrecisionPlan> plans, chord.GeneratePlans(emb, options.plan_version));

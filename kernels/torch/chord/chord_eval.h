@@ -70,9 +70,19 @@ absl::StatusOr<std::vector<ChordMethodResult>> EvaluateChordMethods(
     ChordModel& chord, PersonalizedBackbone& backbone, const seqrec::LeaveOneOutSplit& split,
     const seqrec::EvalSample& sample, const ChordEvalOptions& options);
 
-// Mean user embedding [1, E] over every user with a non-empty history at
-// `stage` (the input of the chord-mean ablation).
-absl::StatusOr<torch::Tensor> MeanUserEmbedding(ChordModel& chord,
+// The user embeddings [U, E] the devices of `users` send at `stage`: the
+// user encoder's output on their recent items, or with
+// hypernet.query_input the FP32 `backbone`'s query (SeqRecModel::Query) of
+// their history. What a device computes (chord_device.h
+// DeviceUserEmbeddings), batched. Errors of EncodeUsers / QuerySeqRec.
+absl::StatusOr<torch::Tensor> UserEmbeddings(ChordModel& chord, SeqRecModel& backbone,
+                                             const seqrec::LeaveOneOutSplit& split,
+                                             absl::Span<const int32_t> users,
+                                             seqrec::EvalStage stage);
+
+// Mean user embedding [1, E] (UserEmbeddings) over every user with a
+// non-empty history at `stage` (the input of the chord-mean ablation).
+absl::StatusOr<torch::Tensor> MeanUserEmbedding(ChordModel& chord, SeqRecModel& backbone,
                                                 const seqrec::LeaveOneOutSplit& split,
                                                 seqrec::EvalStage stage);
 

@@ -120,6 +120,12 @@ int main(int argc, char** argv) {
                      "relevance mode: layers ranked below every other channel "
                      "(overrides --chord-relevance's choice; 'none' for no layer)")
           ->delimiter(',');
+  bool query = false;
+  app.add_flag("--chord-query", query,
+               "relevance mode on the backbone's own query: each device sends the FP32 backbone's "
+               "query of its history, the item rows are ranked by the backbone's exact scores, "
+               "nothing is trained (Caser's cut: 8/4/3/2 at 5/30/10/55 with decoder weights "
+               "4096/16/4/1; SASRec's: 4/3/3/2 quarters); --tier-* flags override the cut");
   bool oracle = false;
   app.add_flag("--oracle-relevance", oracle,
                "also rank with the diagnostic oracle-relevance plans (item rows tiered by the FP32 "
@@ -138,8 +144,12 @@ int main(int argc, char** argv) {
   ch::ChordSetupOptions cut;
   cut.backbone = backbone_name;
   cut.chord.budget_bits = budget;
-  if (relevance) {
-    ch::UseRelevanceTiers(cut);
+  if (relevance || query) {
+    if (query) {
+      ch::UseBackboneQuery(cut);
+    } else {
+      ch::UseRelevanceTiers(cut);
+    }
     copt.hypernet.relevance_layer = cut.chord.hypernet.relevance_layer;
     copt.hypernet.relevance_tied = cut.chord.hypernet.relevance_tied;
     copt.hypernet.relevance_last = cut.chord.hypernet.relevance_last;
@@ -217,6 +227,12 @@ int main(int argc, char** argv) {
                       Since(t0)));
   copt.encoder.num_items = split->num_items;
   copt.hypernet.embed_dim = copt.encoder.embed_dim;
+  if (query) {
+    if (!load_chord_path.empty() || !save_chord_path.empty()) {
+      return Fail(absl::InvalidArgumentError("--chord-query has no trained weights to load or save"));
+    }
+    if (absl::Status st = ch::FitBackboneQuery(*model, *catalog, copt.hypernet); !st.ok()) return Fail(st);
+  }
   copt.budget_bits = budget;
   copt.tiers = cut.chord.tiers;
   copt.seed = seed;
@@ -248,7 +264,10 @@ int main(int argc, char** argv) {
                         e.epoch, e.loss, e.task_loss, e.distill, e.expected_bits, e.seconds));
     return true;
   };
-  if (!load_chord_path.empty()) {
+  if (query) {
+    say(absl::StrFormat("chord: relevance from the backbone's own %d-wide query (nothing to train)",
+                        copt.hypernet.embed_dim));
+  } else if (!load_chord_path.empty()) {
     absl::Status st = ch::LoadChord(**chord, load_chord_path);
     if (!st.ok()) return Fail(st);
     say("chord: loaded " + load_chord_path);

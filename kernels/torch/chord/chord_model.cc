@@ -15,7 +15,18 @@ absl::StatusOr<std::unique_ptr<ChordModel>> ChordModel::Create(const ChannelCata
                                                                const ChordOptions& options) {
   RETURN_IF_ERROR(ValidateUserEncoderOptions(options.encoder));
   const HypernetOptions& h = options.hypernet;
-  if (h.embed_dim != options.encoder.embed_dim) {
+  if (h.query_input) {
+    // The device sends the backbone's query: as wide as the relevance rows.
+    if (h.relevance_layer.empty()) {
+      return absl::InvalidArgumentError("the backbone's query as user embedding needs relevance mode");
+    }
+    ASSIGN_OR_RETURN(const RelevanceLayout layout, RelevanceLayout::Create(catalog, h));
+    const int64_t width = layout.ItemRows(catalog).size(1);
+    if (h.embed_dim != width) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "hypernetwork embed_dim %d differs from the backbone query's %d", h.embed_dim, width));
+    }
+  } else if (h.embed_dim != options.encoder.embed_dim) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "hypernetwork embed_dim %d differs from the encoder's %d", h.embed_dim,
         options.encoder.embed_dim));
@@ -70,7 +81,7 @@ absl::StatusOr<torch::Tensor> ChordModel::GenerateCodes(const torch::Tensor& e, 
     if (tier_plan_ != nullptr) {
       // Relevance mode: the hypernetwork gives each user's query, the plan
       // kernel ranks and cuts (CUDA where present).
-      torch::Tensor q = hypernet_->relevance_proj->forward(e.to(device).to(torch::kFloat32))
+      torch::Tensor q = hypernet_->RelevanceQuery(e.to(device).to(torch::kFloat32))
                             .to(torch::kCPU)
                             .contiguous();
       torch::Tensor codes = torch::empty({e.size(0), catalog_.total_channels()}, torch::kUInt8);

@@ -25,6 +25,7 @@ namespace qfleet::torchq::chord {
 struct ChordOptions {
   UserEncoderOptions encoder;  // encoder.num_items: the backbone's
   HypernetOptions hypernet;    // hypernet.embed_dim must equal encoder.embed_dim
+                               // (with query_input: the backbone query's width)
   TierPolicy tiers;
   double budget_bits = 3.0;    // the average bits the tier sizes are cut for
   uint64_t seed = 1;           // initial weights of encoder and hypernetworks
@@ -42,7 +43,9 @@ struct ChordOptions {
 class ChordModel {
  public:
   // InvalidArgument if the encoder options fail ValidateUserEncoderOptions,
-  // the hypernetwork's embed_dim differs from the encoder's, a size is < 1,
+  // the hypernetwork's embed_dim differs from the encoder's (with
+  // hypernet.query_input: from the relevance rows' width, or relevance mode
+  // is off), a size is < 1,
   // or TierFractions rejects the budget / policy.
   static absl::StatusOr<std::unique_ptr<ChordModel>> Create(const ChannelCatalog& catalog,
                                                             const ChordOptions& options);

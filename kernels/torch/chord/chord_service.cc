@@ -18,6 +18,14 @@ namespace qfleet::torchq::chord {
 
 TensorContainer BundleContainer(const SeqRecModel& backbone, const ChordModel& chord) {
   TensorContainer out = ModuleToContainer(backbone);
+  if (chord.options().hypernet.query_input) {
+    Tensor marker;
+    marker.name = kBackboneQueryMarker;
+    marker.shape = {1};
+    marker.values = {1.0f};
+    out.tensors.push_back(std::move(marker));
+    return out;
+  }
   for (Tensor t : chord.EncoderContainer().tensors) {
     t.name = kEncoderPrefix + t.name;
     out.tensors.push_back(std::move(t));

@@ -23,8 +23,13 @@ namespace qfleet::torchq::chord {
 // coordinator serves; the backbone's tensors keep their own names.
 inline constexpr char kEncoderPrefix[] = "chord_encoder.";
 
+// Marks a bundle whose devices send the backbone's own query as their user
+// embedding (hypernet.query_input): a 1-element tensor of this name takes
+// the encoder's place.
+inline constexpr char kBackboneQueryMarker[] = "chord_backbone_query";
+
 // The container devices download: the frozen backbone, then the encoder
-// under kEncoderPrefix.
+// under kEncoderPrefix (or, with query input, kBackboneQueryMarker).
 TensorContainer BundleContainer(const SeqRecModel& backbone, const ChordModel& chord);
 
 // The coordinator's model for a CHORD deployment: a fixed bundle (the

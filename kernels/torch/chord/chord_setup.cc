@@ -8,6 +8,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "common/file_io.h"
 #include "common/status_macros.h"
 #include "kernels/torch/chord/chord_device.h"
@@ -30,7 +31,6 @@ TensorContainer Prefixed(const TensorContainer& c, const std::string& prefix) {
   }
   return out;
 }
-
 
 }  // namespace
 
@@ -108,6 +108,13 @@ absl::StatusOr<std::unique_ptr<ChordSetup>> PrepareChord(const ChordSetupOptions
   ChordOptions copt = o.chord;
   copt.encoder.num_items = split.num_items;
   copt.hypernet.embed_dim = copt.encoder.embed_dim;
+  if (copt.hypernet.query_input) {
+    if (!o.load_chord.empty()) {
+      return absl::InvalidArgumentError(
+          "CHORD on the backbone's query has no trained weights to load (--load-chord)");
+    }
+    RETURN_IF_ERROR(FitBackboneQuery(*setup->model, catalog, copt.hypernet));
+  }
   copt.seed = o.seed;
   // Caser: every device keeps its window's rows of the input item table at
   // tier 0 (KeepWindowRows); plans and the static allocation leave room.
@@ -120,7 +127,10 @@ absl::StatusOr<std::unique_ptr<ChordSetup>> PrepareChord(const ChordSetupOptions
                       catalog.num_layers(), catalog.total_channels(), catalog.total_elements(),
                       setup->decision.tier_bits[0], setup->decision.tier_bits[1],
                       setup->decision.tier_bits[2], setup->decision.tier_bits[3]));
-  if (!o.load_chord.empty()) {
+  if (copt.hypernet.query_input) {
+    say(absl::StrFormat("chord: relevance from the backbone's own %d-wide query (nothing to train)",
+                        copt.hypernet.embed_dim));
+  } else if (!o.load_chord.empty()) {
     RETURN_IF_ERROR(LoadChord(*setup->chord, o.load_chord));
     say("chord: loaded " + o.load_chord);
   } else {
@@ -182,6 +192,37 @@ void UseRelevanceTiers(ChordSetupOptions& options, bool prune_tail) {
   }
 }
 
+absl::Status FitBackboneQuery(const SeqRecModel& model, const ChannelCatalog& catalog,
+                              HypernetOptions& hypernet) {
+  const std::vector<std::string> tables = model.QueryTables();
+  std::vector<std::string> relevance = {hypernet.relevance_layer};
+  relevance.insert(relevance.end(), hypernet.relevance_tied.begin(), hypernet.relevance_tied.end());
+  if (tables.empty() || relevance != tables) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "the backbone's query reads %s; relevance mode ranks %s", absl::StrJoin(tables, "+"),
+        absl::StrJoin(relevance, "+")));
+  }
+  HypernetOptions out = hypernet;
+  out.query_input = true;
+  ASSIGN_OR_RETURN(const RelevanceLayout layout, RelevanceLayout::Create(catalog, out));
+  out.embed_dim = layout.ItemRows(catalog).size(1);
+  hypernet = std::move(out);
+  return absl::OkStatus();
+}
+
+void UseBackboneQuery(ChordSetupOptions& options) {
+  UseRelevanceTiers(options);
+  options.chord.hypernet.query_input = true;
+  if (options.backbone == "caser") {
+    // With the exact relevance a cut that leaves the read rows room below
+    // 8 bits pays: 8/4/3/2 at 5/30/10/55 (docs/benchmarks.md, "Caser: the
+    // backbone's own query").
+    options.chord.tiers.reference_bits = {8, 4, 3, 2};
+    options.chord.tiers.middle_share = {0.30, 0.10};
+    options.decode.tier_importance = {4096, 16, 4, 1};
+  }
+}
+
 absl::Status OverrideTiers(ChordSetupOptions& options, const std::vector<int>& reference_bits,
                            const std::vector<double>& middle_share,
                            const std::vector<double>& tier_importance) {
@@ -203,7 +244,8 @@ absl::Status OverrideTiers(ChordSetupOptions& options, const std::vector<int>& r
 absl::StatusOr<ChordServing> MakeChordServing(const ChordSetup& setup) {
   ChordServing out;
   ASSIGN_OR_RETURN(torch::Tensor mean,
-                   MeanUserEmbedding(*setup.chord, setup.split, seqrec::EvalStage::kValidation));
+                   MeanUserEmbedding(*setup.chord, *setup.model, setup.split,
+                                     seqrec::EvalStage::kValidation));
   ASSIGN_OR_RETURN(out.planner, ChordPlanner::Create(setup.chord, mean, setup.static_bits,
                                                      setup.tier_importance));
   out.backend = std::make_unique<FrozenBundleBackend>(BundleContainer(*setup.model, *setup.chord));

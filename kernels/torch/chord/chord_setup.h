@@ -69,6 +69,21 @@ struct ChordSetupOptions {
 // gets that with each plan.
 void UseRelevanceTiers(ChordSetupOptions& options, bool prune_tail = false);
 
+// CHORD on the backbone's own query: relevance mode (UseRelevanceTiers)
+// with hypernet.query_input, so each device sends the FP32 backbone's query
+// of its history (SeqRecModel::Query) and the cloud ranks the item rows by
+// the backbone's exact scores; nothing is trained. Caser's cut becomes
+// 8/4/3/2 bits at 5/30/10/55% with decoder weights 4096/16/4/1; SASRec
+// keeps its quarters.
+void UseBackboneQuery(ChordSetupOptions& options);
+
+// Query mode for `model`: checks that the relevance rows (relevance_layer,
+// then relevance_tied) are the tables model.QueryTables() names, and sets
+// query_input and embed_dim to the query's width. InvalidArgument
+// otherwise; `hypernet` is then unchanged.
+absl::Status FitBackboneQuery(const SeqRecModel& model, const ChannelCatalog& catalog,
+                              HypernetOptions& hypernet);
+
 // Overrides the tier cut (reference widths of tiers 0..3, the shares of
 // tiers 1 and 2) and the decoder weights shipped with every plan; an empty
 // vector leaves its part as it is. InvalidArgument for a wrong count, a

@@ -76,6 +76,10 @@ absl::StatusOr<ChordTrainStats> TrainChord(ChordModel& chord, PersonalizedBackbo
                                            const seqrec::LeaveOneOutSplit& split,
                                            const ChordTrainOptions& options) {
   RETURN_IF_ERROR(ValidateOptions(options));
+  if (chord.options().hypernet.query_input) {
+    return absl::FailedPreconditionError(
+        "CHORD on the backbone's own query has nothing to train (its relevance is the FP32 score)");
+  }
   const SeqRecConfig& config = backbone.model().config();
   if (config.num_items != split.num_items ||
       (config.backbone == Backbone::kCaser && config.num_users != split.num_users) ||

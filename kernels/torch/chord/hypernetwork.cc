@@ -102,9 +102,15 @@ ChordHypernetImpl::ChordHypernetImpl(const ChannelCatalog& catalog, const Hypern
     TORCH_CHECK(layout.ok(), std::string(layout.status().message()));
     relevance_ = *std::move(layout);
     item_rows_ = relevance_->ItemRows(catalog);
-    relevance_proj = register_module("relevance_proj",
-                                     torch::nn::Linear(options.embed_dim, item_rows_.size(1)));
+    if (options.query_input) {
+      TORCH_CHECK(options.embed_dim == item_rows_.size(1), "query input: embed_dim ", options.embed_dim,
+                  " differs from the relevance rows' width ", item_rows_.size(1));
+    } else {
+      relevance_proj = register_module("relevance_proj",
+                                       torch::nn::Linear(options.embed_dim, item_rows_.size(1)));
+    }
   }
+  TORCH_CHECK(!options.query_input || relevance_, "query input needs relevance mode");
   std::vector<torch::Tensor> layer_ids;
   for (int64_t l = 0; l < layers; ++l) {
     const ChordLayer& layer = catalog.layers()[l];
@@ -149,7 +155,7 @@ HypernetScores ChordHypernetImpl::forward(const torch::Tensor& user_emb) {
     // The ranking comes from the relevance alone: the layer, filter and
     // element scores would not change it.
     const double norm = 1.0 / std::sqrt(static_cast<double>(item_rows_.size(1)));
-    s.relevance = torch::matmul(relevance_proj->forward(user_emb), item_rows_.t()) * norm;
+    s.relevance = torch::matmul(RelevanceQuery(user_emb), item_rows_.t()) * norm;
     s.log_score = relevance_->RankKey(s.relevance);
     return s;
   }
@@ -178,6 +184,11 @@ HypernetScores ChordHypernetImpl::forward(const torch::Tensor& user_emb) {
   s.log_score = torch::log(s.layer).index_select(1, layer_of_channel_) +
                 torch::log(s.filter + 1e-6) + torch::log(s.element + 1e-6);
   return s;
+}
+
+torch::Tensor ChordHypernetImpl::RelevanceQuery(const torch::Tensor& user_emb) {
+  TORCH_CHECK(relevance_, "RelevanceQuery outside relevance mode");
+  return options_.query_input ? user_emb : relevance_proj->forward(user_emb);
 }
 
 void ChordHypernetImpl::MoveTo(const torch::Device& device) {

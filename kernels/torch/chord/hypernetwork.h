@@ -35,6 +35,12 @@ struct HypernetOptions {
   // Relevance mode: layers ranked below every other channel -- a per-user
   // table (Caser's user_emb), of which a device reads only its own row.
   std::vector<std::string> relevance_last;
+  // Relevance mode: the user embedding is the backbone's own FP32 query
+  // (SeqRecModel::Query, computed by the device before it quantizes), as
+  // wide as the relevance rows (embed_dim must equal it). relevance_proj is
+  // then the identity and not a parameter: the relevance is the FP32
+  // backbone's score of every item, and there is nothing to train.
+  bool query_input = false;
 };
 
 // Where relevance mode puts every channel of a catalog: resolved once.
@@ -99,6 +105,7 @@ struct HypernetScores {
 //
 // Relevance mode (options.relevance_layer names a layer of the catalog):
 //   relevance_c = r(u) . w_c / sqrt(K_r),  r(u) = relevance_proj(u)  [K_r]
+// (r(u) = u with query_input: u is then the backbone's own query)
 // for the rows c of that layer (w_c: item c's row there and in the tied
 // layers) -- for an item table, how strongly the backbone would score item
 // c for a user whose state is r(u); trained to imitate the FP32 backbone's
@@ -127,7 +134,11 @@ class ChordHypernetImpl : public torch::nn::Module {
   torch::Tensor channel_bias;                  // [N]
   std::vector<torch::Tensor> key_proj;         // per layer [K_l, key_dim]
   std::vector<torch::Tensor> element_basis;    // per layer [K_l, rank]
-  torch::nn::Linear relevance_proj{nullptr};   // relevance mode: E -> K_r
+  torch::nn::Linear relevance_proj{nullptr};   // relevance mode: E -> K_r (null with query_input)
+
+  // Relevance mode: the relevance query r(u) [U, K_r] of user embeddings
+  // [U, E]: relevance_proj(u), or u itself with query_input.
+  torch::Tensor RelevanceQuery(const torch::Tensor& user_emb);
 
   // Index of the relevance layer in the catalog, -1 when off.
   int64_t relevance_layer() const { return relevance_ ? relevance_->layer() : -1; }

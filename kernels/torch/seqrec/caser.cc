@@ -67,6 +67,11 @@ torch::Tensor Caser::Score(const torch::Tensor& histories, const torch::Tensor& 
   return ScoreFrom(Represent(histories, users), candidates);
 }
 
+torch::Tensor Caser::Query(const torch::Tensor& histories, const torch::Tensor& users) {
+  torch::Tensor x = Represent(histories, users);
+  return torch::cat({x, torch::ones({x.size(0), 1}, x.options())}, 1);
+}
+
 torch::Tensor Caser::Loss(const SeqRecTrainBatch& batch) {
   torch::Tensor x = Represent(batch.histories, batch.users);
   torch::Tensor pos = ScoreFrom(x, batch.positives);

@@ -2,6 +2,8 @@
 #define QFLEET_KERNELS_TORCH_SEQREC_CASER_H_
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/conv.h>
@@ -41,6 +43,9 @@ class Caser : public SeqRecModel {
   torch::Tensor Score(const torch::Tensor& histories, const torch::Tensor& users,
                       const torch::Tensor& candidates) override;
   torch::Tensor Loss(const SeqRecTrainBatch& batch) override;
+  // [x, 1] [B, 2d + 1] (dotted with out_emb and out_bias rows side by side).
+  torch::Tensor Query(const torch::Tensor& histories, const torch::Tensor& users) override;
+  std::vector<std::string> QueryTables() const override { return {"out_emb", "out_bias"}; }
 
   torch::nn::Embedding item_emb{nullptr}, user_emb{nullptr};
   torch::nn::Conv2d conv_v{nullptr};

@@ -99,9 +99,13 @@ torch::Tensor SasRec::Encode(const torch::Tensor& histories, int64_t* first_colu
   return final_norm->forward(x);
 }
 
-torch::Tensor SasRec::Score(const torch::Tensor& histories, const torch::Tensor& /*users*/,
+torch::Tensor SasRec::Query(const torch::Tensor& histories, const torch::Tensor& /*users*/) {
+  return Encode(histories).select(1, -1);
+}
+
+torch::Tensor SasRec::Score(const torch::Tensor& histories, const torch::Tensor& users,
                             const torch::Tensor& candidates) {
-  torch::Tensor last = Encode(histories).select(1, -1);  // [B, d]
+  torch::Tensor last = Query(histories, users);          // [B, d]
   torch::Tensor emb = item_emb->forward(candidates);     // [B, C, d]
   return torch::bmm(emb, last.unsqueeze(2)).squeeze(2);
 }

@@ -2,6 +2,8 @@
 #define QFLEET_KERNELS_TORCH_SEQREC_SASREC_H_
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/embedding.h>
@@ -59,6 +61,9 @@ class SasRec : public SeqRecModel {
   torch::Tensor Score(const torch::Tensor& histories, const torch::Tensor& users,
                       const torch::Tensor& candidates) override;
   torch::Tensor Loss(const SeqRecTrainBatch& batch) override;
+  // The last position's hidden state [B, d] (dotted with item_emb rows).
+  torch::Tensor Query(const torch::Tensor& histories, const torch::Tensor& users) override;
+  std::vector<std::string> QueryTables() const override { return {"item_emb"}; }
 
   torch::nn::Embedding item_emb{nullptr}, pos_emb{nullptr};
   torch::nn::ModuleList blocks{nullptr};

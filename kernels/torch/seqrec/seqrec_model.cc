@@ -8,6 +8,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/status_macros.h"
 
 namespace qfleet::torchq {
 namespace {
@@ -119,25 +120,50 @@ void SeqRecModel::Normal(torch::Tensor& w, double std, at::Generator& gen) {
   w.normal_(0.0, std, gen);
 }
 
-absl::StatusOr<torch::Tensor> ScoreSeqRec(SeqRecModel& model, const torch::Tensor& histories,
-                                          const torch::Tensor& users,
-                                          const torch::Tensor& candidates) {
+namespace {
+
+// The checks ScoreSeqRec and QuerySeqRec share; candidates undefined for a query.
+absl::Status CheckModelInput(const SeqRecModel& model, const torch::Tensor& histories,
+                             const torch::Tensor& users, const torch::Tensor& candidates) {
   const SeqRecConfig& c = model.config();
   absl::Status s = CheckIds(histories, "histories", 2, 0, c.num_items);
-  if (s.ok()) s = CheckIds(candidates, "candidates", 2, 1, c.num_items);
+  if (s.ok() && candidates.defined()) s = CheckIds(candidates, "candidates", 2, 1, c.num_items);
   if (s.ok() && c.backbone == Backbone::kCaser) s = CheckIds(users, "users", 1, 0, c.num_users - 1);
   if (!s.ok()) return s;
   const int64_t b = histories.size(0);
-  if (candidates.size(0) != b || (users.defined() && (users.dim() != 1 || users.size(0) != b))) {
+  if ((candidates.defined() && candidates.size(0) != b) ||
+      (users.defined() && (users.dim() != 1 || users.size(0) != b))) {
     return absl::InvalidArgumentError(absl::StrFormat(
-        "batch sizes differ: histories %d, candidates %d, users %d", b, candidates.size(0),
+        "batch sizes differ: histories %d, candidates %d, users %d", b,
+        candidates.defined() ? candidates.size(0) : b,
         users.defined() && users.dim() == 1 ? users.size(0) : -1));
   }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<torch::Tensor> ScoreSeqRec(SeqRecModel& model, const torch::Tensor& histories,
+                                          const torch::Tensor& users,
+                                          const torch::Tensor& candidates) {
+  if (!candidates.defined()) return absl::InvalidArgumentError("candidates are undefined");
+  RETURN_IF_ERROR(CheckModelInput(model, histories, users, candidates));
   try {
     torch::NoGradGuard no_grad;
     return model.Score(histories, users, candidates);
   } catch (const c10::Error& e) {
     return absl::InternalError(absl::StrCat("scoring failed: ", e.what_without_backtrace()));
+  }
+}
+
+absl::StatusOr<torch::Tensor> QuerySeqRec(SeqRecModel& model, const torch::Tensor& histories,
+                                          const torch::Tensor& users) {
+  RETURN_IF_ERROR(CheckModelInput(model, histories, users, torch::Tensor()));
+  try {
+    torch::NoGradGuard no_grad;
+    return model.Query(histories, users);
+  } catch (const c10::Error& e) {
+    return absl::InternalError(absl::StrCat("query failed: ", e.what_without_backtrace()));
   }
 }
 

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <ATen/core/Generator.h>
 #include <torch/nn/module.h>
@@ -89,6 +90,15 @@ class SeqRecModel : public torch::nn::Module {
   virtual torch::Tensor Score(const torch::Tensor& histories, const torch::Tensor& users,
                               const torch::Tensor& candidates) = 0;
 
+  // The user's query [B, K]: what Score dots with each candidate's rows of
+  // the item tables it reads (SASRec: the last hidden state, against
+  // item_emb; Caser: [x, 1], against out_emb and out_bias side by side), so
+  // Score(c) = Query . [rows of c]. Same inputs and failures as Score.
+  virtual torch::Tensor Query(const torch::Tensor& histories, const torch::Tensor& users) = 0;
+  // The item tables Query is dotted with, in order (their row counts are
+  // num_items + 1).
+  virtual std::vector<std::string> QueryTables() const = 0;
+
   // Mean binary cross-entropy of `batch` (layout on SeqRecTrainBatch), a
   // scalar with a graph for backward(). Throws c10::Error on bad input.
   virtual torch::Tensor Loss(const SeqRecTrainBatch& batch) = 0;
@@ -126,6 +136,11 @@ class SeqRecModel : public torch::nn::Module {
 absl::StatusOr<torch::Tensor> ScoreSeqRec(SeqRecModel& model, const torch::Tensor& histories,
                                           const torch::Tensor& users,
                                           const torch::Tensor& candidates);
+
+// Validating front door for SeqRecModel::Query: the same checks as
+// ScoreSeqRec without candidates. Runs without gradient.
+absl::StatusOr<torch::Tensor> QuerySeqRec(SeqRecModel& model, const torch::Tensor& histories,
+                                          const torch::Tensor& users);
 
 }  // namespace qfleet::torchq
 

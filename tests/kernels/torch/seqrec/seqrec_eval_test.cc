@@ -26,6 +26,10 @@ class LowIdsFirst : public SeqRecModel {
     return -candidates.to(torch::kFloat32);
   }
   torch::Tensor Loss(const SeqRecTrainBatch&) override { return torch::zeros({}); }
+  torch::Tensor Query(const torch::Tensor& histories, const torch::Tensor&) override {
+    return torch::zeros({histories.size(0), 1});
+  }
+  std::vector<std::string> QueryTables() const override { return {}; }
   bool seen_training = true;
   torch::Tensor last_histories;
 };

@@ -54,6 +54,33 @@ TEST_P(BackboneTest, ScoreAndLossShapes) {
   EXPECT_TRUE(model->named_parameters()["item_emb.weight"].grad().defined());
 }
 
+TEST_P(BackboneTest, ScoreIsTheQueryDottedWithTheQueryTablesRows) {
+  seqrec::LeaveOneOutSplit split = SmallSplit(50, 120);
+  auto model = SmallModel(GetParam(), split);
+  model->eval();
+  torch::Tensor hist = Ids({0, 0, 3, 4, 5, 6, 7, 8, 9, 10}, {2, 5});
+  torch::Tensor users = Ids({0, 49}, {2});
+  torch::Tensor cands = Ids({1, 2, 3, 120, 5, 6}, {2, 3});
+  ASSERT_OK_AND_ASSIGN(torch::Tensor q, QuerySeqRec(*model, hist, users));
+  std::vector<torch::Tensor> tables;
+  auto params = model->named_parameters();
+  for (const std::string& name : model->QueryTables()) tables.push_back(params[name + ".weight"]);
+  torch::Tensor rows = torch::cat(tables, 1);  // [num_items + 1, K]
+  EXPECT_EQ(rows.size(0), 121);
+  ASSERT_EQ(q.sizes(), (std::vector<int64_t>{2, rows.size(1)}));
+  torch::Tensor want = torch::bmm(rows.index_select(0, cands.flatten()).view({2, 3, -1}),
+                                  q.unsqueeze(2)).squeeze(2);
+  ASSERT_OK_AND_ASSIGN(torch::Tensor s, ScoreSeqRec(*model, hist, users, cands));
+  EXPECT_TRUE(torch::allclose(s, want, 1e-5, 1e-5));
+  // The same validation as ScoreSeqRec.
+  EXPECT_THAT(QuerySeqRec(*model, hist.to(torch::kInt), users),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("int64")));
+  EXPECT_THAT(QuerySeqRec(*model, Ids({121}, {1, 1}), Ids({0}, {1})),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("histories")));
+  EXPECT_THAT(QuerySeqRec(*model, hist, Ids({0}, {1})),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("batch")));
+}
+
 TEST_P(BackboneTest, LeftPaddingAndExtraColumnsDoNotChangeScores) {
   seqrec::LeaveOneOutSplit split = SmallSplit(50, 120);
   auto model = SmallModel(GetParam(), split);
