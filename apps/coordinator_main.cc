@@ -114,8 +114,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (serve_chord && (chord.load_backbone.empty() || chord_data.empty())) {
-    std::cerr << "qfleet-coordinator: error: --chord-bundle and --chord-query need --chord-backbone and "
-                 "--chord-data\n";
+    std::cerr << "qfleet-coordinator: error: CHORD serving (--chord-bundle or --chord-query) needs "
+                 "--chord-backbone and --chord-data\n";
     return 2;
   }
 

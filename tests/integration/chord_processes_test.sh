@@ -30,12 +30,20 @@ awk 'BEGIN { for (u = 1; u <= 240; u++) { s = (u * 7) % 120; n = 6 + u % 8;
   --json "$WORK/sim.json" >"$WORK/sim.out"
 grep -q '"name": "chord"' "$WORK/sim.json"
 
-# Flag errors: a CHORD bundle without its backbone and data; an agent user
-# outside the data.
+# Flag errors: a CHORD bundle or --chord-query without its backbone and
+# data; a CHORD flag without CHORD; an agent user outside the data.
 if "$BIN/qfleet-coordinator" --insecure --db "$WORK/x.db" --chord-bundle "$WORK/chord.qftc" 2>"$WORK/err"; then
   echo "coordinator accepted --chord-bundle alone"; exit 1
 fi
 grep -q "needs --chord-backbone" "$WORK/err"
+if "$BIN/qfleet-coordinator" --insecure --db "$WORK/x.db" --chord-query 2>"$WORK/err"; then
+  echo "coordinator accepted --chord-query alone"; exit 1
+fi
+grep -q "needs --chord-backbone" "$WORK/err"
+if "$BIN/qfleet-coordinator" --insecure --db "$WORK/x.db" --chord-tier-bits 8,4,3,2 2>"$WORK/err"; then
+  echo "coordinator accepted a CHORD flag without CHORD"; exit 1
+fi
+grep -q "needs --chord-bundle or --chord-query" "$WORK/err"
 if "$BIN/qfleet-agent" --insecure --seqrec-data "$WORK/items.txt" --seqrec-user 100000 2>"$WORK/err"; then
   echo "agent accepted an unknown user"; exit 1
 fi

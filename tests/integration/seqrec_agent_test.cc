@@ -36,7 +36,12 @@ namespace {
 
 namespace ch = torchq::chord;
 
-TEST(SeqRecAgentTest, AgentsEvaluateThroughTheCoordinatorAsTheSimulatorDoes) {
+// false: the trained user encoder; true: the backbone's own query
+// (UseBackboneQuery), where each agent sends its FP32 backbone's query.
+class SeqRecAgentTest : public ::testing::TestWithParam<bool> {};
+
+TEST_P(SeqRecAgentTest, AgentsEvaluateThroughTheCoordinatorAsTheSimulatorDoes) {
+  const bool query = GetParam();
   ch::ChordSetupOptions so;
   so.synthetic.num_users = 200;
   so.synthetic.num_items = 150;
@@ -47,6 +52,7 @@ TEST(SeqRecAgentTest, AgentsEvaluateThroughTheCoordinatorAsTheSimulatorDoes) {
   so.sensitivity_users = 32;
   so.hessian_samples = 1;
   so.seed = 5;
+  if (query) ch::UseBackboneQuery(so);
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<ch::ChordSetup> setup, ch::PrepareChord(so));
   ASSERT_OK_AND_ASSIGN(torch::Tensor mean, ch::MeanUserEmbedding(*setup->chord, *setup->model, setup->split,
                                                                  seqrec::EvalStage::kValidation));
@@ -157,6 +163,16 @@ TEST(SeqRecAgentTest, AgentsEvaluateThroughTheCoordinatorAsTheSimulatorDoes) {
                          local->coordinator->store().LatestPlanForDevice(id));
     ASSERT_TRUE(plan.has_value());
     EXPECT_EQ(plan->method, "chord");
+    if (query) {
+      // The agent sent its FP32 backbone's query: the stored plan is the
+      // cloud's plan from the same query.
+      const std::vector<int32_t> one = {sample.users[i]};
+      ASSERT_OK_AND_ASSIGN(torch::Tensor q, ch::UserEmbeddings(*setup->chord, *setup->model, setup->split,
+                                                               one, sample.stage));
+      ASSERT_OK_AND_ASSIGN(std::vector<PrecisionPlan> want, setup->chord->GeneratePlans(q, 0));
+      ASSERT_OK_AND_ASSIGN(PrecisionPlan got, DecodePlan(plan->bytes));
+      EXPECT_EQ(got.codes, want[0].codes) << "device " << i;
+    }
     ASSERT_OK_AND_ASSIGN(ch::DecodedPlan d, ch::DecodeDevicePlan(*bundle, plan->bytes, {}, 3.0,
                                                                  so.decode));
     EXPECT_LE(d.avg_bits, 3.0 + 1e-9);
@@ -169,7 +185,10 @@ TEST(SeqRecAgentTest, AgentsEvaluateThroughTheCoordinatorAsTheSimulatorDoes) {
   EXPECT_GT(summaries["chord"]["apply_ms"].get<double>(), 0.0);
 }
 
-TEST(SeqRecAgentTest, BadDeviceDataIsRefusedBeforeRegistering) {
+INSTANTIATE_TEST_SUITE_P(Embeddings, SeqRecAgentTest, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "BackboneQuery" : "Encoder"; });
+
+TEST(SeqRecAgentDataTest, BadDeviceDataIsRefusedBeforeRegistering) {
   device::SeqRecDeviceData d;
   d.history = {1, 2, 3};
   d.held_out = 4;

@@ -146,6 +146,21 @@ TEST(SeqRecSimIntegrationTest, CaserRelevanceModeKeepsEachDevicesOwnUserRow) {
   EXPECT_GT(r.rows[3].plan_gen_ms, 0.0);
 }
 
+TEST(SeqRecSimIntegrationTest, CaserOnTheBackbonesQueryDecodesItsOwnCut) {
+  SeqRecSimOptions o = Quick();
+  o.setup.backbone = "caser";
+  torchq::chord::UseBackboneQuery(o.setup);
+  o.methods = {"chord-mean", "chord"};
+  SeqRecSimResult r;
+  ASSERT_NO_FATAL_FAILURE(RunWithinBudget(o, r));
+  // Devices sent 2d + 1 = 101-wide queries and decoded the 8/4/3/2 cut
+  // with the weights the plans carry.
+  EXPECT_DOUBLE_EQ(r.rows[0].low_bits, 2.0);
+  EXPECT_DOUBLE_EQ(r.rows[1].low_bits, 2.0);
+  EXPECT_GT(r.rows[1].plan_gen_ms, 0.0);
+  ASSERT_TRUE(r.chord_vs_mean_ndcg10.has_value());
+}
+
 TEST(SeqRecSimIntegrationTest, RejectsBadOptionsBeforeTraining) {
   SeqRecSimOptions o = Quick();
   o.methods = {"fp32", "rtn9"};
