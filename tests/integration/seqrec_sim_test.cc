@@ -172,6 +172,14 @@ TEST(SeqRecSimIntegrationTest, RejectsBadOptionsBeforeTraining) {
   o = Quick();
   o.setup.data_path = "/nonexistent/interactions.txt";
   EXPECT_FALSE(RunSeqRecSim(o, log).ok());
+  // The backbone's query has no trained file to load or save.
+  for (bool load : {true, false}) {
+    o = Quick();
+    torchq::chord::UseBackboneQuery(o.setup);
+    (load ? o.setup.load_chord : o.setup.save_chord) = "/tmp/never-written.qftc";
+    EXPECT_THAT(RunSeqRecSim(o, log).status(),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no trained weights")));
+  }
 }
 
 }  // namespace

@@ -65,6 +65,11 @@ absl::StatusOr<std::unique_ptr<ChordSetup>> PrepareChord(const ChordSetupOptions
   auto say = [&o](const std::string& s) {
     if (o.say) o.say(s);
   };
+  if (o.chord.hypernet.query_input && (!o.load_chord.empty() || !o.save_chord.empty())) {
+    return absl::InvalidArgumentError(
+        "CHORD on the backbone's query has no trained weights to load or save (--load-chord, "
+        "--save-chord)");
+  }
   auto setup = std::make_unique<ChordSetup>();
   seqrec::SyntheticOptions syn = o.synthetic;
   syn.seed = o.seed;
@@ -108,13 +113,7 @@ absl::StatusOr<std::unique_ptr<ChordSetup>> PrepareChord(const ChordSetupOptions
   ChordOptions copt = o.chord;
   copt.encoder.num_items = split.num_items;
   copt.hypernet.embed_dim = copt.encoder.embed_dim;
-  if (copt.hypernet.query_input) {
-    if (!o.load_chord.empty()) {
-      return absl::InvalidArgumentError(
-          "CHORD on the backbone's query has no trained weights to load (--load-chord)");
-    }
-    RETURN_IF_ERROR(FitBackboneQuery(*setup->model, catalog, copt.hypernet));
-  }
+  if (copt.hypernet.query_input) RETURN_IF_ERROR(FitBackboneQuery(*setup->model, catalog, copt.hypernet));
   copt.seed = o.seed;
   // Caser: every device keeps its window's rows of the input item table at
   // tier 0 (KeepWindowRows); plans and the static allocation leave room.
