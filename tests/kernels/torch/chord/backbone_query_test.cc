@@ -22,13 +22,10 @@ namespace {
 
 using ::testing::HasSubstr;
 
-class BackboneQueryTest : public ::testing::TestWithParam<Backbone> {
+class BackboneQueryTest : public testing::TinyBackboneTest {
  protected:
   void SetUp() override {
-    split_ = testing::TinySplit();
-    model_ = testing::TinyModel(GetParam(), split_);
-    model_->eval();
-    catalog_ = std::make_unique<ChannelCatalog>(ChannelCatalog::Create(*model_).value());
+    TinyBackboneTest::SetUp();
     options_ = testing::TinyOptions(split_);
     ChordSetupOptions so;
     so.backbone = GetParam() == Backbone::kCaser ? "caser" : "sasrec";
@@ -50,9 +47,6 @@ class BackboneQueryTest : public ::testing::TestWithParam<Backbone> {
     histories = MakeEvalHistories(split_, users, seqrec::EvalStage::kTest, model_->HistoryLength());
     ids = torch::arange(n, torch::kLong);
   }
-  seqrec::LeaveOneOutSplit split_;
-  std::shared_ptr<SeqRecModel> model_;
-  std::unique_ptr<ChannelCatalog> catalog_;
   ChordOptions options_;
   std::shared_ptr<ChordModel> chord_;
 };

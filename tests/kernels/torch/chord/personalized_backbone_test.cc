@@ -14,13 +14,10 @@
 namespace qfleet::torchq::chord {
 namespace {
 
-class PersonalizedBackboneTest : public ::testing::TestWithParam<Backbone> {
+class PersonalizedBackboneTest : public testing::TinyBackboneTest {
  protected:
   void SetUp() override {
-    split_ = testing::TinySplit();
-    model_ = testing::TinyModel(GetParam(), split_);
-    model_->eval();
-    catalog_ = std::make_unique<ChannelCatalog>(ChannelCatalog::Create(*model_).value());
+    TinyBackboneTest::SetUp();
     view_ = PersonalizedBackbone::Create(model_, *catalog_).value();
     users_ = {0, 3, 7, 11};
     histories_ = MakeEvalHistories(split_, users_, seqrec::EvalStage::kTest, 15);
@@ -28,9 +25,6 @@ class PersonalizedBackboneTest : public ::testing::TestWithParam<Backbone> {
     candidates_ = torch::randint(1, split_.num_items + 1, {4, 9}, torch::kLong);
   }
 
-  seqrec::LeaveOneOutSplit split_;
-  std::shared_ptr<SeqRecModel> model_;
-  std::unique_ptr<ChannelCatalog> catalog_;
   std::unique_ptr<PersonalizedBackbone> view_;
   std::vector<int32_t> users_;
   torch::Tensor histories_, users_t_, candidates_;

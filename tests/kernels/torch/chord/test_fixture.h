@@ -59,6 +59,20 @@ class TinyChordTest : public ::testing::Test {
   std::shared_ptr<ChordModel> chord_;
 };
 
+// The tiny backbone of GetParam() (eval mode) and its catalog.
+class TinyBackboneTest : public ::testing::TestWithParam<Backbone> {
+ protected:
+  void SetUp() override {
+    split_ = TinySplit();
+    model_ = TinyModel(GetParam(), split_);
+    model_->eval();
+    catalog_ = std::make_unique<ChannelCatalog>(ChannelCatalog::Create(*model_).value());
+  }
+  seqrec::LeaveOneOutSplit split_;
+  std::shared_ptr<SeqRecModel> model_;
+  std::unique_ptr<ChannelCatalog> catalog_;
+};
+
 }  // namespace qfleet::torchq::chord::testing
 
 #endif  // QFLEET_TESTS_KERNELS_TORCH_CHORD_TEST_FIXTURE_H_

@@ -22,15 +22,19 @@ torch::Tensor Ids(std::vector<int64_t> v, std::vector<int64_t> shape) {
   return torch::tensor(v, torch::kLong).reshape(shape);
 }
 
-class BackboneTest : public ::testing::TestWithParam<Backbone> {};
+class BackboneTest : public ::testing::TestWithParam<Backbone> {
+ protected:
+  // Two histories (one left-padded), users 0 and 49, three candidates each.
+  torch::Tensor hist_ = Ids({0, 0, 3, 4, 5, 6, 7, 8, 9, 10}, {2, 5});
+  torch::Tensor users_ = Ids({0, 49}, {2});
+  torch::Tensor cands_ = Ids({1, 2, 3, 120, 5, 6}, {2, 3});
+};
 
 TEST_P(BackboneTest, ScoreAndLossShapes) {
   seqrec::LeaveOneOutSplit split = SmallSplit(50, 120);
   auto model = SmallModel(GetParam(), split);
   model->eval();
-  torch::Tensor hist = Ids({0, 0, 3, 4, 5, 6, 7, 8, 9, 10}, {2, 5});
-  torch::Tensor users = Ids({0, 49}, {2});
-  torch::Tensor cands = Ids({1, 2, 3, 120, 5, 6}, {2, 3});
+  const torch::Tensor &hist = hist_, &users = users_, &cands = cands_;
   ASSERT_OK_AND_ASSIGN(torch::Tensor s, ScoreSeqRec(*model, hist, users, cands));
   EXPECT_EQ(s.sizes(), (std::vector<int64_t>{2, 3}));
   EXPECT_EQ(s.scalar_type(), torch::kFloat32);
@@ -58,9 +62,7 @@ TEST_P(BackboneTest, ScoreIsTheQueryDottedWithTheQueryTablesRows) {
   seqrec::LeaveOneOutSplit split = SmallSplit(50, 120);
   auto model = SmallModel(GetParam(), split);
   model->eval();
-  torch::Tensor hist = Ids({0, 0, 3, 4, 5, 6, 7, 8, 9, 10}, {2, 5});
-  torch::Tensor users = Ids({0, 49}, {2});
-  torch::Tensor cands = Ids({1, 2, 3, 120, 5, 6}, {2, 3});
+  const torch::Tensor &hist = hist_, &users = users_, &cands = cands_;
   ASSERT_OK_AND_ASSIGN(torch::Tensor q, QuerySeqRec(*model, hist, users));
   std::vector<torch::Tensor> tables;
   auto params = model->named_parameters();
