@@ -80,6 +80,10 @@ int main(int argc, char** argv) {
   app.add_option("--chord-format", chord_format, "lines or movielens")
       ->check(CLI::IsMember({"lines", "movielens"}));
   app.add_option("--chord-seed", chord.seed, "seed of the synthetic data and the sensitivity pass");
+  std::string static_sensitivity = "channel";
+  app.add_option("--chord-static-sensitivity", static_sensitivity,
+                 "the static plan's Hessian traces: per channel, or per layer (HAWQ)")
+      ->check(CLI::IsMember({"channel", "layer"}));
   app.add_option("--backbone", chord.backbone, "sasrec or caser")->check(CLI::IsMember({"sasrec", "caser"}));
   app.add_option("--budget-bits", chord.chord.budget_bits, "the bit budget the hypernetworks were trained for")
       ->check(CLI::Range(2.0, 4.0));
@@ -99,12 +103,14 @@ int main(int argc, char** argv) {
   if (int rc = qfleet::apps::ParseOrExit(app, argc, argv); rc >= 0) return rc;
   const bool serve_chord = !chord.load_chord.empty() || chord_query;
   for (const char* name : {"--chord-backbone", "--chord-data", "--chord-relevance", "--chord-tier-bits",
-                           "--chord-middle-share", "--chord-tier-importance"}) {
+                           "--chord-middle-share", "--chord-tier-importance",
+                           "--chord-static-sensitivity"}) {
     if (app.count(name) > 0 && !serve_chord) {
       std::cerr << "qfleet-coordinator: error: " << name << " needs --chord-bundle or --chord-query\n";
       return 2;
     }
   }
+  chord.static_sensitivity = *qfleet::torchq::chord::ParseStaticSensitivity(static_sensitivity);
   if (chord_relevance) qfleet::torchq::chord::UseRelevanceTiers(chord);
   if (chord_query) qfleet::torchq::chord::UseBackboneQuery(chord);
   if (absl::Status st =

@@ -558,6 +558,10 @@ int SeqRecSimMain(int argc, char** argv) {
                "relevance mode: the hypernetworks tier the item table's rows by a learned relevance "
                "to each user (SASRec: quarters cut for 4/3/3/2 bits; Caser: cut for 8/4/2/1 bits with "
                "the rows no device reads in the 1-bit tier)");
+  std::string static_sensitivity = "channel";
+  app.add_option("--static-sensitivity", static_sensitivity,
+                 "the static baseline's Hessian traces: per channel, or per layer (HAWQ)")
+      ->check(CLI::IsMember({"channel", "layer"}));
   bool query = false;
   app.add_flag("--chord-query", query,
                "relevance mode on the backbone's own query: each device sends its FP32 backbone's "
@@ -594,6 +598,7 @@ int SeqRecSimMain(int argc, char** argv) {
     return 2;
   }
   s.format = *parsed;
+  s.static_sensitivity = *torchq::chord::ParseStaticSensitivity(static_sensitivity);
   if (relevance) torchq::chord::UseRelevanceTiers(s);
   if (query) torchq::chord::UseBackboneQuery(s);
   if (absl::Status st = torchq::chord::OverrideTiers(s, tier_bits, middle_share, tier_importance);

@@ -120,6 +120,10 @@ int main(int argc, char** argv) {
                      "relevance mode: layers ranked below every other channel "
                      "(overrides --chord-relevance's choice; 'none' for no layer)")
           ->delimiter(',');
+  std::string static_sensitivity = "channel";
+  app.add_option("--static-sensitivity", static_sensitivity,
+                 "the static baseline's Hessian traces: per channel, or per layer (HAWQ)")
+      ->check(CLI::IsMember({"channel", "layer"}));
   bool query = false;
   app.add_flag("--chord-query", query,
                "relevance mode on the backbone's own query: each device sends the FP32 backbone's "
@@ -287,7 +291,8 @@ int main(int argc, char** argv) {
     if (b >= 2) static_allowed.push_back(b);
   }
   auto static_bits = ch::StaticChannelBits((*chord)->catalog(), *sens, budget, static_allowed,
-                                           window_rows);
+                                           window_rows,
+                                           *ch::ParseStaticSensitivity(static_sensitivity));
   if (!static_bits.ok()) return Fail(static_bits.status());
   eval.static_bits = *static_bits;
   t0 = std::chrono::steady_clock::now();

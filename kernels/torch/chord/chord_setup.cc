@@ -152,7 +152,7 @@ absl::StatusOr<std::unique_ptr<ChordSetup>> PrepareChord(const ChordSetupOptions
   }
   ASSIGN_OR_RETURN(setup->static_bits, StaticChannelBits(setup->chord->catalog(), setup->sensitivity,
                                                          copt.budget_bits, static_allowed,
-                                                         copt.window_rows));
+                                                         copt.window_rows, o.static_sensitivity));
   if (o.decode.tier_importance != BudgetDecodeOptions().tier_importance) {
     setup->tier_importance.assign(o.decode.tier_importance.begin(), o.decode.tier_importance.end());
   }

@@ -17,6 +17,7 @@
 #include "kernels/torch/chord/chord_service.h"
 #include "kernels/torch/chord/chord_trainer.h"
 #include "kernels/torch/chord/personalized_backbone.h"
+#include "kernels/torch/chord/static_allocation.h"
 #include "kernels/torch/seqrec/seqrec_baseline.h"
 
 namespace qfleet::torchq::chord {
@@ -45,6 +46,7 @@ struct ChordSetupOptions {
   BudgetDecodeOptions decode = {{1, 2, 3, 4, 8}, {8, 4, 2, 1}};
   int hessian_samples = 4;
   int64_t sensitivity_users = 256;
+  StaticSensitivity static_sensitivity = StaticSensitivity::kChannel;  // the static baseline's
   uint64_t seed = 1;
   std::function<void(const std::string&)> say;  // progress lines; may be empty
 };

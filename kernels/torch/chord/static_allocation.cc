@@ -45,9 +45,17 @@ absl::StatusOr<std::map<std::string, std::vector<double>>> BackboneSensitivity(
   return out;
 }
 
+absl::StatusOr<StaticSensitivity> ParseStaticSensitivity(const std::string& name) {
+  if (name == "channel") return StaticSensitivity::kChannel;
+  if (name == "layer") return StaticSensitivity::kLayer;
+  return absl::InvalidArgumentError("static sensitivity '" + name.substr(0, 64) +
+                                    "' is not channel or layer");
+}
+
 absl::StatusOr<std::vector<int>> StaticChannelBits(
     const ChannelCatalog& catalog, const std::map<std::string, std::vector<double>>& sensitivity,
-    double budget_bits, const std::vector<int>& allowed_bits, int64_t window_rows) {
+    double budget_bits, const std::vector<int>& allowed_bits, int64_t window_rows,
+    StaticSensitivity granularity) {
   for (int b : allowed_bits) {
     if (b < 1 || b > 8) return absl::InvalidArgumentError("allowed bits must lie in 1..8");
   }
@@ -69,13 +77,21 @@ absl::StatusOr<std::vector<int>> StaticChannelBits(
     torch::Tensor err = torch::stack(errs, 1).to(torch::kFloat64).contiguous();  // [C, W]
     auto e = err.accessor<double, 2>();
     auto it = sensitivity.find(layer.name);
+    auto trace_of = [&](int64_t c) {
+      return (it != sensitivity.end() && c < static_cast<int64_t>(it->second.size()))
+                 ? std::max(it->second[c], 0.0)
+                 : 0.0;
+    };
+    double layer_trace = 0;
+    for (int64_t c = 0; c < layer.channels; ++c) layer_trace += trace_of(c);
+    const double layer_sensitivity =
+        layer_trace / static_cast<double>(std::max<int64_t>(layer.channels * layer.row_length, 1));
     for (int64_t c = 0; c < layer.channels; ++c) {
       ChannelBitCost cost;
       cost.elements = layer.row_length;
-      const double trace = (it != sensitivity.end() && c < static_cast<int64_t>(it->second.size()))
-                               ? it->second[c]
-                               : 0.0;
-      cost.sensitivity = std::max(trace, 0.0) / static_cast<double>(layer.row_length);
+      cost.sensitivity = granularity == StaticSensitivity::kLayer
+                             ? layer_sensitivity
+                             : trace_of(c) / static_cast<double>(layer.row_length);
       for (size_t w = 0; w < allowed_bits.size(); ++w) cost.error.push_back(e[c][w]);
       costs.push_back(std::move(cost));
     }

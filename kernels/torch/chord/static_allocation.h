@@ -23,10 +23,25 @@ absl::StatusOr<std::map<std::string, std::vector<double>>> BackboneSensitivity(
     SeqRecModel& model, const seqrec::LeaveOneOutSplit& split, int64_t batch_users,
     int num_samples, uint64_t seed);
 
+// How the static baseline reads the Hessian traces.
+enum class StaticSensitivity {
+  // Each channel its own trace: max(trace_c, 0) / elements_c (0 where
+  // unknown). An embedding row the sensitivity batch never touched has
+  // trace 0 and gets the narrowest width.
+  kChannel,
+  // Each channel its layer's trace per element (HAWQ's granularity):
+  // sum_c max(trace_c, 0) / the layer's elements. Channels of a layer then
+  // differ only by their own RTN error at each width.
+  kLayer,
+};
+
+// "channel" / "layer"; InvalidArgument otherwise.
+absl::StatusOr<StaticSensitivity> ParseStaticSensitivity(const std::string& name);
+
 // The "static" baseline: one bit-width per channel (catalog order) for all
-// users, from common/bit_allocator's AllocateBits with sensitivity_c =
-// max(trace_c, 0) / elements_c (0 where unknown) and the measured per-element
-// mean squared RTN error of the channel at each allowed width. The budget
+// users, from common/bit_allocator's AllocateBits with the sensitivity of
+// `granularity` and the measured per-element mean squared RTN error of the
+// channel at each allowed width. The budget
 // is the element-weighted average, less room for one row of a per-user
 // table at the widest width (a device keeps its own row there, KeepOwnRow)
 // and for `window_rows` rows of the input-only item table (KeepWindowRows).
@@ -34,7 +49,8 @@ absl::StatusOr<std::map<std::string, std::vector<double>>> BackboneSensitivity(
 // bad widths).
 absl::StatusOr<std::vector<int>> StaticChannelBits(
     const ChannelCatalog& catalog, const std::map<std::string, std::vector<double>>& sensitivity,
-    double budget_bits, const std::vector<int>& allowed_bits, int64_t window_rows = 0);
+    double budget_bits, const std::vector<int>& allowed_bits, int64_t window_rows = 0,
+    StaticSensitivity granularity = StaticSensitivity::kChannel);
 
 }  // namespace qfleet::torchq::chord
 

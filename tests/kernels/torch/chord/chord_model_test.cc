@@ -471,5 +471,34 @@ TEST_F(ChordCaserRelevanceTest, StaticBitsLeaveRoomForTheWindowRows) {
   EXPECT_FALSE(StaticChannelBits(*catalog_, {}, 3.0, allowed, -1).ok());
 }
 
+TEST_F(ChordModelTest, StaticBitsPerLayerIgnoreWhereInTheLayerTheTraceFell) {
+  const ChordLayer& items = catalog_->layers()[catalog_->LayerIndex("item_emb")];
+  const std::vector<int> allowed = {2, 3, 4, 8};
+  // The same trace mass on item_emb's row 1, then on row 2.
+  std::map<std::string, std::vector<double>> a, b;
+  for (auto* m : {&a, &b}) {
+    for (const ChordLayer& l : catalog_->layers()) (*m)[l.name] = std::vector<double>(l.channels, 1.0);
+    (*m)["item_emb"].assign(items.channels, 0.0);
+  }
+  a["item_emb"][1] = 50.0;
+  b["item_emb"][2] = 50.0;
+  auto run = [&](const std::map<std::string, std::vector<double>>& s, StaticSensitivity g) {
+    return StaticChannelBits(*catalog_, s, 3.0, allowed, 0, g).value();
+  };
+  // Per channel: the row that holds the trace gets the wider width.
+  const std::vector<int> ca = run(a, StaticSensitivity::kChannel), cb = run(b, StaticSensitivity::kChannel);
+  EXPECT_GT(ca[items.offset + 1], ca[items.offset + 2]);
+  EXPECT_GT(cb[items.offset + 2], cb[items.offset + 1]);
+  // Per layer: the same allocation either way, within the budget.
+  const std::vector<int> la = run(a, StaticSensitivity::kLayer), lb = run(b, StaticSensitivity::kLayer);
+  EXPECT_EQ(la, lb);
+  double bits = 0;
+  for (size_t c = 0; c < la.size(); ++c) bits += la[c] * catalog_->elements()[c].item<double>();
+  EXPECT_LE(bits / static_cast<double>(catalog_->total_elements()), 3.0 + 1e-9);
+  EXPECT_EQ(ParseStaticSensitivity("layer").value(), StaticSensitivity::kLayer);
+  EXPECT_EQ(ParseStaticSensitivity("channel").value(), StaticSensitivity::kChannel);
+  EXPECT_THAT(ParseStaticSensitivity("row").status(), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
 }  // namespace
 }  // namespace qfleet::torchq::chord
