@@ -80,9 +80,9 @@ int main(int argc, char** argv) {
   app.add_option("--chord-format", chord_format, "lines or movielens")
       ->check(CLI::IsMember({"lines", "movielens"}));
   app.add_option("--chord-seed", chord.seed, "seed of the synthetic data and the sensitivity pass");
-  std::string static_sensitivity = "channel";
+  std::string static_sensitivity = "layer";
   app.add_option("--chord-static-sensitivity", static_sensitivity,
-                 "the static plan's Hessian traces: per channel, or per layer (HAWQ)")
+                 "the static plan's Hessian traces: per layer (HAWQ, the default) or per channel")
       ->check(CLI::IsMember({"channel", "layer"}));
   app.add_option("--backbone", chord.backbone, "sasrec or caser")->check(CLI::IsMember({"sasrec", "caser"}));
   app.add_option("--budget-bits", chord.chord.budget_bits, "the bit budget the hypernetworks were trained for")

@@ -558,9 +558,9 @@ int SeqRecSimMain(int argc, char** argv) {
                "relevance mode: the hypernetworks tier the item table's rows by a learned relevance "
                "to each user (SASRec: quarters cut for 4/3/3/2 bits; Caser: cut for 8/4/2/1 bits with "
                "the rows no device reads in the 1-bit tier)");
-  std::string static_sensitivity = "channel";
+  std::string static_sensitivity = "layer";
   app.add_option("--static-sensitivity", static_sensitivity,
-                 "the static baseline's Hessian traces: per channel, or per layer (HAWQ)")
+                 "the static baseline's Hessian traces: per layer (HAWQ, the default) or per channel")
       ->check(CLI::IsMember({"channel", "layer"}));
   bool query = false;
   app.add_flag("--chord-query", query,

@@ -120,9 +120,9 @@ int main(int argc, char** argv) {
                      "relevance mode: layers ranked below every other channel "
                      "(overrides --chord-relevance's choice; 'none' for no layer)")
           ->delimiter(',');
-  std::string static_sensitivity = "channel";
+  std::string static_sensitivity = "layer";
   app.add_option("--static-sensitivity", static_sensitivity,
-                 "the static baseline's Hessian traces: per channel, or per layer (HAWQ)")
+                 "the static baseline's Hessian traces: per layer (HAWQ, the default) or per channel")
       ->check(CLI::IsMember({"channel", "layer"}));
   bool query = false;
   app.add_flag("--chord-query", query,

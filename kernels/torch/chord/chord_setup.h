@@ -46,7 +46,7 @@ struct ChordSetupOptions {
   BudgetDecodeOptions decode = {{1, 2, 3, 4, 8}, {8, 4, 2, 1}};
   int hessian_samples = 4;
   int64_t sensitivity_users = 256;
-  StaticSensitivity static_sensitivity = StaticSensitivity::kChannel;  // the static baseline's
+  StaticSensitivity static_sensitivity = StaticSensitivity::kLayer;  // the static baseline's
   uint64_t seed = 1;
   std::function<void(const std::string&)> say;  // progress lines; may be empty
 };

@@ -50,7 +50,7 @@ absl::StatusOr<StaticSensitivity> ParseStaticSensitivity(const std::string& name
 absl::StatusOr<std::vector<int>> StaticChannelBits(
     const ChannelCatalog& catalog, const std::map<std::string, std::vector<double>>& sensitivity,
     double budget_bits, const std::vector<int>& allowed_bits, int64_t window_rows = 0,
-    StaticSensitivity granularity = StaticSensitivity::kChannel);
+    StaticSensitivity granularity = StaticSensitivity::kLayer);
 
 }  // namespace qfleet::torchq::chord
 
