@@ -82,7 +82,7 @@ int main(int argc, char** argv) {
   app.add_option("--chord-seed", chord.seed, "seed of the synthetic data and the sensitivity pass");
   std::string static_sensitivity = "layer";
   app.add_option("--chord-static-sensitivity", static_sensitivity,
-                 "the static plan's Hessian traces: per layer (HAWQ, the default) or per channel")
+                 qfleet::torchq::chord::kStaticSensitivityHelp)
       ->check(CLI::IsMember({"channel", "layer"}));
   app.add_option("--backbone", chord.backbone, "sasrec or caser")->check(CLI::IsMember({"sasrec", "caser"}));
   app.add_option("--budget-bits", chord.chord.budget_bits, "the bit budget the hypernetworks were trained for")

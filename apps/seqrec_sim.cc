@@ -559,8 +559,7 @@ int SeqRecSimMain(int argc, char** argv) {
                "to each user (SASRec: quarters cut for 4/3/3/2 bits; Caser: cut for 8/4/2/1 bits with "
                "the rows no device reads in the 1-bit tier)");
   std::string static_sensitivity = "layer";
-  app.add_option("--static-sensitivity", static_sensitivity,
-                 "the static baseline's Hessian traces: per layer (HAWQ, the default) or per channel")
+  app.add_option("--static-sensitivity", static_sensitivity, torchq::chord::kStaticSensitivityHelp)
       ->check(CLI::IsMember({"channel", "layer"}));
   bool query = false;
   app.add_flag("--chord-query", query,

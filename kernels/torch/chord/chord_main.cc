@@ -121,8 +121,7 @@ int main(int argc, char** argv) {
                      "(overrides --chord-relevance's choice; 'none' for no layer)")
           ->delimiter(',');
   std::string static_sensitivity = "layer";
-  app.add_option("--static-sensitivity", static_sensitivity,
-                 "the static baseline's Hessian traces: per layer (HAWQ, the default) or per channel")
+  app.add_option("--static-sensitivity", static_sensitivity, ch::kStaticSensitivityHelp)
       ->check(CLI::IsMember({"channel", "layer"}));
   bool query = false;
   app.add_flag("--chord-query", query,

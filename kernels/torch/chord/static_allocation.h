@@ -35,6 +35,11 @@ enum class StaticSensitivity {
   kLayer,
 };
 
+// Help text of the programs' flags that pick one ("layer" or "channel").
+inline constexpr char kStaticSensitivityHelp[] =
+    "the static baseline's Hessian traces: layer (per layer, HAWQ's granularity; the default) or "
+    "channel";
+
 // "channel" / "layer"; InvalidArgument otherwise.
 absl::StatusOr<StaticSensitivity> ParseStaticSensitivity(const std::string& name);
 
