@@ -14,6 +14,8 @@
 #include "cloud/service/coordinator_server.h"
 #include "common/file_io.h"
 #include "common/idx_dataset.h"
+#include "common/sha256.h"
+#include "common/tensor_container.h"
 #include "kernels/torch/chord/chord_setup.h"
 
 namespace {
@@ -70,7 +72,7 @@ int main(int argc, char** argv) {
   app.add_flag("--chord-query", chord_query,
                "serve CHORD instead of Fashion-MNIST on the backbone's own query: devices send "
                "their FP32 backbone's query, the item rows are ranked by its exact scores, no "
-               "trained bundle (Caser: cut for 8/4/3/2 bits at 5/30/10/55)")
+               "trained bundle (Caser: cut for 8/4/3/2 bits, at 3 bits 5/30/10/55%)")
       ->excludes("--chord-bundle");
   app.add_option("--chord-backbone", chord.load_backbone,
                  "the frozen backbone the hypernetworks were trained on (.qftc, --save-backbone)");
@@ -89,7 +91,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(2.0, 4.0));
   bool chord_relevance = false;
   app.add_flag("--chord-relevance", chord_relevance,
-               "the bundle was trained in relevance mode (qfleet-sim --task seqrec --chord-relevance)");
+               "the bundle was trained in relevance mode (qfleet-sim --task seqrec --chord-relevance)")
+      ->excludes("--chord-query");
   std::vector<int> tier_bits;
   std::vector<double> middle_share, tier_importance;
   app.add_option("--chord-tier-bits", tier_bits,
@@ -167,6 +170,7 @@ int main(int argc, char** argv) {
 
   std::unique_ptr<qfleet::cloud::ModelBackend> backend;
   std::unique_ptr<qfleet::cloud::PlanGenerator> planner;
+  std::string chord_bundle_sha;  // what this CHORD setup serves
   if (serve_chord) {
     // CHORD: the frozen backbone + encoder as the model, the hypernetworks
     // as the plan generator (nothing is trained here).
@@ -179,6 +183,11 @@ int main(int argc, char** argv) {
     if (!setup.ok()) return Fail("CHORD: " + std::string(setup.status().message()));
     auto serving = qfleet::torchq::chord::MakeChordServing(**setup);
     if (!serving.ok()) return Fail("CHORD: " + std::string(serving.status().message()));
+    auto bundle = serving->backend->InitialModel(0);
+    if (!bundle.ok()) return Fail("CHORD: " + std::string(bundle.status().message()));
+    auto bundle_bytes = qfleet::EncodeContainer(*bundle);
+    if (!bundle_bytes.ok()) return Fail("CHORD: " + std::string(bundle_bytes.status().message()));
+    chord_bundle_sha = qfleet::Sha256Hex(*bundle_bytes);
     backend = std::move(serving->backend);
     planner = std::move(serving->planner);
   } else {
@@ -188,6 +197,18 @@ int main(int argc, char** argv) {
   }
   auto coordinator = qfleet::cloud::Coordinator::Open(copts, std::move(backend));
   if (!coordinator.ok()) return Fail(std::string(coordinator.status().message()));
+  if (!chord_bundle_sha.empty()) {
+    // A database resumes the model it served; for CHORD that must be this
+    // setup's bundle (another backbone, or the encoder where devices should
+    // send their backbone's query, would pair devices with the wrong plans).
+    auto served = (*coordinator)->GetModel(0);
+    if (!served.ok()) return Fail(std::string(served.status().message()));
+    if (served->sha256 != chord_bundle_sha) {
+      return Fail("CHORD: the database at --db serves another model bundle (" +
+                  served->sha256.substr(0, 12) + ") than this setup (" + chord_bundle_sha.substr(0, 12) +
+                  "): use a fresh --db for another backbone or embedding mode");
+    }
+  }
   if (planner != nullptr) (*coordinator)->SetPlanGenerator(std::move(planner));
   auto server = qfleet::cloud::CoordinatorServer::Start(coordinator->get(), sopts);
   if (!server.ok()) return Fail(std::string(server.status().message()));

@@ -565,7 +565,8 @@ int SeqRecSimMain(int argc, char** argv) {
   app.add_flag("--chord-query", query,
                "relevance mode on the backbone's own query: each device sends its FP32 backbone's "
                "query of its history, the coordinator ranks the item rows by the backbone's exact "
-               "scores, nothing is trained (Caser: cut for 8/4/3/2 bits at 5/30/10/55)")
+               "scores, nothing is trained and the CHORD training flags have no effect (Caser: cut for "
+               "8/4/3/2 bits, at 3 bits 5/30/10/55%)")
       ->excludes("--chord-relevance");
   std::vector<int> tier_bits;
   std::vector<double> middle_share, tier_importance;

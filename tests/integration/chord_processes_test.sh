@@ -105,3 +105,27 @@ for d in devices:
     assert p.get("plan"), p
 print("chord processes: ok")
 PY
+
+# A restart on the same database resumes the same bundle; the same database
+# under another embedding mode (another bundle) is refused.
+kill "$COORD_PID"; wait "$COORD_PID" 2>/dev/null || true; COORD_PID=""
+start_coordinator() {
+  "$BIN/qfleet-coordinator" --insecure --listen 127.0.0.1:0 --db "$WORK/state.db" \
+    --admin-token-file "$WORK/admin.token" --metrics-listen off \
+    --chord-backbone "$WORK/backbone.qftc" --chord-data "$WORK/items.txt" "$@" 2>"$WORK/coord2.log" &
+  COORD_PID=$!
+  for _ in $(seq 1 900); do
+    grep -q "serving on" "$WORK/coord2.log" && return 0
+    kill -0 "$COORD_PID" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+start_coordinator --chord-bundle "$WORK/chord.qftc" || { echo "restart failed:"; cat "$WORK/coord2.log"; exit 1; }
+kill "$COORD_PID"; wait "$COORD_PID" 2>/dev/null || true; COORD_PID=""
+if start_coordinator --chord-query; then
+  echo "coordinator served a query-mode setup from an encoder bundle's database"; exit 1
+fi
+COORD_PID=""
+grep -q "serves another model bundle" "$WORK/coord2.log" || { cat "$WORK/coord2.log"; exit 1; }
+echo "chord restarts: ok"

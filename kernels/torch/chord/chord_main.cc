@@ -128,7 +128,15 @@ int main(int argc, char** argv) {
                "relevance mode on the backbone's own query: each device sends the FP32 backbone's "
                "query of its history, the item rows are ranked by the backbone's exact scores, "
                "nothing is trained (Caser's cut: 8/4/3/2 at 5/30/10/55 with decoder weights "
-               "4096/16/4/1; SASRec's: 4/3/3/2 quarters); --tier-* flags override the cut");
+               "4096/16/4/1; SASRec's: 4/3/3/2 quarters, at 3 bits); --tier-* flags override the "
+               "cut; the CHORD training flags have no effect")
+      ->excludes("--chord-relevance")
+      ->excludes("--load-chord")
+      ->excludes("--save-chord")
+      ->excludes("--relevance-layer")
+      ->excludes("--relevance-tied")
+      ->excludes("--relevance-last")
+      ->excludes("--embed-dim");
   bool oracle = false;
   app.add_flag("--oracle-relevance", oracle,
                "also rank with the diagnostic oracle-relevance plans (item rows tiered by the FP32 "
@@ -231,9 +239,6 @@ int main(int argc, char** argv) {
   copt.encoder.num_items = split->num_items;
   copt.hypernet.embed_dim = copt.encoder.embed_dim;
   if (query) {
-    if (!load_chord_path.empty() || !save_chord_path.empty()) {
-      return Fail(absl::InvalidArgumentError("--chord-query has no trained weights to load or save"));
-    }
     if (absl::Status st = ch::FitBackboneQuery(*model, *catalog, copt.hypernet); !st.ok()) return Fail(st);
   }
   copt.budget_bits = budget;

@@ -72,8 +72,21 @@ absl::StatusOr<std::unique_ptr<ChordPlanner>> ChordPlanner::Create(
   std::unique_ptr<ChordPlanner> p(new ChordPlanner());
   p->tier_importance_ = std::move(tier_importance);
   p->chord_ = std::move(chord);
-  ASSIGN_OR_RETURN(std::string weights, EncodeContainer(p->chord_->HypernetContainer()));
-  p->id_ = Sha256Hex(weights).substr(0, 16);
+  // The id names everything a plan depends on besides its embedding: the
+  // hypernetworks, the FP32 rows they rank (the backbone), the tier cut,
+  // the weights shipped with plans and the embedding mode.
+  ASSIGN_OR_RETURN(std::string key, EncodeContainer(p->chord_->HypernetContainer()));
+  const ChannelCatalog& catalog = p->chord_->catalog();
+  std::string rows;
+  for (int64_t l = 0; l < catalog.num_layers(); ++l) {
+    const torch::Tensor r = catalog.rows(l).to(torch::kFloat32).contiguous();
+    rows.append(reinterpret_cast<const char*>(r.data_ptr<float>()), sizeof(float) * r.numel());
+  }
+  key += Sha256Hex(rows);
+  for (double f : p->chord_->fractions()) key += absl::StrFormat("|%.17g", f);
+  for (double w : p->tier_importance_) key += absl::StrFormat("|w%.17g", w);
+  key += p->chord_->options().hypernet.query_input ? "|query" : "|encoder";
+  p->id_ = Sha256Hex(key).substr(0, 16);
   ASSIGN_OR_RETURN(std::vector<PrecisionPlan> mean, p->chord_->GeneratePlans(mean_embedding, 0));
   if (mean.size() != 1) return absl::InvalidArgumentError("mean embedding must be [1, E]");
   ASSIGN_OR_RETURN(p->mean_plan_.bytes, EncodePlan(mean[0]));

@@ -214,7 +214,7 @@ void UseBackboneQuery(ChordSetupOptions& options) {
   options.chord.hypernet.query_input = true;
   if (options.backbone == "caser") {
     // With the exact relevance a cut that leaves the read rows room below
-    // 8 bits pays: 8/4/3/2 at 5/30/10/55 (docs/benchmarks.md, "Caser: the
+    // 8 bits pays: 8/4/3/2, at 3 bits 5/30/10/55% (docs/benchmarks.md, "The
     // backbone's own query").
     options.chord.tiers.reference_bits = {8, 4, 3, 2};
     options.chord.tiers.middle_share = {0.30, 0.10};

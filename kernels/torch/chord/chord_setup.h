@@ -75,7 +75,8 @@ void UseRelevanceTiers(ChordSetupOptions& options, bool prune_tail = false);
 // with hypernet.query_input, so each device sends the FP32 backbone's query
 // of its history (SeqRecModel::Query) and the cloud ranks the item rows by
 // the backbone's exact scores; nothing is trained. Caser's cut becomes
-// 8/4/3/2 bits at 5/30/10/55% with decoder weights 4096/16/4/1; SASRec
+// 8/4/3/2 bits (middle shares 30% and 10%: at 3 bits 5/30/10/55%) with
+// decoder weights 4096/16/4/1; SASRec
 // keeps its quarters.
 void UseBackboneQuery(ChordSetupOptions& options);
 

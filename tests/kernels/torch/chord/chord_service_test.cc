@@ -53,6 +53,29 @@ TEST_F(ChordServiceTest, BundleWithoutEncoderIsRefused) {
   EXPECT_THAT(d.status().message(), HasSubstr("mlp.weight"));
 }
 
+TEST_F(ChordServiceTest, PlannerIdNamesTheCutTheWeightsAndTheBackbone) {
+  torch::Tensor mean = torch::zeros({1, options_.encoder.embed_dim});
+  auto id = [&](const ChordOptions& o, std::vector<double> importance) {
+    auto chord = std::shared_ptr<ChordModel>(ChordModel::Create(*catalog_, o).value());
+    return ChordPlanner::Create(chord, mean, {}, std::move(importance)).value()->Id();
+  };
+  const std::string base = id(options_, {});
+  EXPECT_EQ(id(options_, {}), base);  // the same inputs, the same id
+  ChordOptions cut = options_;
+  cut.tiers.reference_bits = {8, 4, 3, 2};
+  EXPECT_NE(id(cut, {}), base);                 // another cut
+  EXPECT_NE(id(options_, {8, 4, 2, 0.5}), base);  // other shipped weights
+  // Another backbone under the same hypernetwork shapes.
+  auto other = testing::TinyModel(Backbone::kSasRec, split_);
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : other->parameters()) p.mul_(1.5);
+  }
+  ChannelCatalog moved = ChannelCatalog::Create(*other).value();
+  auto chord = std::shared_ptr<ChordModel>(ChordModel::Create(moved, options_).value());
+  EXPECT_NE(ChordPlanner::Create(chord, mean, {}).value()->Id(), base);
+}
+
 TEST_F(ChordServiceTest, PlannerPlansDecodeWithinTheBudgetOnTheDevice) {
   torch::Tensor mean = torch::zeros({1, options_.encoder.embed_dim});
   ASSERT_OK_AND_ASSIGN(auto planner, ChordPlanner::Create(chord_, mean, {}));
