@@ -21,7 +21,7 @@ absl::StatusOr<std::unique_ptr<ChordModel>> ChordModel::Create(const ChannelCata
       return absl::InvalidArgumentError("the backbone's query as user embedding needs relevance mode");
     }
     ASSIGN_OR_RETURN(const RelevanceLayout layout, RelevanceLayout::Create(catalog, h));
-    const int64_t width = layout.ItemRows(catalog).size(1);
+    const int64_t width = layout.width();
     if (h.embed_dim != width) {
       return absl::InvalidArgumentError(absl::StrFormat(
           "hypernetwork embed_dim %d differs from the backbone query's %d", h.embed_dim, width));

@@ -204,7 +204,7 @@ absl::Status FitBackboneQuery(const SeqRecModel& model, const ChannelCatalog& ca
   HypernetOptions out = hypernet;
   out.query_input = true;
   ASSIGN_OR_RETURN(const RelevanceLayout layout, RelevanceLayout::Create(catalog, out));
-  out.embed_dim = layout.ItemRows(catalog).size(1);
+  out.embed_dim = layout.width();
   hypernet = std::move(out);
   return absl::OkStatus();
 }

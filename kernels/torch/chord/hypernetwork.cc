@@ -21,6 +21,7 @@ absl::StatusOr<RelevanceLayout> RelevanceLayout::Create(const ChannelCatalog& ca
   }
   const ChordLayer& base = catalog.layers()[out.layer_];
   out.rows_ = base.channels;
+  out.width_ = base.row_length;
   out.item_ranges_.push_back({base.offset, base.channels});
   std::vector<int64_t> seen = {out.layer_};
   auto resolve = [&](const std::string& name) -> absl::StatusOr<int64_t> {
@@ -41,6 +42,7 @@ absl::StatusOr<RelevanceLayout> RelevanceLayout::Create(const ChannelCatalog& ca
                                                      " rows, '", base.name, "' ", base.channels));
     }
     out.tied_.push_back(*l);
+    out.width_ += t.row_length;
     out.item_ranges_.push_back({t.offset, t.channels});
   }
   for (const std::string& name : options.relevance_last) {

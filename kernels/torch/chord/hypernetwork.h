@@ -53,6 +53,7 @@ class RelevanceLayout {
 
   int64_t layer() const { return layer_; }            // the relevance layer
   int64_t rows() const { return rows_; }              // its channel count
+  int64_t width() const { return width_; }            // K: ItemRows' columns
   // [rows, K] the FP32 rows of the relevance layer and its tied layers, side by side.
   torch::Tensor ItemRows(const ChannelCatalog& catalog) const;
 
@@ -70,7 +71,7 @@ class RelevanceLayout {
                                       const std::array<double, 4>& fractions) const;
 
  private:
-  int64_t layer_ = -1, rows_ = 0, total_ = 0;
+  int64_t layer_ = -1, rows_ = 0, width_ = 0, total_ = 0;
   std::vector<int64_t> tied_;
   std::vector<std::pair<int64_t, int64_t>> item_ranges_, last_ranges_;  // [offset, channels]
 };
