@@ -14,7 +14,7 @@
 #include "common/partition.h"
 #include "common/seqrec/eval_sampler.h"
 #include "common/seqrec/leave_one_out.h"
-#include "kernels/torch/seqrec/seqrec_baseline.h"
+#include "ml/seqrec/seqrec_baseline.h"
 #include "device/agent.h"
 #include "device/profile_probe.h"
 
@@ -29,11 +29,11 @@ absl::StatusOr<qfleet::device::SeqRecDeviceData> LoadSeqRecDevice(
     const std::string& data, const std::string& format, int64_t user, uint64_t data_seed,
     uint64_t eval_seed, const std::string& backbone, double budget_bits) {
   namespace sr = qfleet::seqrec;
-  auto fmt = qfleet::torchq::ParseInteractionFormat(format);
+  auto fmt = qfleet::ml::ParseInteractionFormat(format);
   if (!fmt.ok()) return fmt.status();
   sr::SyntheticOptions syn;
   syn.seed = data_seed;
-  auto interactions = qfleet::torchq::LoadInteractions(data == "synthetic" ? "" : data, *fmt, syn);
+  auto interactions = qfleet::ml::LoadInteractions(data == "synthetic" ? "" : data, *fmt, syn);
   if (!interactions.ok()) return interactions.status();
   auto split = sr::SplitLeaveOneOut(*interactions);
   if (!split.ok()) return split.status();

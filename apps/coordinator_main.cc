@@ -16,7 +16,7 @@
 #include "common/idx_dataset.h"
 #include "common/sha256.h"
 #include "common/tensor_container.h"
-#include "kernels/torch/chord/chord_setup.h"
+#include "cloud/chord/chord_setup.h"
 
 namespace {
 
@@ -38,7 +38,7 @@ int main(int argc, char** argv) {
   std::string tls_cert, tls_key, tls_client_ca, admin_token_file;
   std::string metrics_listen = "0.0.0.0:9464";
   sopts.listen = "127.0.0.1:7070";
-  qfleet::torchq::chord::ChordSetupOptions chord;
+  qfleet::ml::chord::ChordSetupOptions chord;
   std::string chord_data, chord_format = "lines";
   app.add_option("--listen", sopts.listen, "HOST:PORT to serve on (port 0 = any)");
   app.add_option("--db", copts.db_path, "SQLite state file (created if absent)")->required();
@@ -84,7 +84,7 @@ int main(int argc, char** argv) {
   app.add_option("--chord-seed", chord.seed, "seed of the synthetic data and the sensitivity pass");
   std::string static_sensitivity = "layer";
   app.add_option("--chord-static-sensitivity", static_sensitivity,
-                 qfleet::torchq::chord::kStaticSensitivityHelp)
+                 qfleet::ml::chord::kStaticSensitivityHelp)
       ->check(CLI::IsMember({"channel", "layer"}));
   app.add_option("--backbone", chord.backbone, "sasrec or caser")->check(CLI::IsMember({"sasrec", "caser"}));
   app.add_option("--budget-bits", chord.chord.budget_bits, "the bit budget the hypernetworks were trained for")
@@ -113,11 +113,11 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  chord.static_sensitivity = *qfleet::torchq::chord::ParseStaticSensitivity(static_sensitivity);
-  if (chord_relevance) qfleet::torchq::chord::UseRelevanceTiers(chord);
-  if (chord_query) qfleet::torchq::chord::UseBackboneQuery(chord);
+  chord.static_sensitivity = *qfleet::ml::chord::ParseStaticSensitivity(static_sensitivity);
+  if (chord_relevance) qfleet::ml::chord::UseRelevanceTiers(chord);
+  if (chord_query) qfleet::ml::chord::UseBackboneQuery(chord);
   if (absl::Status st =
-          qfleet::torchq::chord::OverrideTiers(chord, tier_bits, middle_share, tier_importance);
+          qfleet::ml::chord::OverrideTiers(chord, tier_bits, middle_share, tier_importance);
       !st.ok()) {
     std::cerr << "qfleet-coordinator: error: " << st.message() << "\n";
     return 2;
@@ -174,14 +174,14 @@ int main(int argc, char** argv) {
   if (serve_chord) {
     // CHORD: the frozen backbone + encoder as the model, the hypernetworks
     // as the plan generator (nothing is trained here).
-    auto format = qfleet::torchq::ParseInteractionFormat(chord_format);
+    auto format = qfleet::ml::ParseInteractionFormat(chord_format);
     if (!format.ok()) return Fail(std::string(format.status().message()));
     chord.format = *format;
     chord.data_path = chord_data == "synthetic" ? "" : chord_data;
     chord.say = [](const std::string& s) { std::cerr << "qfleet-coordinator: " << s << "\n"; };
-    auto setup = qfleet::torchq::chord::PrepareChord(chord);
+    auto setup = qfleet::ml::chord::PrepareChord(chord);
     if (!setup.ok()) return Fail("CHORD: " + std::string(setup.status().message()));
-    auto serving = qfleet::torchq::chord::MakeChordServing(**setup);
+    auto serving = qfleet::ml::chord::MakeChordServing(**setup);
     if (!serving.ok()) return Fail("CHORD: " + std::string(serving.status().message()));
     auto bundle = serving->backend->InitialModel(0);
     if (!bundle.ok()) return Fail("CHORD: " + std::string(bundle.status().message()));

@@ -6,15 +6,15 @@
 #include "apps/cli_util.h"
 #include "apps/client_channel.h"
 #include "absl/strings/str_split.h"
-#include "apps/fl_compare.h"
-#include "apps/fleet_sim.h"
-#include "apps/light_sim.h"
-#include "apps/ptq_sim.h"
-#include "apps/seqrec_sim.h"
+#include "sim/fl_compare.h"
+#include "sim/fleet_sim.h"
+#include "sim/light_sim.h"
+#include "sim/ptq_sim.h"
+#include "sim/seqrec_sim.h"
 #include "common/idx_dataset.h"
 
 int main(int argc, char** argv) {
-  // --task ptq has its own flags (apps/ptq_sim.h); everything else is the
+  // --task ptq has its own flags (sim/ptq_sim.h); everything else is the
   // fleet simulator below.
   if (qfleet::apps::SelectsPtqTask(argc, argv)) return qfleet::apps::PtqSimMain(argc, argv);
   if (qfleet::apps::SelectsLightSim(argc, argv)) return qfleet::apps::LightSimMain(argc, argv);

@@ -17,9 +17,9 @@
 #include <vector>
 
 #include "kernels/relevance_tiers.h"
-#include "kernels/torch/chord/channel_catalog.h"
-#include "kernels/torch/chord/hypernetwork.h"
-#include "kernels/torch/chord/tiering.h"
+#include "ml/chord/channel_catalog.h"
+#include "cloud/chord/hypernetwork.h"
+#include "cloud/chord/tiering.h"
 
 namespace qfleet::bench {
 namespace {
@@ -36,8 +36,8 @@ struct TinyBackbone : torch::nn::Module {
 };
 
 struct PlanData {
-  std::unique_ptr<torchq::chord::ChannelCatalog> catalog;
-  std::unique_ptr<torchq::chord::RelevanceLayout> layout;
+  std::unique_ptr<ml::chord::ChannelCatalog> catalog;
+  std::unique_ptr<ml::chord::RelevanceLayout> layout;
   torch::Tensor queries;  // [kUsers, kWidth]
 };
 
@@ -50,12 +50,12 @@ const PlanData& Data() {
       torch::NoGradGuard no_grad;
       for (auto& p : backbone.parameters()) p.normal_(0, 0.1);
     }
-    d->catalog = std::make_unique<torchq::chord::ChannelCatalog>(
-        torchq::chord::ChannelCatalog::Create(backbone).value());
-    torchq::chord::HypernetOptions options;
+    d->catalog = std::make_unique<ml::chord::ChannelCatalog>(
+        ml::chord::ChannelCatalog::Create(backbone).value());
+    ml::chord::HypernetOptions options;
     options.relevance_layer = "item_emb";
-    d->layout = std::make_unique<torchq::chord::RelevanceLayout>(
-        torchq::chord::RelevanceLayout::Create(*d->catalog, options).value());
+    d->layout = std::make_unique<ml::chord::RelevanceLayout>(
+        ml::chord::RelevanceLayout::Create(*d->catalog, options).value());
     d->queries = torch::randn({kUsers, kWidth});
     return d;
   }();
@@ -103,7 +103,7 @@ void BM_PlanTiersTorch(benchmark::State& state) {
     torch::NoGradGuard no_grad;
     for (auto _ : state) {
       torch::Tensor key = d.layout->RankKey(torch::matmul(d.queries, rows.t()) * norm);
-      torch::Tensor codes = torchq::chord::AssignTiers(key, d.catalog->elements(), kShares);
+      torch::Tensor codes = ml::chord::AssignTiers(key, d.catalog->elements(), kShares);
       benchmark::DoNotOptimize(codes.data_ptr());
     }
   } catch (const c10::Error& e) {

@@ -14,10 +14,10 @@
 
 #include "common/container_quant.h"
 #include "common/idx_dataset.h"
-#include "kernels/torch/fmnist_cnn.h"
-#include "kernels/torch/model_io.h"
-#include "kernels/torch/qat_trainer.h"
-#include "kernels/torch/served_eval.h"
+#include "ml/fmnist_cnn.h"
+#include "ml/model_io.h"
+#include "ml/qat_trainer.h"
+#include "ml/served_eval.h"
 
 namespace qfleet::bench {
 namespace {
@@ -41,8 +41,8 @@ const ImageDataset* Setup(benchmark::State& state, TensorContainer* global) {
     state.SkipWithError("Fashion-MNIST not found");
     return nullptr;
   }
-  torchq::FmnistCnn init = torchq::MakeFmnistCnn(1);
-  *global = torchq::ModuleToContainer(*init);
+  ml::FmnistCnn init = ml::MakeFmnistCnn(1);
+  *global = ml::ModuleToContainer(*init);
   return data;
 }
 
@@ -55,12 +55,12 @@ void BM_QatActCalibration(benchmark::State& state) {
   const ImageDataset calib = SelectImages(*data, sample).value();
   for (auto _ : state) {
     TensorContainer served = FakeQuantizeContainer(global, 2, DeployedWeightQuant()).value();
-    torchq::FmnistCnn net = torchq::MakeFmnistCnn(0);
-    if (!torchq::LoadContainer(served, *net).ok()) {
+    ml::FmnistCnn net = ml::MakeFmnistCnn(0);
+    if (!ml::LoadContainer(served, *net).ok()) {
       state.SkipWithError("load failed");
       return;
     }
-    absl::StatusOr<std::vector<double>> steps = torchq::CalibrateActivationSteps(net, calib, 3);
+    absl::StatusOr<std::vector<double>> steps = ml::CalibrateActivationSteps(net, calib, 3);
     if (!steps.ok()) {
       state.SkipWithError(steps.status().ToString().c_str());
       return;
@@ -76,16 +76,16 @@ void BM_QatTrain20Steps(benchmark::State& state) {
   if (data == nullptr) return;
   std::vector<int64_t> indices(3000);
   std::iota(indices.begin(), indices.end(), 0);
-  torchq::TrainOptions options;
+  ml::TrainOptions options;
   options.max_steps = 20;
   for (auto _ : state) {
-    torchq::FmnistCnn net = torchq::MakeFmnistCnn(0);
-    if (!torchq::LoadContainer(global, *net).ok()) {
+    ml::FmnistCnn net = ml::MakeFmnistCnn(0);
+    if (!ml::LoadContainer(global, *net).ok()) {
       state.SkipWithError("load failed");
       return;
     }
-    absl::StatusOr<torchq::TrainStats> stats =
-        torchq::TrainClassifierQat(net, *data, indices, options, 2, 3);
+    absl::StatusOr<ml::TrainStats> stats =
+        ml::TrainClassifierQat(net, *data, indices, options, 2, 3);
     if (!stats.ok()) {
       state.SkipWithError(stats.status().ToString().c_str());
       return;

@@ -9,21 +9,21 @@
 #include "absl/strings/str_format.h"
 #include "common/container_quant.h"
 #include "common/status_macros.h"
-#include "kernels/torch/fmnist_cnn.h"
-#include "kernels/torch/model_io.h"
-#include "kernels/torch/served_eval.h"
-#include "kernels/torch/trainer.h"
+#include "ml/fmnist_cnn.h"
+#include "ml/model_io.h"
+#include "ml/served_eval.h"
+#include "ml/trainer.h"
 
 namespace qfleet::cloud {
 namespace {
 
 // The network as served: weights through DeployedWeightQuant, the same
 // quantizer whatever strategy trained the model.
-absl::StatusOr<torchq::FmnistCnn> ServedNet(const TensorContainer& model, int weight_bits) {
+absl::StatusOr<ml::FmnistCnn> ServedNet(const TensorContainer& model, int weight_bits) {
   ASSIGN_OR_RETURN(TensorContainer served,
                    FakeQuantizeContainer(model, weight_bits, DeployedWeightQuant()));
-  torchq::FmnistCnn net = torchq::MakeFmnistCnn(0);
-  RETURN_IF_ERROR(torchq::LoadContainer(served, *net));
+  ml::FmnistCnn net = ml::MakeFmnistCnn(0);
+  RETURN_IF_ERROR(ml::LoadContainer(served, *net));
   return net;
 }
 
@@ -54,14 +54,14 @@ absl::StatusOr<std::unique_ptr<FmnistBackend>> FmnistBackend::Create(
 }
 
 absl::StatusOr<TensorContainer> FmnistBackend::InitialModel(uint64_t seed) {
-  torchq::FmnistCnn model = torchq::MakeFmnistCnn(seed);
-  return torchq::ModuleToContainer(*model);
+  ml::FmnistCnn model = ml::MakeFmnistCnn(seed);
+  return ml::ModuleToContainer(*model);
 }
 
 absl::StatusOr<double> FmnistBackend::Accuracy(const TensorContainer& container) {
-  torchq::FmnistCnn model = torchq::MakeFmnistCnn(0);
-  RETURN_IF_ERROR(torchq::LoadContainer(container, *model));
-  return torchq::EvaluateAccuracy(model, test_);
+  ml::FmnistCnn model = ml::MakeFmnistCnn(0);
+  RETURN_IF_ERROR(ml::LoadContainer(container, *model));
+  return ml::EvaluateAccuracy(model, test_);
 }
 
 absl::StatusOr<Evaluation> FmnistBackend::Evaluate(const TensorContainer& model,
@@ -84,15 +84,15 @@ absl::StatusOr<Evaluation> FmnistBackend::Evaluate(const TensorContainer& model,
   absl::Status served_status = absl::OkStatus();
   if (!fp32_served && !q8_served) {
     served_status = [&]() -> absl::Status {
-      ASSIGN_OR_RETURN(torchq::FmnistCnn net, ServedNet(model, serve.weight_bits));
+      ASSIGN_OR_RETURN(ml::FmnistCnn net, ServedNet(model, serve.weight_bits));
       std::vector<double> act_steps;
       if (serve.activation_bits > 0) {
         ASSIGN_OR_RETURN(act_steps, StepsFor(model, serve, [&] {
-                           return torchq::CalibrateActivationSteps(net, calib_,
+                           return ml::CalibrateActivationSteps(net, calib_,
                                                                    serve.activation_bits);
                          }));
       }
-      ASSIGN_OR_RETURN(e.acc_served, torchq::EvaluateServedAccuracy(
+      ASSIGN_OR_RETURN(e.acc_served, ml::EvaluateServedAccuracy(
                                          net, test_, serve.activation_bits, act_steps));
       return absl::OkStatus();
     }();
@@ -112,8 +112,8 @@ absl::StatusOr<std::vector<double>> FmnistBackend::ServedActivationSteps(
     return std::vector<double>{};
   }
   return StepsFor(model, serve, [&]() -> absl::StatusOr<std::vector<double>> {
-    ASSIGN_OR_RETURN(torchq::FmnistCnn net, ServedNet(model, serve.weight_bits));
-    return torchq::CalibrateActivationSteps(net, calib_, serve.activation_bits);
+    ASSIGN_OR_RETURN(ml::FmnistCnn net, ServedNet(model, serve.weight_bits));
+    return ml::CalibrateActivationSteps(net, calib_, serve.activation_bits);
   });
 }
 

@@ -13,7 +13,7 @@
 
 namespace qfleet::cloud {
 
-// The Fashion-MNIST CNN (kernels/torch/fmnist_cnn.h) scored on the 10,000
+// The Fashion-MNIST CNN (ml/fmnist_cnn.h) scored on the 10,000
 // image test set. Served activations (ServeSpec::activation_bits > 0) use
 // static steps calibrated for each evaluated model on a fixed sample of
 // kCalibrationImages training images (the server's proxy set, disjoint from

@@ -18,7 +18,7 @@ struct FleetPlan {
 
 // What the coordinator asks of CHORD's cloud side (the hypernetworks) —
 // the interface keeps LibTorch out of the coordinator; the implementation
-// is kernels/torch/chord/chord_planner.h.
+// is ChordPlanner in cloud/chord/chord_service.h.
 class PlanGenerator {
  public:
   virtual ~PlanGenerator() = default;

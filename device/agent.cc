@@ -13,15 +13,15 @@
 #include "common/partition.h"
 #include "common/status_macros.h"
 #include "device/quant_gap.h"
-#include "kernels/torch/fmnist_cnn.h"
-#include "kernels/torch/model_io.h"
-#include "kernels/torch/qat_state.h"
-#include "kernels/torch/qat_trainer.h"
-#include "kernels/torch/served_eval.h"
+#include "ml/fmnist_cnn.h"
+#include "ml/model_io.h"
+#include "ml/qat_state.h"
+#include "ml/qat_trainer.h"
+#include "ml/served_eval.h"
 #include "common/bit_packing.h"
 #include "common/quantizer.h"
 #include <optional>
-#include "kernels/torch/trainer.h"
+#include "ml/trainer.h"
 
 namespace qfleet::device {
 namespace {
@@ -88,7 +88,7 @@ namespace {
 // QAT client then trains against the activation grid its model will be
 // served on; LSQ's own initialisation (2 mean|a| / sqrt(Qp)) clips far
 // lower, and the served model lost 10-15 points to that mismatch at 3 bits
-// (docs/benchmarks.md, "Pilot: low-bit activations").
+// (docs/notebook/2026-12-07-fedhq.md, "Pilot: low-bit activations").
 constexpr size_t kQatCalibrationImages = 512;
 
 absl::StatusOr<std::vector<double>> ServedActivationSteps(const TensorContainer& global, int wbits,
@@ -96,19 +96,19 @@ absl::StatusOr<std::vector<double>> ServedActivationSteps(const TensorContainer&
                                                           const std::vector<int64_t>& indices) {
   ASSIGN_OR_RETURN(TensorContainer served,
                    FakeQuantizeContainer(global, wbits, DeployedWeightQuant()));
-  torchq::FmnistCnn net = torchq::MakeFmnistCnn(0);
-  RETURN_IF_ERROR(torchq::LoadContainer(served, *net));
+  ml::FmnistCnn net = ml::MakeFmnistCnn(0);
+  RETURN_IF_ERROR(ml::LoadContainer(served, *net));
   const std::vector<int64_t> sample(
       indices.begin(), indices.begin() + std::min(indices.size(), kQatCalibrationImages));
   ASSIGN_OR_RETURN(ImageDataset calib, SelectImages(data, sample));
-  return torchq::CalibrateActivationSteps(net, calib, abits);
+  return ml::CalibrateActivationSteps(net, calib, abits);
 }
 
 // Packs the latent weights of a QAT model with its learned LSQ steps:
 // symmetric codes, zero point 2^(bits-1), scale = step (what the device
 // trained against). Biases stay FP32.
 absl::StatusOr<TensorContainer> PackWithSteps(const TensorContainer& latent,
-                                              const torchq::QatState& state) {
+                                              const ml::QatState& state) {
   const int bits = state.weight_bits();
   const int32_t zero = 1 << (bits - 1);
   TensorContainer out;
@@ -175,9 +175,9 @@ absl::Status Agent::Execute(const DeviceTask& task, TaskReport* report, std::str
   stats_.bytes_down += downloaded;
   ASSIGN_OR_RETURN(TensorContainer global, DecodeContainer(model_bytes));
 
-  torchq::FmnistCnn model = torchq::MakeFmnistCnn(0);
-  RETURN_IF_ERROR(torchq::LoadContainer(global, *model));
-  torchq::TrainOptions train;
+  ml::FmnistCnn model = ml::MakeFmnistCnn(0);
+  RETURN_IF_ERROR(ml::LoadContainer(global, *model));
+  ml::TrainOptions train;
   train.epochs = static_cast<int>(task.local_epochs);
   train.batch_size = static_cast<int>(task.batch_size);
   train.learning_rate = task.learning_rate;
@@ -185,11 +185,11 @@ absl::Status Agent::Execute(const DeviceTask& task, TaskReport* report, std::str
   train.seed = task.seed;
   const int wbits = static_cast<int>(task.weight_bits);
   const int abits = static_cast<int>(task.activation_bits);
-  std::optional<torchq::QatState> qat;
-  torchq::TrainStats stats;
+  std::optional<ml::QatState> qat;
+  ml::TrainStats stats;
   if (task.strategy == "qat") {
-    ASSIGN_OR_RETURN(torchq::QatState state,
-                     torchq::QatState::Create(*model, wbits, abits, torchq::kFmnistActPoints));
+    ASSIGN_OR_RETURN(ml::QatState state,
+                     ml::QatState::Create(*model, wbits, abits, ml::kFmnistActPoints));
     qat.emplace(std::move(state));
     if (abits > 0) {
       // The coordinator's steps when it sent them (nothing to calibrate
@@ -201,10 +201,10 @@ absl::Status Agent::Execute(const DeviceTask& task, TaskReport* report, std::str
       }
       RETURN_IF_ERROR(qat->SetActivationSteps(steps));
     }
-    ASSIGN_OR_RETURN(stats, torchq::TrainClassifierQat(model, *qat, *options_.train,
+    ASSIGN_OR_RETURN(stats, ml::TrainClassifierQat(model, *qat, *options_.train,
                                                        options_.indices, train));
   } else {
-    ASSIGN_OR_RETURN(stats, torchq::TrainClassifier(model, *options_.train, options_.indices, train));
+    ASSIGN_OR_RETURN(stats, ml::TrainClassifier(model, *options_.train, options_.indices, train));
   }
   report->train_loss = stats.loss;
   report->train_accuracy = stats.accuracy;
@@ -212,7 +212,7 @@ absl::Status Agent::Execute(const DeviceTask& task, TaskReport* report, std::str
   report->steps = stats.steps;
 
   const auto quant_start = std::chrono::steady_clock::now();
-  TensorContainer local = torchq::ModuleToContainer(*model);
+  TensorContainer local = ml::ModuleToContainer(*model);
   TensorContainer upload_model = local;
   if (task.strategy == "ptq" && task.upload_delta) {
     // The change from the downloaded model, quantized per channel with

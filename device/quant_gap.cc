@@ -7,20 +7,20 @@
 
 #include "absl/strings/str_format.h"
 #include "common/status_macros.h"
-#include "kernels/torch/fmnist_cnn.h"
-#include "kernels/torch/model_io.h"
-#include "kernels/torch/trainer.h"
+#include "ml/fmnist_cnn.h"
+#include "ml/model_io.h"
+#include "ml/trainer.h"
 
 namespace qfleet::device {
 namespace {
 
 absl::StatusOr<double> Loss(const TensorContainer& weights, const ImageDataset& data,
                             const std::vector<int64_t>& sample) {
-  torchq::FmnistCnn model = torchq::MakeFmnistCnn(0);
-  RETURN_IF_ERROR(torchq::LoadContainer(weights, *model));
+  ml::FmnistCnn model = ml::MakeFmnistCnn(0);
+  RETURN_IF_ERROR(ml::LoadContainer(weights, *model));
   torch::NoGradGuard no_grad;
   model->eval();
-  auto [x, y] = torchq::MakeBatch(data, sample.data(), sample.size());
+  auto [x, y] = ml::MakeBatch(data, sample.data(), sample.size());
   return torch::nn::functional::cross_entropy(model->forward(x), y).item<double>();
 }
 

@@ -10,15 +10,15 @@
 #include "common/seqrec/ranking_metrics.h"
 #include "common/status_macros.h"
 #include "common/tensor_container.h"
-#include "kernels/torch/chord/chord_device.h"
-#include "kernels/torch/chord/user_encoder.h"
-#include "kernels/torch/plan_apply.h"
-#include "kernels/torch/seqrec/seqrec_model.h"
+#include "ml/chord/chord_device.h"
+#include "ml/chord/user_encoder.h"
+#include "ml/plan_apply.h"
+#include "ml/seqrec/seqrec_model.h"
 
 namespace qfleet::device {
 namespace {
 
-namespace ch = torchq::chord;
+namespace ch = ml::chord;
 
 // [1, length] int64: the last `length` items of `history`, left-padded.
 torch::Tensor HistoryRow(const std::vector<int32_t>& history, int64_t length) {
@@ -47,7 +47,7 @@ absl::Status ValidateSeqRecDeviceData(const SeqRecDeviceData& d) {
   if (!(d.budget_bits == 0 || (d.budget_bits >= 1 && d.budget_bits <= 8))) {
     return absl::InvalidArgumentError(absl::StrFormat("budget %g bits not in [1, 8]", d.budget_bits));
   }
-  return torchq::ParseBackbone(d.backbone).status();
+  return ml::ParseBackbone(d.backbone).status();
 }
 
 absl::StatusOr<SeqRecDeviceData> SeqRecDeviceDataFor(const seqrec::LeaveOneOutSplit& split,
@@ -81,9 +81,9 @@ absl::StatusOr<std::map<std::string, double>> RunSeqRecEvalTask(FleetClient& cli
   }
   torch::NoGradGuard no_grad;
   ASSIGN_OR_RETURN(TensorContainer container, DecodeContainer(model_bytes));
-  ASSIGN_OR_RETURN(const torchq::Backbone kind, torchq::ParseBackbone(data.backbone));
+  ASSIGN_OR_RETURN(const ml::Backbone kind, ml::ParseBackbone(data.backbone));
   ASSIGN_OR_RETURN(std::unique_ptr<ch::DeviceBundle> bundle,
-                   ch::DeviceBundleFromContainer(container, torchq::DefaultSeqRecConfig(kind)));
+                   ch::DeviceBundleFromContainer(container, ml::DefaultSeqRecConfig(kind)));
   const int64_t num_items = bundle->backbone->config().num_items;
   if (data.held_out > num_items ||
       *std::max_element(data.negatives.begin(), data.negatives.end()) > num_items ||
@@ -99,7 +99,7 @@ absl::StatusOr<std::map<std::string, double>> RunSeqRecEvalTask(FleetClient& cli
   // Widths per channel, then one quantization pass over the whole backbone;
   // apply_ms runs from the plan's arrival to the quantized model.
   auto t0 = std::chrono::steady_clock::now();
-  torchq::ChannelBitMap bits;
+  ml::ChannelBitMap bits;
   if (rtn) {
     const int b = method[3] - '0';
     for (const ch::ChordLayer& l : bundle->catalog.layers()) bits[l.name] = {b};
@@ -142,7 +142,7 @@ absl::StatusOr<std::map<std::string, double>> RunSeqRecEvalTask(FleetClient& cli
     }
   }
   if (!bits.empty()) {
-    RETURN_IF_ERROR(torchq::ApplyChannelBits(*bundle->backbone, bits));
+    RETURN_IF_ERROR(ml::ApplyChannelBits(*bundle->backbone, bits));
     m["apply_ms"] = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   }
 
@@ -154,7 +154,7 @@ absl::StatusOr<std::map<std::string, double>> RunSeqRecEvalTask(FleetClient& cli
   for (int64_t j = 0; j < neg; ++j) ca[0][j + 1] = data.negatives[j];
   torch::Tensor users = torch::full({1}, data.user, torch::kLong);
   ASSIGN_OR_RETURN(torch::Tensor scores,
-                   torchq::ScoreSeqRec(*bundle->backbone,
+                   ml::ScoreSeqRec(*bundle->backbone,
                                        HistoryRow(data.history, bundle->backbone->HistoryLength()),
                                        users, cand));
   scores = scores.contiguous();

@@ -17,7 +17,7 @@ namespace qfleet::kernels {
 // work: from a user's relevance query q [K] (the hypernetwork's projection
 // of the user embedding), the tier code 0..3 of every channel of the frozen
 // backbone. This is the batched hot path behind the coordinator's plan
-// requests; the LibTorch model (kernels/torch/chord) only computes the
+// requests; the LibTorch model (cloud/chord) only computes the
 // queries.
 //
 // The channels (catalog order, N of them) fall into three groups:
@@ -39,7 +39,7 @@ namespace qfleet::kernels {
 // i's tier is the number of cuts it passes, cum_i > cut_t, with
 // cut_t = total * (f_0 + ... + f_t + 1e-9) for t = 0, 1, 2 (the fractions
 // summed in double, left to right). This is AssignTiers
-// (kernels/torch/chord/tiering.h) on RelevanceLayout::RankKey's keys,
+// (cloud/chord/tiering.h) on RelevanceLayout::RankKey's keys,
 // with the relevance ordered exactly rather than through a float z-score.
 struct RelevanceTierSpec {
   int64_t channels = 0;                // N

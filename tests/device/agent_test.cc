@@ -16,8 +16,8 @@
 #include "common/sha256.h"
 #include "common/status_matchers.h"
 #include "common/tensor_container.h"
-#include "kernels/torch/fmnist_cnn.h"
-#include "kernels/torch/model_io.h"
+#include "ml/fmnist_cnn.h"
+#include "ml/model_io.h"
 #include "qfleet/fleet/v1/fleet.grpc.pb.h"
 #include "tests/device/loopback_server.h"
 
@@ -118,7 +118,7 @@ class OneTaskService final : public fv1::FleetService::Service {
 class AgentTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    service_.model = *EncodeContainer(torchq::ModuleToContainer(*torchq::MakeFmnistCnn(1)));
+    service_.model = *EncodeContainer(ml::ModuleToContainer(*ml::MakeFmnistCnn(1)));
     // The client's own upload resumes are off: these tests are about what
     // the agent does when a call still fails (fleet_client_test covers the
     // client's resumes).

@@ -9,8 +9,8 @@
 #include "gtest/gtest.h"
 #include "common/container_quant.h"
 #include "common/status_matchers.h"
-#include "kernels/torch/fmnist_cnn.h"
-#include "kernels/torch/model_io.h"
+#include "ml/fmnist_cnn.h"
+#include "ml/model_io.h"
 
 namespace qfleet::device {
 namespace {
@@ -52,7 +52,7 @@ TEST(QuantizationGapTest, IsTheLossDifferenceOnTheScoredSamples) {
   const ImageDataset data = Noise(64);
   std::vector<int64_t> idx(40);
   std::iota(idx.begin(), idx.end(), 3);
-  const TensorContainer net = torchq::ModuleToContainer(*torchq::MakeFmnistCnn(3));
+  const TensorContainer net = ml::ModuleToContainer(*ml::MakeFmnistCnn(3));
   ASSERT_OK_AND_ASSIGN(double same, QuantizationGap(net, net, data, idx, 1));
   EXPECT_EQ(same, 0.0);
 
@@ -78,7 +78,7 @@ TEST(QuantizationGapTest, IsTheLossDifferenceOnTheScoredSamples) {
 
 TEST(QuantizationGapTest, RefusesEmptyOrOutOfRangeSamplesAndWrongModels) {
   const ImageDataset data = Noise(20);
-  const TensorContainer local = torchq::ModuleToContainer(*torchq::MakeFmnistCnn(3));
+  const TensorContainer local = ml::ModuleToContainer(*ml::MakeFmnistCnn(3));
   EXPECT_EQ(QuantizationGap(local, local, data, {}, 1).status().code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(QuantizationGap(local, local, data, {0, 20}, 1).status().code(),

@@ -14,7 +14,7 @@
 #include <torch/torch.h>
 
 #include "apps/admin_client.h"
-#include "apps/local_coordinator.h"
+#include "sim/local_coordinator.h"
 #include "common/plan_codec.h"
 #include "common/seqrec/eval_sampler.h"
 #include "common/seqrec/ranking_metrics.h"
@@ -24,17 +24,17 @@
 #include "device/seqrec_eval.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "kernels/torch/chord/chord_device.h"
-#include "kernels/torch/chord/chord_eval.h"
-#include "kernels/torch/chord/chord_service.h"
-#include "kernels/torch/chord/chord_setup.h"
-#include "kernels/torch/chord/user_weights.h"
-#include "kernels/torch/seqrec/seqrec_batches.h"
+#include "ml/chord/chord_device.h"
+#include "sim/chord_eval.h"
+#include "cloud/chord/chord_service.h"
+#include "cloud/chord/chord_setup.h"
+#include "ml/chord/user_weights.h"
+#include "ml/seqrec/seqrec_batches.h"
 
 namespace qfleet::apps {
 namespace {
 
-namespace ch = torchq::chord;
+namespace ch = ml::chord;
 
 // false: the trained user encoder; true: the backbone's own query
 // (UseBackboneQuery), where each agent sends its FP32 backbone's query.
@@ -144,7 +144,7 @@ TEST_P(SeqRecAgentTest, AgentsEvaluateThroughTheCoordinatorAsTheSimulatorDoes) {
     auto index = ch::WidthIndexForBits(tables, bits);
     EXPECT_OK(index.status());
     ch::UserWeights w = ch::UserWeights::Hard(bundle->catalog, tables, *index);
-    torch::Tensor hist = torchq::MakeEvalHistories(setup->split, sample.users, sample.stage,
+    torch::Tensor hist = ml::MakeEvalHistories(setup->split, sample.users, sample.stage,
                                                    view->HistoryLength());
     torch::Tensor s = view->Score(w, hist, uid, cand).contiguous();
     double ndcg = 0;
