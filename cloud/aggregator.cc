@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
+#include <numeric>
+#include <vector>
 
 #include "absl/strings/str_format.h"
 #include "common/status_macros.h"
@@ -85,6 +88,12 @@ absl::StatusOr<TensorContainer> Average(const TensorContainer& global,
   return out;
 }
 
+// The sum of `w` added smallest first (independent of the order of `w`).
+double AscendingSum(std::vector<double> w) {
+  std::sort(w.begin(), w.end());
+  return std::accumulate(w.begin(), w.end(), 0.0);
+}
+
 }  // namespace
 
 absl::StatusOr<TensorContainer> FedAvgModels(const TensorContainer& global,
@@ -98,6 +107,57 @@ absl::StatusOr<TensorContainer> FedAvgUpdates(const TensorContainer& global,
                                               const std::vector<double>& weights,
                                               const std::vector<bool>& is_delta) {
   return Average(global, uploads, weights, is_delta);
+}
+
+absl::StatusOr<std::vector<double>> CapWeights(std::vector<double> weights, double max_share) {
+  if (weights.empty()) return absl::InvalidArgumentError("CapWeights: no weights");
+  if (!(max_share > 0 && max_share <= 1)) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("CapWeights: max_share=%g not in (0, 1]", max_share));
+  }
+  for (double w : weights) {
+    if (!(w >= 0) || !std::isfinite(w)) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("CapWeights: weight %g is negative or not finite", w));
+    }
+  }
+  // Descending order; suffix[k] = sum of sorted[k..], added smallest first.
+  std::vector<double> sorted = weights;
+  std::sort(sorted.begin(), sorted.end(), std::greater<double>());
+  const size_t n = sorted.size();
+  std::vector<double> suffix(n + 1, 0.0);
+  for (size_t k = n; k-- > 0;) suffix[k] = suffix[k + 1] + sorted[k];
+  if (!std::isfinite(suffix[0])) return absl::InvalidArgumentError("CapWeights: sum overflows");
+  if (suffix[0] == 0) return absl::InvalidArgumentError("CapWeights: every weight is 0");
+  const size_t positive = static_cast<size_t>(
+      std::count_if(sorted.begin(), sorted.end(), [](double w) { return w > 0; }));
+  if (sorted[0] <= max_share * suffix[0]) return weights;
+  if (max_share * static_cast<double>(positive) <= 1) {
+    for (double& w : weights) w = w > 0 ? 1.0 : 0.0;
+    return weights;
+  }
+  // k weights capped at v = max_share * suffix[k] / (1 - k * max_share): the
+  // first k where the largest uncapped weight is within v. Such a k < positive
+  // exists since max_share * positive > 1 (then k * max_share < 1 too).
+  double level = 0;
+  for (size_t k = 1; k < positive; ++k) {
+    level = max_share * suffix[k] / (1 - static_cast<double>(k) * max_share);
+    if (sorted[k] <= level) break;
+  }
+  auto apply = [&weights](double v) {
+    std::vector<double> out = weights;
+    for (double& w : out) w = std::min(w, v);
+    return out;
+  };
+  std::vector<double> out = apply(level);
+  // Rounding can leave the largest a few ulps over its share; lower v.
+  for (int i = 0; i < 16; ++i) {
+    const double total = AscendingSum(out);
+    if (*std::max_element(out.begin(), out.end()) <= max_share * total) break;
+    level = std::nextafter(level, 0.0);
+    out = apply(level);
+  }
+  return out;
 }
 
 }  // namespace qfleet::cloud

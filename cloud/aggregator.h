@@ -35,6 +35,19 @@ absl::StatusOr<TensorContainer> FedAvgUpdates(const TensorContainer& global,
                                               const std::vector<double>& weights,
                                               const std::vector<bool>& is_delta);
 
+// Caps FedAvg weights so that none exceeds `max_share` of the total of the
+// returned weights (water-filling): weights above a level v become v, the
+// rest are unchanged, with v = max_share x (sum of the rest + count capped
+// x v); nothing is redistributed and zeros stay zero. In double, the
+// largest result is <= max_share x the results' sum added smallest first (v
+// lowered by ulps if rounding needs it). Weights within the cap come back
+// as they are; otherwise, if max_share x (count of positive weights) <= 1,
+// only equal shares come close: every positive weight becomes 1.
+// Deterministic; permuting the input permutes the output alike.
+// InvalidArgument for no weights, a negative or non-finite weight, all zero,
+// a sum that overflows, or max_share not in (0, 1]. Thread-safe.
+absl::StatusOr<std::vector<double>> CapWeights(std::vector<double> weights, double max_share);
+
 }  // namespace qfleet::cloud
 
 #endif  // QFLEET_CLOUD_AGGREGATOR_H_

@@ -1,6 +1,9 @@
 #include "cloud/aggregator.h"
 
+#include <algorithm>
 #include <cmath>
+#include <numeric>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -102,6 +105,89 @@ TEST(ValidateUpdateErrorTest, RejectsWrongShapeMissingExtraAndNonFinite) {
               StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(FedAvgModels(global, {Model(0, 0)}, {0}),
               StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+// Added smallest first, as CapWeights' contract states.
+double Sum(std::vector<double> w) {
+  std::sort(w.begin(), w.end());
+  return std::accumulate(w.begin(), w.end(), 0.0);
+}
+
+TEST(CapWeightsTest, ABillionSampleClaimEndsAtExactlyItsShare) {
+  std::vector<double> weights(10, 100.0);
+  weights.push_back(1e9);
+  const double share = 4.0 / 11;
+  ASSERT_OK_AND_ASSIGN(std::vector<double> out, CapWeights(weights, share));
+  ASSERT_EQ(out.size(), 11u);
+  for (size_t k = 0; k < 10; ++k) EXPECT_EQ(out[k], 100.0);
+  // v = share * 1000 / (1 - share) = 4000 / 7.
+  EXPECT_NEAR(out[10], 4000.0 / 7, 1e-9);
+  EXPECT_LE(out[10], share * Sum(out));
+  EXPECT_NEAR(out[10] / Sum(out), share, 1e-12);
+}
+
+TEST(CapWeightsTest, WaterFillsSeveralLargeWeightsAndLeavesTheRest) {
+  // Capping only the largest 10 (v = 0.3 * 14 / 0.7 = 6) leaves the other 10
+  // over it; capping both gives v = 0.3 * 4 / 0.4 = 3, above every 1.
+  ASSERT_OK_AND_ASSIGN(std::vector<double> out, CapWeights({10, 1, 1, 10, 1, 1}, 0.3));
+  EXPECT_THAT(out, testing::ElementsAre(testing::DoubleNear(3, 1e-12), 1, 1,
+                                        testing::DoubleNear(3, 1e-12), 1, 1));
+  EXPECT_LE(out[0], 0.3 * Sum(out));
+  // Zeros stay zero and count for nothing: v = 0.5 * 8 / 0.5 = 8.
+  ASSERT_OK_AND_ASSIGN(out, CapWeights({4, 0, 100, 4}, 0.5));
+  EXPECT_THAT(out, testing::ElementsAre(4, 0, testing::DoubleNear(8, 1e-12), 4));
+}
+
+TEST(CapWeightsTest, WeightsWithinTheCapComeBackUnchanged) {
+  std::vector<double> weights = {1, 2, 3};
+  ASSERT_OK_AND_ASSIGN(std::vector<double> out, CapWeights(weights, 1.0));
+  EXPECT_EQ(out, weights);
+  ASSERT_OK_AND_ASSIGN(out, CapWeights(weights, 0.5));  // 3 is exactly half
+  EXPECT_EQ(out, weights);
+  ASSERT_OK_AND_ASSIGN(out, CapWeights({7}, 1.0));  // a lone update keeps its weight
+  EXPECT_THAT(out, testing::ElementsAre(7));
+  ASSERT_OK_AND_ASSIGN(out, CapWeights({2, 2, 0}, 0.5));
+  EXPECT_THAT(out, testing::ElementsAre(2, 2, 0));
+}
+
+TEST(CapWeightsTest, EqualWeightsWhenNoCapCanHold) {
+  // 3 updates, each at most 0.3 of the total: impossible; equal shares.
+  ASSERT_OK_AND_ASSIGN(std::vector<double> out, CapWeights({5, 1, 2}, 0.3));
+  EXPECT_THAT(out, testing::ElementsAre(1, 1, 1));
+  ASSERT_OK_AND_ASSIGN(out, CapWeights({5, 1, 2}, 1.0 / 3));
+  EXPECT_THAT(out, testing::ElementsAre(1, 1, 1));
+  // Only the positive weights count: one of three cannot hold half.
+  ASSERT_OK_AND_ASSIGN(out, CapWeights({0, 9, 0}, 0.5));
+  EXPECT_THAT(out, testing::ElementsAre(0, 1, 0));
+}
+
+TEST(CapWeightsTest, IsDeterministicAndFollowsTheInputOrder) {
+  std::vector<double> a = {3e6, 17, 250, 4, 1e4, 33, 90, 2e5};
+  std::vector<double> b = {4, 2e5, 17, 3e6, 90, 250, 33, 1e4};
+  ASSERT_OK_AND_ASSIGN(std::vector<double> out_a, CapWeights(a, 0.2));
+  ASSERT_OK_AND_ASSIGN(std::vector<double> again, CapWeights(a, 0.2));
+  ASSERT_OK_AND_ASSIGN(std::vector<double> out_b, CapWeights(b, 0.2));
+  EXPECT_EQ(out_a, again);
+  EXPECT_EQ(out_a[0], out_b[3]);  // 3e6
+  EXPECT_EQ(out_a[7], out_b[1]);  // 2e5
+  EXPECT_EQ(out_a[1], 17.0);
+  EXPECT_LE(*std::max_element(out_a.begin(), out_a.end()), 0.2 * Sum(out_a));
+  EXPECT_EQ(out_a[0], out_a[7]);  // both capped at the same level
+}
+
+TEST(CapWeightsErrorTest, RejectsBadWeightsAndShares) {
+  EXPECT_THAT(CapWeights({}, 0.5), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(CapWeights({1, -1}, 0.5), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(CapWeights({1, NAN}, 0.5), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(CapWeights({1, INFINITY}, 0.5), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(CapWeights({0, 0}, 0.5),
+              StatusIs(absl::StatusCode::kInvalidArgument, testing::HasSubstr("0")));
+  EXPECT_THAT(CapWeights({1.5e308, 1.5e308}, 0.5),
+              StatusIs(absl::StatusCode::kInvalidArgument, testing::HasSubstr("overflows")));
+  for (double share : {0.0, -0.1, 1.5, double{NAN}, double{INFINITY}}) {
+    EXPECT_THAT(CapWeights({1, 2}, share),
+                StatusIs(absl::StatusCode::kInvalidArgument, testing::HasSubstr("max_share")));
+  }
 }
 
 }  // namespace
