@@ -1,5 +1,6 @@
 #include "cloud/campaign_config.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include <nlohmann/json.hpp>
@@ -56,6 +57,19 @@ absl::Status CampaignConfig::Validate() const {
     return bad(absl::StrFormat("learning_rate=%g not in (0,100]", learning_rate));
   }
   if (min_updates < 1) return bad("min_updates must be >= 1");
+  if (!IsKnownAggregator(aggregator)) {
+    return bad("aggregator '" + aggregator + "' is not one of fedavg, median, trimmed_mean");
+  }
+  if (!(trim_fraction >= 0 && trim_fraction < 0.5)) {
+    return bad(absl::StrFormat("trim_fraction=%g not in [0,0.5)", trim_fraction));
+  }
+  if (!(clip_norm >= 0) || !std::isfinite(clip_norm)) {
+    return bad(absl::StrFormat("clip_norm=%g must be finite and >= 0 (0 = off)", clip_norm));
+  }
+  if (!(max_update_share >= 0 && max_update_share <= 1)) {
+    return bad(absl::StrFormat("max_update_share=%g not in [0,1] (0 = automatic)",
+                               max_update_share));
+  }
   return absl::OkStatus();
 }
 
@@ -78,7 +92,11 @@ std::string CampaignConfig::ToJson() const {
                       {"fedhq_keep_qat_ratio", fedhq_keep_qat_ratio},
                       {"ptq_upload", ptq_upload},
                       {"eval_methods", eval_methods},
-                      {"budget_bits", budget_bits}};
+                      {"budget_bits", budget_bits},
+                      {"aggregator", aggregator},
+                      {"trim_fraction", trim_fraction},
+                      {"clip_norm", clip_norm},
+                      {"max_update_share", max_update_share}};
   return j.dump();
 }
 
@@ -110,6 +128,10 @@ absl::StatusOr<CampaignConfig> CampaignConfig::FromJson(absl::string_view json) 
     get("ptq_upload", c.ptq_upload);
     get("eval_methods", c.eval_methods);
     get("budget_bits", c.budget_bits);
+    get("aggregator", c.aggregator);
+    get("trim_fraction", c.trim_fraction);
+    get("clip_norm", c.clip_norm);
+    get("max_update_share", c.max_update_share);
     if (j.contains("step_costs")) {
       auto costs = StepCosts::FromJson(j.at("step_costs").dump());
       if (!costs.ok()) return costs.status();
@@ -124,6 +146,20 @@ absl::StatusOr<CampaignConfig> CampaignConfig::FromJson(absl::string_view json) 
 std::string CampaignConfig::EvalMethod(uint64_t index) const {
   if (!IsEval() || index >= eval_methods.size()) return "";
   return eval_methods[index];
+}
+
+AggregatorOptions CampaignConfig::Aggregation() const {
+  AggregatorOptions o;
+  o.rule = aggregator;
+  o.trim_fraction = trim_fraction;
+  o.clip_norm = clip_norm;
+  return o;
+}
+
+double CampaignConfig::MaxUpdateShare(size_t participants) const {
+  if (max_update_share > 0) return max_update_share;
+  if (participants == 0) return 1.0;
+  return std::min(1.0, 4.0 / static_cast<double>(participants));
 }
 
 bool IsKnownEvalMethod(absl::string_view method) {

@@ -1,6 +1,7 @@
 #ifndef QFLEET_CLOUD_CAMPAIGN_CONFIG_H_
 #define QFLEET_CLOUD_CAMPAIGN_CONFIG_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -8,6 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "cloud/robust_aggregator.h"
 #include "common/time_model.h"
 
 namespace qfleet::cloud {
@@ -53,6 +55,15 @@ struct CampaignConfig {
   // budget_bits average bits per weight.
   std::vector<std::string> eval_methods;
   double budget_bits = 3.0;
+  // Aggregation (cloud/robust_aggregator.h): "fedavg", "median" or
+  // "trimmed_mean"; trim_fraction in [0, 0.5) is trimmed_mean's share cut at
+  // each end; clip_norm > 0 clips each update's L2 norm first (0 = off).
+  std::string aggregator = "fedavg";
+  double trim_fraction = 0.1;
+  double clip_norm = 0;
+  // The most of a round's total FedAvg weight one update may carry
+  // (CapWeights), in (0, 1]; 0 = automatic, min(1, 4 / participants).
+  double max_update_share = 0;
 
   bool UsesSelector() const { return strategy == "fedhq" || strategy == "fedhq-init"; }
   bool IsEval() const { return strategy == "eval"; }
@@ -60,6 +71,11 @@ struct CampaignConfig {
   // The method of round `index` (0-based within the campaign) of an eval
   // campaign; "" otherwise.
   std::string EvalMethod(uint64_t index) const;
+  // The aggregator, trim_fraction and clip_norm as AggregatorOptions.
+  AggregatorOptions Aggregation() const;
+  // max_update_share, or when it is 0, min(1, 4 / participants) (1 for no
+  // participants).
+  double MaxUpdateShare(size_t participants) const;
 
   // InvalidArgument naming the first out-of-range field.
   absl::Status Validate() const;
