@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "absl/strings/str_format.h"
 #include "cloud/aggregator.h"
@@ -94,18 +95,23 @@ absl::StatusOr<std::vector<float>> ClientModel(const Tensor& g, const std::vecto
                                                const std::vector<bool>& is_delta, size_t k,
                                                double scale) {
   ASSIGN_OR_RETURN(std::vector<float> values, Raw(uploads, k, g.name));
+  if (scale >= 1 && !is_delta[k]) return values;
   for (size_t i = 0; i < values.size(); ++i) {
+    bool finite;
     if (scale < 1) {
       const double d = is_delta[k] ? double{values[i]} : double{values[i]} - double{base[i]};
-      values[i] = static_cast<float>(double{base[i]} + scale * d);
-    } else if (is_delta[k]) {
-      values[i] += base[i];
+      const double clipped = double{base[i]} + scale * d;
+      // Checked before the cast: a double outside float's range has no float.
+      finite = std::fabs(clipped) <= std::numeric_limits<float>::max();
+      if (finite) values[i] = static_cast<float>(clipped);
     } else {
-      continue;
+      values[i] += base[i];  // as FedAvgUpdates does, in float
+      finite = std::isfinite(values[i]);
     }
-    if (!std::isfinite(values[i])) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "delta %d plus the global model overflows in tensor '%s'", k, g.name));
+    if (!finite) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%s %d plus the global model overflows in tensor '%s'",
+                          scale < 1 ? "clipped update" : "delta", k, g.name));
     }
   }
   return values;
