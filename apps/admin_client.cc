@@ -132,6 +132,16 @@ absl::StatusOr<av1::DeviceInfo> AdminClient::EnableDevice(uint64_t device_id) {
   return resp->device();
 }
 
+absl::StatusOr<av1::DeviceInfo> AdminClient::ResetDevice(uint64_t device_id) {
+  av1::ResetDeviceRequest req;
+  req.set_device_id(device_id);
+  auto resp = Unary<av1::ResetDeviceResponse>(
+      timeout_ms_, admin_token_,
+      [&](auto* ctx, auto* resp) { return stub_->ResetDevice(ctx, req, resp); });
+  if (!resp.ok()) return resp.status();
+  return resp->device();
+}
+
 absl::StatusOr<av1::CreateJoinTokenResponse> AdminClient::CreateJoinToken(
     const av1::CreateJoinTokenRequest& req) {
   return Unary<av1::CreateJoinTokenResponse>(

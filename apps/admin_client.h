@@ -34,6 +34,7 @@ class AdminClient {
   absl::StatusOr<admin::v1::DeviceInfo> RevokeDevice(uint64_t device_id);
   absl::StatusOr<admin::v1::DeviceInfo> DrainDevice(uint64_t device_id);
   absl::StatusOr<admin::v1::DeviceInfo> EnableDevice(uint64_t device_id);
+  absl::StatusOr<admin::v1::DeviceInfo> ResetDevice(uint64_t device_id);
   absl::StatusOr<admin::v1::CreateJoinTokenResponse> CreateJoinToken(
       const admin::v1::CreateJoinTokenRequest& req);
   absl::StatusOr<admin::v1::ListJoinTokensResponse> ListJoinTokens();

@@ -59,7 +59,7 @@ int main(int argc, char** argv) {
   std::string coordinator = "127.0.0.1:7070";
   std::string name;
   std::string data_dir = qfleet::kDefaultFashionMnistDir;
-  std::string images, labels, shard = "iid:1:0:1", join_secret;
+  std::string images, labels, shard = "iid:1:0:1", join_secret, join_secret_file, state_file;
   int threads = 1;
   bool exit_when_idle = false;
   std::string seqrec_data, seqrec_format = "lines", backbone = "sasrec";
@@ -74,7 +74,15 @@ int main(int argc, char** argv) {
   app.add_option("--labels", labels, "this device's own IDX label file (with --images)");
   app.add_option("--shard", shard,
                  "simulation shard: iid:CLIENTS:INDEX:SEED or dirichlet:ALPHA:CLIENTS:INDEX:SEED");
-  app.add_option("--join-secret", join_secret, "enrollment secret of the coordinator");
+  auto* secret_flag = app.add_option(
+      "--join-secret", join_secret,
+      "enrollment secret or join token (visible in ps: prefer --join-secret-file)");
+  app.add_option("--join-secret-file", join_secret_file,
+                 "file holding the enrollment secret or join token")
+      ->excludes(secret_flag);
+  app.add_option("--state-file", state_file,
+                 "where the agent keeps its device token between runs (0600); without it a "
+                 "restarted agent cannot re-enroll its name without an admin reset");
   app.add_option("--threads", threads, "LibTorch threads for local training")->check(CLI::Range(1, 256));
   app.add_flag("--exit-when-idle", exit_when_idle, "exit once the coordinator has no campaign");
   app.add_option("--seqrec-data", seqrec_data,
@@ -94,6 +102,14 @@ int main(int argc, char** argv) {
   if (!security.ok()) {
     std::cerr << "qfleet-agent: error: " << security.status().message() << "\n";
     return 2;
+  }
+  if (!join_secret_file.empty()) {
+    auto secret = qfleet::apps::ReadTokenFile(join_secret_file);
+    if (!secret.ok()) {
+      std::cerr << "qfleet-agent: error: --join-secret-file: " << secret.status().message() << "\n";
+      return 2;
+    }
+    join_secret = *std::move(secret);
   }
   if (images.empty() != labels.empty()) {
     std::cerr << "qfleet-agent: error: --images and --labels go together\n";
@@ -148,6 +164,7 @@ int main(int argc, char** argv) {
   opts.profile.compute_gflops = qfleet::device::MeasureMatmulGflops();
   opts.profile.memory_mib = qfleet::device::AvailableMemoryMib();
   opts.join_secret = join_secret;
+  opts.state_file = state_file;
   opts.exit_when_idle = exit_when_idle;
   qfleet::device::FleetClient client(qfleet::apps::MakeChannel(coordinator, *security));
   qfleet::device::Agent agent(&client, opts);

@@ -11,6 +11,9 @@
 #include "cloud/coordinator.h"
 #include "cloud/fmnist_backend.h"
 #include "cloud/metrics/metrics_http_server.h"
+#include "cloud/service/admin_auth.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "cloud/service/coordinator_server.h"
 #include "common/file_io.h"
 #include "common/idx_dataset.h"
@@ -36,7 +39,8 @@ int main(int argc, char** argv) {
   qfleet::cloud::ServerOptions sopts;
   std::string data_dir = qfleet::kDefaultFashionMnistDir;
   std::string tls_cert, tls_key, tls_client_ca, admin_token_file;
-  std::string metrics_listen = "0.0.0.0:9464";
+  std::string metrics_listen = "127.0.0.1:9464";
+  std::string join_secret_file, sqlite_synchronous = "full";
   sopts.listen = "127.0.0.1:7070";
   qfleet::ml::chord::ChordSetupOptions chord;
   std::string chord_data, chord_format = "lines";
@@ -49,7 +53,18 @@ int main(int argc, char** argv) {
                  "first model version from this file (as `qfleetctl models export` writes it) "
                  "instead of a seeded one; used only while the database holds no version")
       ->check(CLI::ExistingFile);
-  app.add_option("--join-secret", copts.join_secret, "enrollment secret devices must present");
+  auto* secret_flag = app.add_option(
+      "--join-secret", copts.join_secret,
+      "the fleet's enrollment secret (visible in ps: prefer --join-secret-file)");
+  app.add_option("--join-secret-file", join_secret_file,
+                 "file holding the fleet's enrollment secret devices present at Register")
+      ->excludes(secret_flag);
+  app.add_flag("--open-enrollment", copts.open_enrollment,
+               "let devices enroll with no credential at all (local experiments only)");
+  app.add_option("--sqlite-synchronous", sqlite_synchronous,
+                 "full: every acknowledged write survives power loss (default); normal: "
+                 "survives a crash of the process, not of the machine (faster)")
+      ->check(CLI::IsMember({"full", "normal"}));
   app.add_option("--lease-ms", copts.lease_ms, "device lease after its last call, ms")
       ->check(CLI::Range(int64_t{1000}, int64_t{86400000}));
   app.add_option("--heartbeat-ms", copts.heartbeat_interval_ms, "heartbeat interval asked of devices")
@@ -64,7 +79,8 @@ int main(int argc, char** argv) {
   app.add_option("--admin-token-file", admin_token_file,
                  "file holding the bearer token AdminService calls must carry");
   app.add_option("--metrics-listen", metrics_listen,
-                 "HOST:PORT of the Prometheus /metrics endpoint (plaintext HTTP), or 'off'");
+                 "HOST:PORT of the Prometheus /metrics endpoint (plaintext HTTP, no auth; "
+                 "loopback by default), or 'off'");
   app.add_option("--chord-bundle", chord.load_chord,
                  "serve CHORD instead of Fashion-MNIST: the trained user encoder + hypernetworks "
                  "(.qftc, qfleet-sim --task seqrec --save-chord)");
@@ -149,12 +165,39 @@ int main(int argc, char** argv) {
   if (!admin_token_file.empty()) {
     auto token = qfleet::apps::ReadTokenFile(admin_token_file);
     if (!token.ok()) return Fail(std::string(token.status().message()));
+    if (absl::Status st = qfleet::cloud::CheckAdminTokenStrength(*token); !st.ok()) {
+      return Fail("--admin-token-file: " + std::string(st.message()));
+    }
     sopts.admin_token = *std::move(token);
   }
+  if (!join_secret_file.empty()) {
+    auto secret = qfleet::apps::ReadTokenFile(join_secret_file);
+    if (!secret.ok()) return Fail("--join-secret-file: " + std::string(secret.status().message()));
+    copts.join_secret = *std::move(secret);
+  }
+  if (!copts.join_secret.empty() &&
+      (copts.join_secret.size() < 16 ||
+       absl::StrContains(absl::AsciiStrToUpper(copts.join_secret), "CHANGE-ME"))) {
+    return Fail("the join secret must have at least 16 characters and not be a CHANGE-ME "
+                "placeholder (make one with `openssl rand -hex 32`)");
+  }
+  copts.durable_store = sqlite_synchronous == "full";
+  if (copts.open_enrollment) {
+    std::cerr << "qfleet-coordinator: WARNING: --open-enrollment: any client that reaches "
+              << sopts.listen << " can enroll a device\n";
+  } else if (copts.join_secret.empty()) {
+    std::cerr << "qfleet-coordinator: no join secret: devices enroll only with join tokens "
+                 "(qfleetctl tokens create)\n";
+  }
+  const bool loopback = qfleet::cloud::IsLoopbackHost(sopts.listen.substr(0, sopts.listen.rfind(':')));
   if (sopts.insecure) {
     std::cerr << "qfleet-coordinator: WARNING: --insecure: gRPC is plaintext (tokens and models "
                  "travel unencrypted)"
-              << (sopts.admin_token.empty() ? " and the admin API needs no token" : "")
+              << (sopts.admin_token.empty()
+                      ? (loopback ? " and the admin API needs no token"
+                                  : "; the admin API is disabled (not a loopback listener and no "
+                                    "--admin-token-file)")
+                      : "")
               << "; use only on a trusted local machine\n";
   } else if (sopts.admin_token.empty()) {
     std::cerr << "qfleet-coordinator: no --admin-token-file: the admin API (qfleetctl) is "

@@ -121,7 +121,7 @@ int RunJoinTokens(qfleet::apps::AdminClient& admin, const CLI::App& tokens,
     std::cout << absl::StrFormat(
         "join token %d created (expires %s, max uses %s)\n%s\n"
         "The secret is shown only now: give it to devices as their join secret "
-        "(qfleet-agent --join-secret).\n",
+        "(qfleet-agent --join-secret-file FILE).\n",
         t.token_id(), t.expires_ms() == 0 ? "never" : Time(t.expires_ms()),
         t.max_uses() == 0 ? "unlimited" : absl::StrCat(t.max_uses()), r->secret());
     return 0;
@@ -182,6 +182,11 @@ int Run(int argc, char** argv) {
   devices->add_subcommand("enable", "undo drain, or let a revoked device register again")
       ->add_option("DEVICE", device_ref, "device id or name")
       ->required();
+  devices->add_subcommand("reset",
+                          "clear a device's token so that its name can enroll again (a device "
+                          "that lost its token)")
+      ->add_option("DEVICE", device_ref, "device id or name")
+      ->required();
 
   auto* tokens = app.add_subcommand("tokens", "join tokens for enrollment, device bearer tokens");
   tokens->require_subcommand(1);
@@ -235,6 +240,20 @@ int Run(int argc, char** argv) {
   start->add_option("--budget-bits", budget_bits, "strategy eval: average bits devices decode plans for")
       ->check(CLI::Range(1.0, 8.0));
   start->add_option("--wbits", wbits)->check(CLI::Range(1, 8));
+  std::string aggregator = "fedavg";
+  double trim_fraction = 0.1, clip_norm = 0, max_update_share = 0;
+  start->add_option("--aggregator", aggregator,
+                    "how updates are combined: fedavg, median or trimmed_mean")
+      ->check(CLI::IsMember({"fedavg", "median", "trimmed_mean"}));
+  start->add_option("--trim-fraction", trim_fraction,
+                    "trimmed_mean: share of values dropped at each end per coordinate")
+      ->check(CLI::Range(0.0, 0.49));
+  start->add_option("--clip-norm", clip_norm,
+                    "scale each update down to at most this L2 norm first (0 = off)")
+      ->check(CLI::Range(0.0, 1e30));
+  start->add_option("--max-update-share", max_update_share,
+                    "cap on one update's share of a round's weight (0 = 4 / participants)")
+      ->check(CLI::Range(0.0, 1.0));
   start->add_option("--local-epochs", epochs)->check(CLI::Range(1, 100));
 
   auto* plans = app.add_subcommand("plans", "precision plans");
@@ -289,7 +308,7 @@ int Run(int argc, char** argv) {
   }
   // devices drain|enable and tokens revoke: one device, one state change.
   const bool lifecycle = tokens->got_subcommand("revoke") || devices->got_subcommand("drain") ||
-                         devices->got_subcommand("enable");
+                         devices->got_subcommand("enable") || devices->got_subcommand("reset");
   if (lifecycle) {
     auto id = ResolveDevice(admin, device_ref);
     if (!id.ok()) return Fail(id.status());
@@ -298,6 +317,8 @@ int Run(int argc, char** argv) {
       r = admin.RevokeDevice(*id);
     } else if (devices->got_subcommand("drain")) {
       r = admin.DrainDevice(*id);
+    } else if (devices->got_subcommand("reset")) {
+      r = admin.ResetDevice(*id);
     } else {
       r = admin.EnableDevice(*id);
     }
@@ -390,6 +411,10 @@ int Run(int argc, char** argv) {
       campaign.set_budget_bits(budget_bits);
     }
     campaign.set_rounds(n_rounds);
+    campaign.set_aggregator(aggregator);
+    campaign.set_trim_fraction(trim_fraction);
+    campaign.set_clip_norm(clip_norm);
+    campaign.set_max_update_share(max_update_share);
     campaign.set_clients_per_round(clients);
     campaign.set_min_devices(min_devices);
     campaign.set_round_deadline_s(deadline_s);

@@ -52,7 +52,7 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Open(
       blob_dir = options.db_path + ".blobs";
     }
   }
-  ASSIGN_OR_RETURN(std::unique_ptr<CoordinatorStore> store, CoordinatorStore::Open(options.db_path));
+  ASSIGN_OR_RETURN(std::unique_ptr<CoordinatorStore> store, CoordinatorStore::Open(options.db_path, CoordinatorStoreOptions{options.durable_store}));
   ASSIGN_OR_RETURN(std::unique_ptr<BlobStore> blobs, BlobStore::Open(blob_dir));
   std::unique_ptr<Coordinator> c(
       new Coordinator(options, std::move(store), std::move(blobs), std::move(backend)));

@@ -53,8 +53,16 @@ struct CoordinatorOptions {
   int64_t last_seen_flush_ms = 5000;
   // Largest update container accepted, bytes.
   uint64_t max_update_bytes = 64ull << 20;
-  // Enrollment secret; empty = open enrollment.
+  // The fleet's shared enrollment secret; empty = none. Devices may also
+  // enroll with join tokens an admin mints (CreateJoinToken).
   std::string join_secret;
+  // Accept Register without any enrollment credential. Off by default:
+  // with neither a join secret nor a presented join token, Register is
+  // refused and says how to configure one.
+  bool open_enrollment = false;
+  // SQLite synchronous=FULL (every acknowledged write survives power loss)
+  // instead of NORMAL (survives a process crash, not a power loss).
+  bool durable_store = true;
   // Resumable uploads: kept prefixes per device (the oldest is dropped
   // beyond this), and how long an idle one is kept.
   int max_partial_uploads_per_device = 2;
@@ -68,6 +76,12 @@ struct CoordinatorOptions {
   // not answered within plan_timeout_ms gets DeadlineExceeded.
   size_t plan_queue_max = 65536;
   int64_t plan_timeout_ms = 60000;
+  // A round whose aggregation fails (e.g. the disk is full) is retried
+  // after aggregation_backoff_ms, doubling up to aggregation_backoff_max_ms,
+  // and marked "failed" (the error in its detail) after this many attempts.
+  int max_aggregation_attempts = 5;
+  int64_t aggregation_backoff_ms = 500;
+  int64_t aggregation_backoff_max_ms = 30000;
   // Injected clock; nullptr = the real clock. Not owned.
   Clock* clock = nullptr;
 };
@@ -161,16 +175,21 @@ class Coordinator {
   Coordinator& operator=(const Coordinator&) = delete;
 
   // --- Device API -----------------------------------------------------------
-  // Enrolls a device (or re-enrolls one with the same name, rotating its
-  // token; a drained device stays drained). `join_secret` is either the
-  // coordinator's --join-secret or the secret of a join token minted by
-  // CreateJoinToken; enrolling a new device spends one use of such a token,
-  // re-enrolling a known name spends none. PermissionDenied on a wrong
-  // secret, a revoked, expired or used-up join token (the message says
-  // which) or a revoked device name; InvalidArgument on a bad name or
-  // profile. Open enrollment (no --join-secret) accepts any secret except
-  // one of an unusable join token.
-  absl::StatusOr<Registration> Register(DeviceRecord device, absl::string_view join_secret);
+  // Enrolls a device. A name belongs to the credential that enrolled it:
+  // a known name re-enrolls (rotating its token; a drained device stays
+  // drained) only with `current_token`, the device's valid bearer token,
+  // or with the join token that enrolled it, or after an admin cleared its
+  // token (ResetDevice, or EnableDevice of a revoked device); the shared
+  // join secret alone never takes over a known name. `join_secret` is the
+  // coordinator's join secret or the secret of a join token minted by
+  // CreateJoinToken; enrolling a new device spends one use of such a token.
+  // PermissionDenied on a wrong secret, a revoked, expired or used-up join
+  // token (the message says which), a revoked device name, a known name
+  // without its credential, or no credential at all without
+  // open_enrollment (the message says how to configure one);
+  // InvalidArgument on a bad name or profile. Thread-safe.
+  absl::StatusOr<Registration> Register(DeviceRecord device, absl::string_view join_secret,
+                                        absl::string_view current_token = {});
   // OK when `token` belongs to `device_id` and the device is not revoked;
   // Unauthenticated otherwise (unknown device included, so ids cannot be
   // probed). Only the token's SHA-256 is stored; compared in constant time.
@@ -244,7 +263,9 @@ class Coordinator {
   // Device lifecycle (coordinator_devices.cc); each returns the updated
   // device and fails with NotFound for an unknown id. All persistent.
   // RevokeDevice: state "revoked" — its token stops working, its task in an
-  // open round is dropped, and Register refuses its name. Idempotent.
+  // open round is dropped, and Register refuses its name. A single-use join
+  // token that enrolled it (max_uses 1: a per-device token) is revoked with
+  // it. Idempotent.
   absl::StatusOr<DeviceRecord> RevokeDevice(uint64_t device_id);
   // DrainDevice: state "drained" — not selected for new rounds; its token
   // keeps working. FailedPrecondition for a revoked device. Idempotent.
@@ -253,6 +274,13 @@ class Coordinator {
   // hash cleared, so it must Register again (join secret) for a new token.
   // Other states are left alone.
   absl::StatusOr<DeviceRecord> EnableDevice(uint64_t device_id);
+  // ResetDevice: clears the device's token (it stops working at once) and
+  // drops its task in an open round, so that the next Register of its name
+  // with a valid enrollment credential takes the name over -- the admin's
+  // way to re-enroll a device that lost its token. State "offline" unless
+  // drained. FailedPrecondition for a revoked device (EnableDevice does the
+  // same for it).
+  absl::StatusOr<DeviceRecord> ResetDevice(uint64_t device_id);
   // Join tokens (coordinator_join_tokens.cc). CreateJoinToken mints a
   // token that expires `ttl_ms` from now (0 = never) and enrolls at most
   // `max_uses` new devices (0 = unlimited); only its SHA-256 is stored.
@@ -302,10 +330,23 @@ class Coordinator {
               std::unique_ptr<BlobStore> blobs, std::unique_ptr<ModelBackend> backend);
 
   absl::Status LoadOrCreateModel();
-  // The id of the join token whose secret is `secret` when that token is
-  // usable (0 when the secret is not a join token's and enrollment is open
-  // or it equals --join-secret); PermissionDenied otherwise.
+  // The enrollment credential `secret` names: the id of a usable join token
+  // whose secret it is, or 0 for the coordinator's join secret (or no
+  // secret under open_enrollment). PermissionDenied otherwise: a wrong
+  // secret, an unusable join token, or no secret with enrollment closed
+  // (the message says how to open it).
   absl::StatusOr<uint64_t> CheckJoinSecret(absl::string_view secret, int64_t now_ms);
+  // OK when the device's update for `task` may still count: device not
+  // revoked or reset (PermissionDenied), round open and before the task's
+  // deadline, participant neither rejected nor dropped (FailedPrecondition).
+  absl::Status CheckMayContribute(uint64_t device_id, const TaskRecord& task);
+  // Passes `attempt` through; when it failed for a round in "aggregating",
+  // schedules the next attempt (backoff) or, after max_aggregation_attempts,
+  // marks the round failed. Round-engine thread only.
+  absl::Status WithAggregationRetry(const RoundRecord& round, absl::Status attempt);
+  // Marks the device's task in an open round "dropped" (reason `why`), if
+  // it has one. Call inside a store transaction.
+  absl::Status DropOpenTask(uint64_t device_id, absl::string_view why);
   // Re-checks join token `token_id` (max_uses included) and counts one use.
   absl::Status ConsumeJoinToken(uint64_t token_id, int64_t now_ms);
   // FailedPrecondition naming the cancellation if `round` was cancelled;
@@ -393,6 +434,14 @@ class Coordinator {
   // last-seen times last flushed.
   int64_t last_prune_ms_ = 0;
   int64_t last_seen_flush_at_ms_ = 0;
+  // Failed aggregation attempts of `round` and when to try again
+  // (WithAggregationRetry; guarded by step_mu_ like the rest of Step's state).
+  struct AggregationRetry {
+    uint64_t round = 0;
+    int tries = 0;
+    int64_t next_ms = 0;
+  };
+  AggregationRetry aggregation_retry_;
 
   absl::Mutex plan_mu_;
   std::shared_ptr<PlanGenerator> planner_ ABSL_GUARDED_BY(plan_mu_);

@@ -28,6 +28,10 @@
 namespace qfleet::cloud {
 namespace {
 
+// Bounds on what one device may make the coordinator store.
+constexpr size_t kMaxReportMetrics = 64;
+constexpr size_t kMaxLowbitSupport = 16;
+
 bool ValidDeviceName(absl::string_view name) {
   if (name.empty() || name.size() > 128) return false;
   for (char c : name) {
@@ -45,9 +49,13 @@ using coordinator_internal::UploadsDelta;
 // --- Device API ---------------------------------------------------------------
 
 absl::StatusOr<Registration> Coordinator::Register(DeviceRecord device,
-                                                   absl::string_view join_secret) {
+                                                   absl::string_view join_secret,
+                                                   absl::string_view current_token) {
   const int64_t now = clock_->NowMs();
-  ASSIGN_OR_RETURN(const uint64_t join_token_id, CheckJoinSecret(join_secret, now));
+  // With its current token a device needs no enrollment credential: the
+  // token proves more than the fleet-wide secret does.
+  absl::StatusOr<uint64_t> join_token_id = CheckJoinSecret(join_secret, now);
+  if (!join_token_id.ok() && current_token.empty()) return join_token_id.status();
   if (!ValidDeviceName(device.name)) {
     return absl::InvalidArgumentError(
         "device name must be 1..128 characters of [A-Za-z0-9._-], got '" +
@@ -59,6 +67,14 @@ absl::StatusOr<Registration> Coordinator::Register(DeviceRecord device,
   }
   if (device.label_histogram.size() > 100000) {
     return absl::InvalidArgumentError("label histogram too long");
+  }
+  if (device.lowbit_support.size() > kMaxLowbitSupport) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "profile lists %d low-bit widths; at most %d", device.lowbit_support.size(),
+        kMaxLowbitSupport));
+  }
+  for (uint32_t b : device.lowbit_support) {
+    if (b < 1 || b > 32) return absl::InvalidArgumentError("profile lists a low-bit width outside 1..32");
   }
   ASSIGN_OR_RETURN(std::string token, RandomHexToken());
   device.token_hash = Sha256Hex(token);
@@ -76,17 +92,38 @@ absl::StatusOr<Registration> Coordinator::Register(DeviceRecord device,
             "(qfleetctl devices enable %d)",
             device.name, existing->id, existing->id));
       }
+      // The name belongs to the credential that enrolled it.
+      const bool token_ok = !current_token.empty() && !existing->token_hash.empty() &&
+                            ConstantTimeEquals(Sha256Hex(current_token), existing->token_hash);
+      const bool cleared = existing->token_hash.empty() && join_token_id.ok();
+      const bool same_join_token =
+          join_token_id.ok() && *join_token_id != 0 && *join_token_id == existing->enrolled_by;
+      if (!token_ok && !cleared && !same_join_token) {
+        return absl::PermissionDeniedError(absl::StrFormat(
+            "device name '%s' is enrolled (id %d); re-registering it needs its current token "
+            "(qfleet-agent --state-file keeps it), the join token that enrolled it, or an "
+            "admin reset (qfleetctl devices reset %d)",
+            device.name, existing->id, existing->id));
+      }
       if (existing->state == "drained") device.state = "drained";
       device.id = existing->id;
       device.registered_ms = existing->registered_ms;
+      if (cleared && !token_ok && !same_join_token && *join_token_id != 0) {
+        // Taking over a cleared name is an enrollment: it spends a use.
+        RETURN_IF_ERROR(ConsumeJoinToken(*join_token_id, now));
+      }
+      device.enrolled_by = cleared || same_join_token ? *join_token_id : existing->enrolled_by;
       RETURN_IF_ERROR(store_->UpdateDevice(device));
       reg.device_id = device.id;
       return absl::OkStatus();
     }
     if (!absl::IsNotFound(existing.status())) return existing.status();
+    // A new name needs an enrollment credential (a token alone names no one).
+    if (!join_token_id.ok()) return join_token_id.status();
     // Only a new device spends a use of its join token (re-checked here, so
     // concurrent enrollments cannot overrun max_uses).
-    if (join_token_id != 0) RETURN_IF_ERROR(ConsumeJoinToken(join_token_id, now));
+    if (*join_token_id != 0) RETURN_IF_ERROR(ConsumeJoinToken(*join_token_id, now));
+    device.enrolled_by = *join_token_id;
     device.registered_ms = now;
     ASSIGN_OR_RETURN(reg.device_id, store_->InsertDevice(device));
     return absl::OkStatus();
@@ -190,6 +227,37 @@ absl::Status Coordinator::CheckRequestId(const std::string& request_id) {
   return absl::OkStatus();
 }
 
+absl::Status Coordinator::CheckMayContribute(uint64_t device_id, const TaskRecord& task) {
+  ASSIGN_OR_RETURN(const DeviceRecord device, store_->GetDevice(device_id));
+  if (device.state == "revoked" || device.token_hash.empty()) {
+    return absl::PermissionDeniedError(absl::StrFormat(
+        "device %d is %s; its updates are not accepted", device_id,
+        device.state == "revoked" ? "revoked" : "reset"));
+  }
+  ASSIGN_OR_RETURN(const RoundRecord round, store_->GetRound(task.round));
+  RETURN_IF_ERROR(CheckNotCancelled(round, "update"));
+  if (round.state != "open") {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("round %d is %s; update not accepted", round.round, round.state));
+  }
+  if (clock_->NowMs() > task.deadline_ms) {
+    return absl::FailedPreconditionError(absl::StrFormat("round %d deadline has passed", round.round));
+  }
+  ASSIGN_OR_RETURN(const std::vector<ParticipantRecord> participants,
+                   store_->ListParticipants(task.round));
+  for (const ParticipantRecord& p : participants) {
+    if (p.device_id != device_id) continue;
+    if (p.status == "rejected" || p.status == "dropped") {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "device %d was %s from round %d%s%s", device_id, p.status, task.round,
+          p.detail.empty() ? "" : ": ", p.detail));
+    }
+    return absl::OkStatus();
+  }
+  return absl::FailedPreconditionError(
+      absl::StrFormat("device %d is not a participant of round %d", device_id, task.round));
+}
+
 absl::StatusOr<TaskRecord> Coordinator::OwnTask(uint64_t device_id, uint64_t task_id) {
   absl::StatusOr<TaskRecord> task = store_->GetTask(task_id);
   if (absl::IsNotFound(task.status())) {
@@ -217,6 +285,9 @@ absl::StatusOr<std::pair<UpdateRecord, bool>> Coordinator::AcceptUpdate(
                                                       bytes.size(), options_.max_update_bytes));
   }
   if (sample_count == 0) return absl::InvalidArgumentError("update trained on 0 samples");
+  // Nothing is decoded or written for a round that is not open or a device
+  // or participant that may not contribute; re-checked under the lock.
+  RETURN_IF_ERROR(CheckMayContribute(device_id, task));
 
   // Validate before taking the round lock: decoding is the expensive part.
   absl::Status valid = absl::OkStatus();
@@ -236,16 +307,7 @@ absl::StatusOr<std::pair<UpdateRecord, bool>> Coordinator::AcceptUpdate(
   }
 
   absl::MutexLock lock(&round_mu_);
-  ASSIGN_OR_RETURN(RoundRecord round, store_->GetRound(task.round));
-  RETURN_IF_ERROR(CheckNotCancelled(round, "update"));
-  if (round.state != "open") {
-    return absl::FailedPreconditionError(
-        absl::StrFormat("round %d is %s; update not accepted", round.round, round.state));
-  }
-  if (clock_->NowMs() > task.deadline_ms) {
-    return absl::FailedPreconditionError(
-        absl::StrFormat("round %d deadline has passed", round.round));
-  }
+  RETURN_IF_ERROR(CheckMayContribute(device_id, task));
   if (!valid.ok()) {
     RETURN_IF_ERROR(RejectParticipant(task.round, device_id, std::string(valid.message())));
     return absl::InvalidArgumentError("update rejected: " + std::string(valid.message()));
@@ -268,6 +330,10 @@ absl::StatusOr<bool> Coordinator::AcceptReport(ReportRecord report) {
   for (double v : {report.train_loss, report.train_accuracy, report.compute_seconds,
                    report.quantize_seconds}) {
     if (!std::isfinite(v)) return absl::InvalidArgumentError("report holds a non-finite metric");
+  }
+  if (report.metrics.size() > kMaxReportMetrics) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "report carries %d metrics; at most %d", report.metrics.size(), kMaxReportMetrics));
   }
   for (const auto& [name, v] : report.metrics) {
     // Bounded so that a round's sums stay finite; ranking metrics are

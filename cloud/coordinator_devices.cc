@@ -17,12 +17,51 @@ absl::StatusOr<DeviceRecord> Coordinator::RevokeDevice(uint64_t device_id) {
     RETURN_IF_ERROR(store_->UpdateDevice(device));
     // The device can no longer upload or report: drop it from an open round
     // now instead of letting the round wait for its deadline.
-    ASSIGN_OR_RETURN(std::optional<TaskRecord> task, store_->OpenTaskForDevice(device_id));
-    if (task.has_value()) {
-      RETURN_IF_ERROR(
-          store_->SetParticipantStatus(task->round, device_id, "dropped", "device revoked"));
+    RETURN_IF_ERROR(DropOpenTask(device_id, "device revoked"));
+    // A per-device join token (one use, spent on this device) would enroll
+    // nothing else: it goes with its device, so it cannot re-enroll the name.
+    if (device.enrolled_by != 0) {
+      ASSIGN_OR_RETURN(JoinTokenRecord token, store_->GetJoinToken(device.enrolled_by));
+      if (token.max_uses == 1 && token.revoked_ms == 0) {
+        token.revoked_ms = clock_->NowMs();
+        RETURN_IF_ERROR(store_->UpdateJoinToken(token));
+      }
     }
     return absl::OkStatus();
+  }));
+  return device;
+}
+
+absl::Status Coordinator::DropOpenTask(uint64_t device_id, absl::string_view why) {
+  // Pulled or not, uploaded or not: a participant of the open round that
+  // has not finished is dropped, so its update does not count and the round
+  // does not wait for its report.
+  ASSIGN_OR_RETURN(std::optional<RoundRecord> round, store_->LatestRound());
+  if (!round.has_value() || round->state != "open") return absl::OkStatus();
+  ASSIGN_OR_RETURN(std::vector<ParticipantRecord> participants,
+                   store_->ListParticipants(round->round));
+  for (const ParticipantRecord& p : participants) {
+    if (p.device_id != device_id) continue;
+    if (p.status != "assigned" && p.status != "pulled" && p.status != "uploaded") break;
+    return store_->SetParticipantStatus(round->round, device_id, "dropped", std::string(why));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<DeviceRecord> Coordinator::ResetDevice(uint64_t device_id) {
+  DeviceRecord device;
+  RETURN_IF_ERROR(store_->RunInTransaction([&]() -> absl::Status {
+    ASSIGN_OR_RETURN(device, store_->GetDevice(device_id));
+    if (device.state == "revoked") {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "device %d is revoked; enable it (qfleetctl devices enable %d), which also clears its "
+          "token",
+          device_id, device_id));
+    }
+    device.token_hash.clear();
+    if (device.state != "drained") device.state = "offline";
+    RETURN_IF_ERROR(store_->UpdateDevice(device));
+    return DropOpenTask(device_id, "device reset by an admin");
   }));
   return device;
 }

@@ -50,16 +50,22 @@ std::string JoinTokenState(const JoinTokenRecord& token, int64_t now_ms) {
 }
 
 absl::StatusOr<uint64_t> Coordinator::CheckJoinSecret(absl::string_view secret, int64_t now_ms) {
-  if (!secret.empty()) {
-    ASSIGN_OR_RETURN(std::optional<JoinTokenRecord> token,
-                     store_->FindJoinToken(Sha256Hex(secret)));
-    if (token.has_value()) {
-      // A used-up token still re-enrolls a known device: Register decides.
-      RETURN_IF_ERROR(Usable(*token, now_ms, /*new_device=*/false));
-      return token->id;
-    }
+  if (secret.empty()) {
+    if (options_.open_enrollment) return 0;
+    return absl::PermissionDeniedError(
+        "enrollment needs a credential: give the device the fleet's join secret "
+        "(qfleet-coordinator --join-secret-file FILE) or a join token (qfleetctl tokens "
+        "create), or start the coordinator with --open-enrollment");
   }
-  if (options_.join_secret.empty() || ConstantTimeEquals(secret, options_.join_secret)) return 0;
+  ASSIGN_OR_RETURN(std::optional<JoinTokenRecord> token, store_->FindJoinToken(Sha256Hex(secret)));
+  if (token.has_value()) {
+    // A used-up token still re-enrolls a device it enrolled: Register decides.
+    RETURN_IF_ERROR(Usable(*token, now_ms, /*new_device=*/false));
+    return token->id;
+  }
+  if (!options_.join_secret.empty() && ConstantTimeEquals(secret, options_.join_secret)) return 0;
+  // Open enrollment asks for nothing, so any other secret passes too.
+  if (options_.open_enrollment) return 0;
   return absl::PermissionDeniedError("wrong join secret");
 }
 

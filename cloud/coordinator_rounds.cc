@@ -19,6 +19,7 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include "cloud/aggregator.h"
+#include "cloud/robust_aggregator.h"
 #include "common/security/random_token.h"
 #include "common/security/constant_time.h"
 #include "common/sha256.h"
@@ -43,10 +44,39 @@ absl::Status Coordinator::Step() {
   RETURN_IF_ERROR(MaybePrunePartialUploads());
   ASSIGN_OR_RETURN(std::optional<RoundRecord> latest, store_->LatestRound());
   if (latest.has_value()) {
-    if (latest->state == "open") return CloseRoundIfDue(*latest);
-    if (latest->state == "aggregating") return Aggregate(*latest);
+    if (latest->state == "open") return WithAggregationRetry(*latest, CloseRoundIfDue(*latest));
+    if (latest->state == "aggregating") {
+      if (clock_->NowMs() < aggregation_retry_.next_ms && aggregation_retry_.round == latest->round) {
+        return absl::OkStatus();  // backing off after a failed attempt
+      }
+      return WithAggregationRetry(*latest, Aggregate(*latest));
+    }
   }
   return MaybeStartRound();
+}
+
+absl::Status Coordinator::WithAggregationRetry(const RoundRecord& round, absl::Status attempt) {
+  if (attempt.ok()) return attempt;
+  // Only a round that reached aggregation is retried and, in the end, failed.
+  ASSIGN_OR_RETURN(RoundRecord current, store_->GetRound(round.round));
+  if (current.state != "aggregating") return attempt;
+  if (aggregation_retry_.round != round.round) aggregation_retry_ = AggregationRetry{round.round};
+  const int tries = ++aggregation_retry_.tries;
+  if (tries >= options_.max_aggregation_attempts) {
+    // Earlier model versions are untouched: the campaign moves on from them.
+    current.state = "failed";
+    current.detail = absl::StrFormat("aggregation failed %d times; last error: %s", tries,
+                                     attempt.ToString());
+    current.finished_ms = clock_->NowMs();
+    aggregation_retry_ = AggregationRetry{};
+    RETURN_IF_ERROR(store_->UpdateRound(current));
+    return attempt;
+  }
+  const int64_t backoff = std::min<int64_t>(
+      options_.aggregation_backoff_max_ms,
+      options_.aggregation_backoff_ms << std::min(tries - 1, 20));
+  aggregation_retry_.next_ms = clock_->NowMs() + backoff;
+  return attempt;
 }
 
 absl::StatusOr<std::vector<uint64_t>> Coordinator::SelectParticipants(const CampaignConfig& config,
@@ -174,6 +204,39 @@ absl::Status Coordinator::Aggregate(RoundRecord round) {
     return store_->UpdateRound(round);
   };
   if (config.IsEval()) return FinishEvalRound(config, round, reports);
+  // Only updates whose participant finished cleanly (uploaded or reported:
+  // not rejected, not dropped -- a device revoked or reset mid-round is
+  // dropped) and whose device may still contribute count; each weighs at
+  // most the sample count its device registered.
+  ASSIGN_OR_RETURN(std::vector<ParticipantRecord> participants, store_->ListParticipants(round.round));
+  std::map<uint64_t, std::string> status;
+  for (const ParticipantRecord& p : participants) status[p.device_id] = p.status;
+  std::vector<UpdateRecord> counted;
+  std::vector<double> sample_weights;
+  nlohmann::json excluded = nlohmann::json::array();
+  for (const UpdateRecord& u : updates) {
+    std::string why;
+    const auto it = status.find(u.device_id);
+    ASSIGN_OR_RETURN(const DeviceRecord device, store_->GetDevice(u.device_id));
+    const uint64_t registered = device.sample_count;
+    if (it == status.end() || (it->second != "uploaded" && it->second != "reported")) {
+      why = "participant " + (it == status.end() ? std::string("unknown") : it->second);
+    } else if (device.state == "revoked" || device.token_hash.empty()) {
+      why = "device " + (device.state == "revoked" ? std::string("revoked") : "reset");
+    } else if (registered == 0) {
+      why = "device registered no samples";
+    }
+    if (!why.empty()) {
+      excluded.push_back({{"device", u.device_id}, {"reason", why}});
+      continue;
+    }
+    counted.push_back(u);
+    sample_weights.push_back(static_cast<double>(std::min<uint64_t>(u.sample_count, registered)));
+  }
+  updates = std::move(counted);
+  if (!excluded.empty()) {
+    round.detail = nlohmann::json{{"aggregated", updates.size()}, {"excluded", excluded}}.dump();
+  }
   if (updates.size() < std::max<uint32_t>(1, config.min_updates)) {
     return fail(absl::StrFormat("%d accepted updates, %d required", updates.size(),
                                 std::max<uint32_t>(1, config.min_updates)));
@@ -183,17 +246,24 @@ absl::Status Coordinator::Aggregate(RoundRecord round) {
   std::vector<TensorContainer> models;
   std::vector<double> weights;
   std::vector<bool> deltas;
-  for (const UpdateRecord& u : updates) {  // ordered by device id
+  for (size_t k = 0; k < updates.size(); ++k) {  // ordered by device id
+    const UpdateRecord& u = updates[k];
     absl::StatusOr<std::string> bytes = blobs_->Get(u.blob_hash);
     if (!bytes.ok()) return fail("update blob unreadable: " + std::string(bytes.status().message()));
     absl::StatusOr<TensorContainer> model = DecodeContainer(*bytes);
     if (!model.ok()) return fail("stored update corrupt: " + std::string(model.status().message()));
     ASSIGN_OR_RETURN(TaskRecord task, store_->GetTask(u.task_id));
     models.push_back(*std::move(model));
-    weights.push_back(static_cast<double>(u.sample_count));
+    weights.push_back(sample_weights[k]);
     deltas.push_back(UploadsDelta(task));
   }
-  absl::StatusOr<TensorContainer> next = FedAvgUpdates(base, models, weights, deltas);
+  // No device outweighs its share of the round (default 4 / participants),
+  // whatever it registered; then the campaign's rule (FedAvg by default).
+  absl::StatusOr<std::vector<double>> capped =
+      CapWeights(weights, config.MaxUpdateShare(participants.size()));
+  if (!capped.ok()) return fail("aggregation weights: " + std::string(capped.status().message()));
+  absl::StatusOr<TensorContainer> next =
+      cloud::Aggregate(base, models, *capped, deltas, config.Aggregation());
   if (!next.ok()) return fail("aggregation failed: " + std::string(next.status().message()));
   ServeSpec serve;
   serve.weight_bits = static_cast<int>(config.weight_bits);  // every strategy is served quantized

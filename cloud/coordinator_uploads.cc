@@ -56,6 +56,14 @@ absl::StatusOr<UploadStart> Coordinator::BeginUpload(const UploadHeader& h, uint
     start.accepted = std::move(progress.accepted);
     return start;
   }
+  // Before a byte is buffered: the round is open and the device and its
+  // participation may still contribute.
+  ASSIGN_OR_RETURN(const TaskRecord task, OwnTask(h.device_id, h.task_id));
+  if (task.strategy == "eval") {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("task %d is an evaluation; it takes a report, not an update", h.task_id));
+  }
+  RETURN_IF_ERROR(CheckMayContribute(h.device_id, task));
   if (offset == 0) return start;
   ASSIGN_OR_RETURN(std::optional<PartialUploadRecord> kept,
                    store_->GetPartialUpload(h.device_id, h.task_id, h.request_id));

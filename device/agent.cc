@@ -1,15 +1,18 @@
 #include "device/agent.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <chrono>
 #include <random>
 #include <thread>
 
 #include <torch/torch.h>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/notification.h"
 #include "common/container_quant.h"
+#include "common/file_io.h"
 #include "common/partition.h"
 #include "common/status_macros.h"
 #include "device/quant_gap.h"
@@ -67,7 +70,25 @@ absl::Status Agent::Register() {
   }
   info.join_secret = options_.join_secret;
   info.agent_version = "qfleet-agent/0.1";
-  return client_->Register(info);
+  if (!options_.state_file.empty() && client_->token().empty()) {
+    absl::StatusOr<std::string> kept = ReadFileToString(options_.state_file, 4096);
+    if (kept.ok()) {
+      info.current_token = std::string(absl::StripAsciiWhitespace(*kept));
+    } else if (!absl::IsNotFound(kept.status())) {
+      return kept.status();
+    }
+  }
+  RETURN_IF_ERROR(client_->Register(info));
+  if (!options_.state_file.empty()) {
+    // Written to a temporary name and renamed, so a crash never leaves a
+    // half-written token behind.
+    const std::string tmp = options_.state_file + ".tmp";
+    RETURN_IF_ERROR(WriteStringToFile(tmp, client_->token() + "\n", 0600));
+    if (std::rename(tmp.c_str(), options_.state_file.c_str()) != 0) {
+      return absl::UnavailableError("cannot replace the agent state file " + options_.state_file);
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::string> Agent::ModelBytes(const DeviceTask& task, uint64_t* downloaded) {

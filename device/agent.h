@@ -22,6 +22,10 @@ struct AgentOptions {
   std::string device_name;
   DeviceProfile profile;
   std::string join_secret;
+  // Where the agent keeps its bearer token between runs (0600; "" = in
+  // memory only). A known name re-registers only with its current token,
+  // so a restarted agent without this file needs an admin reset.
+  std::string state_file;
   // Local training data: `indices` into `*train` (not owned; must outlive
   // the agent). Several agents may share one dataset.
   const ImageDataset* train = nullptr;

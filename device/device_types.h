@@ -26,6 +26,9 @@ struct RegisterInfo {
   std::vector<uint64_t> label_histogram;
   std::string join_secret;
   std::string agent_version;
+  // The device's current bearer token, to re-register its own name (empty:
+  // FleetClient sends the token it holds from an earlier Register, if any).
+  std::string current_token;
 };
 
 // One task as the device sees it (fleet.v1.Task).

@@ -20,6 +20,11 @@ uint64_t FleetClient::device_id() const {
   return device_id_;
 }
 
+std::string FleetClient::token() const {
+  absl::MutexLock lock(&mu_);
+  return token_;
+}
+
 int64_t FleetClient::heartbeat_interval_ms() const {
   absl::MutexLock lock(&mu_);
   return heartbeat_interval_ms_;
@@ -52,6 +57,7 @@ absl::Status FleetClient::Register(const RegisterInfo& info) {
   for (uint64_t h : info.label_histogram) req.mutable_data()->add_label_histogram(h);
   req.set_join_secret(info.join_secret);
   req.set_agent_version(info.agent_version);
+  req.set_current_token(info.current_token.empty() ? token() : info.current_token);
   grpc::ClientContext ctx;
   Prepare(&ctx, options_.rpc_timeout_ms);
   fv1::RegisterResponse resp;

@@ -64,6 +64,8 @@ class FleetClient {
                                          const std::vector<float>& embedding);
 
   uint64_t device_id() const;
+  // The bearer token from the last successful Register ("" before one).
+  std::string token() const;
   int64_t heartbeat_interval_ms() const;
 
  private:

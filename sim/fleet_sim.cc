@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_format.h"
 #include "apps/admin_client.h"
+#include "sim/enrollment.h"
 #include "sim/local_coordinator.h"
 #include "cloud/coordinator.h"
 #include "cloud/fmnist_backend.h"
@@ -110,6 +111,8 @@ absl::StatusOr<FlSimResult> RunFlSim(const FlSimOptions& o, std::ostream& progre
   campaign.mutable_step_costs()->set_qat_step_s(o.step_costs.qat_step_s);
   campaign.mutable_step_costs()->set_ptq_quantize_s(o.step_costs.ptq_quantize_s);
   campaign.mutable_step_costs()->set_gap_check_s(o.step_costs.gap_check_s);
+  ASSIGN_OR_RETURN(const std::string join_secret,
+                   EnrollmentSecret(admin, "", o.devices, "qfleet-sim fleet"));
   ASSIGN_OR_RETURN(auto started, admin.StartRounds(campaign));
   if (!o.fleet.empty() && static_cast<int>(o.fleet.size()) != o.devices) {
     return absl::InvalidArgumentError("fleet size differs from --devices");
@@ -139,6 +142,7 @@ absl::StatusOr<FlSimResult> RunFlSim(const FlSimOptions& o, std::ostream& progre
       aopts.profile.availability = d.availability;
       aopts.sim_load = d.load;
     }
+    aopts.join_secret = join_secret;
     aopts.sim_costs = o.step_costs;
     aopts.train = &train;
     aopts.indices = shards[i];

@@ -1,5 +1,7 @@
 #include "sim/light_sim.h"
 
+#include "sim/enrollment.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -293,6 +295,8 @@ absl::StatusOr<LightSimResult> RunLightSim(const LightSimOptions& o, std::ostrea
     if (!child.Alive()) return absl::UnavailableError("the started coordinator exited");
   }
   AdminClient admin(admin_channel, 10000, admin_token);
+  ASSIGN_OR_RETURN(const std::string join_secret,
+                   EnrollmentSecret(admin, o.join_secret, o.devices, "qfleet-sim --light"));
 
   std::vector<std::shared_ptr<grpc::Channel>> channels;
   // MakeChannel gives each channel its own connection.
@@ -325,7 +329,7 @@ absl::StatusOr<LightSimResult> RunLightSim(const LightSimOptions& o, std::ostrea
           info.profile.memory_mib = 512;
           info.sample_count = 100;
           info.label_histogram.assign(10, 10);
-          info.join_secret = o.join_secret;
+          info.join_secret = join_secret;
           info.agent_version = "qfleet-sim --light";
           const auto t0 = Clock::now();
           absl::Status s = devices[i].client->Register(info);

@@ -27,6 +27,7 @@ absl::StatusOr<std::unique_ptr<LocalCoordinator>> StartLocalCoordinator(
   auto local = std::make_unique<LocalCoordinator>();
   cloud::CoordinatorOptions copts;
   copts.db_path = o.db;
+  copts.open_enrollment = o.open_enrollment;
   if (copts.db_path.empty()) {
     local->temp_dir = std::filesystem::temp_directory_path() /
                       absl::StrFormat("qfleet-sim-%d-%d", ::getpid(),

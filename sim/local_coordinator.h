@@ -32,6 +32,9 @@ struct LocalCoordinatorOptions {
   std::string initial_model_path;  // CoordinatorOptions::initial_model_path
   bool insecure = false; // else TLS with a throw-away PKI
   uint32_t poll_interval_ms = 100;
+  // CoordinatorOptions::open_enrollment (tests that register devices
+  // without a credential); simulators mint a join token instead.
+  bool open_enrollment = false;
 };
 
 // Opens the coordinator over `backend`, starts its round engine and serves

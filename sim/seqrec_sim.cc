@@ -17,6 +17,7 @@
 #include "absl/synchronization/mutex.h"
 #include "apps/admin_client.h"
 #include "apps/cli_util.h"
+#include "sim/enrollment.h"
 #include "sim/local_coordinator.h"
 #include "cloud/campaign_config.h"
 #include "common/plan_codec.h"
@@ -182,6 +183,9 @@ absl::StatusOr<SeqRecSimResult> RunSeqRecSim(const SeqRecSimOptions& o, std::ost
   const std::string address = local->server->address();
   AdminClient admin(MakeChannel(address, local->security), 30000, local->admin_token);
   RETURN_IF_ERROR(admin.WaitConnected(address));
+  ASSIGN_OR_RETURN(const std::string join_secret,
+                   EnrollmentSecret(admin, "", static_cast<int>(sample.users.size()),
+                                    "qfleet-sim --task seqrec"));
   say(absl::StrFormat("coordinator %s serving %d channels; %d virtual devices", address,
                       result.channels, n));
 
@@ -203,6 +207,7 @@ absl::StatusOr<SeqRecSimResult> RunSeqRecSim(const SeqRecSimOptions& o, std::ost
     info.profile.memory_mib = 256;
     info.sample_count = seqrec::EvalHistory(split, sample.users[i], sample.stage).size();
     info.agent_version = "qfleet-sim --task seqrec";
+    info.join_secret = join_secret;
     return devices[i].client->Register(info);
   }));
   result.register_seconds = Since(t_reg);

@@ -151,30 +151,57 @@ void MetricsHttpServer::Serve() {
     pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {wake_read_fd_, POLLIN, 0}};
     const int r = ::poll(fds, 2, -1);
     if (r < 0 && errno == EINTR) continue;
-    if (r < 0 || (fds[1].revents & (POLLIN | POLLHUP)) != 0) return;
+    if (r < 0 || (fds[1].revents & (POLLIN | POLLHUP)) != 0) break;
     if ((fds[0].revents & POLLIN) == 0) continue;
     const int conn = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (conn < 0) continue;  // EAGAIN, ECONNABORTED, EMFILE: try again later
-    HandleConnection(conn);
-    ::close(conn);
+    ReapWorkers(/*all=*/false);
+    if (static_cast<int>(workers_.size()) >= kMaxConnections) {
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(100);
+      WriteAll(conn, Response("503 Service Unavailable", "text/plain", "busy; retry\n"), deadline);
+      ::close(conn);
+      continue;
+    }
+    auto done = std::make_shared<std::atomic<bool>>(false);
+    workers_.push_back(Worker{std::thread([this, conn, done] {
+                                HandleConnection(conn);
+                                ::close(conn);
+                                done->store(true);
+                              }),
+                              done});
+  }
+  ReapWorkers(/*all=*/true);
+}
+
+void MetricsHttpServer::ReapWorkers(bool all) {
+  for (size_t i = 0; i < workers_.size();) {
+    if (all || workers_[i].done->load()) {
+      workers_[i].thread.join();
+      workers_.erase(workers_.begin() + static_cast<std::ptrdiff_t>(i));
+    } else {
+      ++i;
+    }
   }
 }
 
 void MetricsHttpServer::HandleConnection(int fd) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kIoTimeoutMs);
+  // The request must arrive within kHeaderTimeoutMs; the answer gets
+  // kIoTimeoutMs more to be written.
+  const auto header_deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(kHeaderTimeoutMs);
   std::string request;
   char buf[1024];
   while (request.find("\r\n\r\n") == std::string::npos &&
          request.find("\n\n") == std::string::npos) {
     if (request.size() > kMaxRequestBytes) {
       WriteAll(fd, Response("431 Request Header Fields Too Large", "text/plain", "too large\n"),
-               deadline);
+               header_deadline + std::chrono::milliseconds(kIoTimeoutMs));
       return;
     }
     // Stop early on shutdown: the wake pipe is never drained.
     pollfd fds[2] = {{fd, POLLIN, 0}, {wake_read_fd_, POLLIN, 0}};
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          deadline - std::chrono::steady_clock::now())
+                          header_deadline - std::chrono::steady_clock::now())
                           .count();
     if (left <= 0) return;
     const int r = ::poll(fds, 2, static_cast<int>(left));
@@ -185,6 +212,7 @@ void MetricsHttpServer::HandleConnection(int fd) {
     if (n <= 0) return;
     request.append(buf, static_cast<size_t>(n));
   }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kIoTimeoutMs);
   const absl::string_view line = absl::string_view(request).substr(0, request.find('\n'));
   std::vector<absl::string_view> parts =
       absl::StrSplit(absl::StripAsciiWhitespace(line), ' ', absl::SkipEmpty());

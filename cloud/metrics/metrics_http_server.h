@@ -4,7 +4,9 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <atomic>
 #include <thread>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -13,12 +15,18 @@ namespace qfleet::cloud {
 // A minimal HTTP/1.1 responder for Prometheus scrapes, on one background
 // thread with POSIX sockets: `GET /metrics` (any query string) answers 200
 // with `render()` as "text/plain; version=0.0.4"; any other method or path
-// is 404, a malformed request line 400; every response closes the connection. Connections
-// are served one at a time, each with a 5 s read/write timeout, and requests
-// are capped at 8 KiB, so a slow or hostile client cannot stall it for long.
-// Plaintext: bind it to a private interface.
+// is 404, a malformed request line 400; every response closes the
+// connection. Up to kMaxConnections connections are served at once, each on
+// its own short-lived thread (more are answered 503 at once); a client has
+// kHeaderTimeoutMs to send its request headers (capped at 8 KiB) and
+// writes time out after 5 s, so one slow or hostile client delays no other
+// scrape. Plaintext and unauthenticated: bind it to loopback or a private
+// interface.
 class MetricsHttpServer {
  public:
+  static constexpr int kMaxConnections = 8;
+  static constexpr int kHeaderTimeoutMs = 2000;
+
   // Listens on "HOST:PORT" (IPv4, IPv6 in brackets, or a name; port 0 picks
   // a free one). InvalidArgument for a malformed address, Unavailable if it
   // cannot be bound. `render` is called on the server thread for each
@@ -39,6 +47,8 @@ class MetricsHttpServer {
                     std::function<std::string()> render);
   void Serve();
   void HandleConnection(int fd);
+  // Joins the connection threads that have finished (all with `all`).
+  void ReapWorkers(bool all);
 
   int listen_fd_;
   int wake_read_fd_;  // becomes readable when Shutdown() is called
@@ -47,6 +57,13 @@ class MetricsHttpServer {
   std::function<std::string()> render_;
   std::thread thread_;
   bool shut_down_ = false;
+  // Connection threads, owned by the accept thread (Serve), which joins
+  // them; `done` is set by each when it has closed its connection.
+  struct Worker {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  std::vector<Worker> workers_;
 };
 
 }  // namespace qfleet::cloud

@@ -16,6 +16,18 @@ namespace qfleet::cloud {
 //     local development): every call passes.
 //   - No token otherwise: PermissionDenied, naming --admin-token-file.
 // Immutable after construction; thread-safe.
+// Shortest admin token accepted (32 characters: 128 bits as hex).
+inline constexpr size_t kMinAdminTokenChars = 32;
+
+// OK for an admin token an operator may configure; InvalidArgument (saying
+// how to make one) when it is shorter than kMinAdminTokenChars or contains
+// "CHANGE-ME" in any case (the placeholder of deploy/k8s's example Secret).
+absl::Status CheckAdminTokenStrength(absl::string_view token);
+
+// True when `host` (of a HOST:PORT listen address, brackets allowed) can
+// only be reached from this machine: "localhost", 127.0.0.0/8 or ::1.
+bool IsLoopbackHost(absl::string_view host);
+
 class AdminAuthorizer {
  public:
   AdminAuthorizer(std::string token, bool allow_without_token);

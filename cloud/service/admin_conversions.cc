@@ -112,6 +112,10 @@ CampaignConfig CampaignFromProto(const admin::v1::CampaignConfig& c) {
   out.eval_methods.assign(c.eval_methods().begin(), c.eval_methods().end());
   if (c.budget_bits() != 0) out.budget_bits = c.budget_bits();
   if (!c.ptq_upload().empty()) out.ptq_upload = c.ptq_upload();
+  if (!c.aggregator().empty()) out.aggregator = c.aggregator();
+  if (c.trim_fraction() != 0) out.trim_fraction = c.trim_fraction();
+  out.clip_norm = c.clip_norm();
+  out.max_update_share = c.max_update_share();
   return out;
 }
 
@@ -140,6 +144,10 @@ admin::v1::CampaignConfig CampaignToProto(const CampaignConfig& c) {
   for (const std::string& m : c.eval_methods) out.add_eval_methods(m);
   out.set_budget_bits(c.budget_bits);
   out.set_ptq_upload(c.ptq_upload);
+  out.set_aggregator(c.aggregator);
+  out.set_trim_fraction(c.trim_fraction);
+  out.set_clip_norm(c.clip_norm);
+  out.set_max_update_share(c.max_update_share);
   return out;
 }
 

@@ -228,6 +228,16 @@ grpc::Status AdminServiceImpl::EnableDevice(grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
+grpc::Status AdminServiceImpl::ResetDevice(grpc::ServerContext* ctx,
+                                           const av1::ResetDeviceRequest* req,
+                                           av1::ResetDeviceResponse* resp) {
+  if (absl::Status s = Authorize(ctx); !s.ok()) return ToGrpcStatus(s);
+  auto device = coordinator_->ResetDevice(req->device_id());
+  if (!device.ok()) return ToGrpcStatus(device.status());
+  *resp->mutable_device() = DeviceToProto(*device, coordinator_->NowMs(), coordinator_->lease_ms());
+  return grpc::Status::OK;
+}
+
 grpc::Status AdminServiceImpl::CreateJoinToken(grpc::ServerContext* ctx,
                                                const av1::CreateJoinTokenRequest* req,
                                                av1::CreateJoinTokenResponse* resp) {

@@ -37,6 +37,8 @@ class AdminServiceImpl final : public qfleet::admin::v1::AdminService::Service {
                            admin::v1::DrainDeviceResponse*) override;
   grpc::Status EnableDevice(grpc::ServerContext*, const admin::v1::EnableDeviceRequest*,
                             admin::v1::EnableDeviceResponse*) override;
+  grpc::Status ResetDevice(grpc::ServerContext*, const admin::v1::ResetDeviceRequest*,
+                           admin::v1::ResetDeviceResponse*) override;
   grpc::Status CreateJoinToken(grpc::ServerContext*, const admin::v1::CreateJoinTokenRequest*,
                                admin::v1::CreateJoinTokenResponse*) override;
   grpc::Status ListJoinTokens(grpc::ServerContext*, const admin::v1::ListJoinTokensRequest*,

@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include <grpcpp/resource_quota.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
 
@@ -41,18 +42,31 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const Serve
   return grpc::SslServerCredentials(ssl);
 }
 
+bool AdminOpenWithoutToken(const ServerOptions& o) {
+  // Plaintext and no token: only a listener this machine alone can reach
+  // keeps an open admin API (local development).
+  return o.insecure && IsLoopbackHost(o.listen.substr(0, o.listen.rfind(':')));
+}
+
 }  // namespace
 
 CoordinatorServer::CoordinatorServer(Coordinator* coordinator, const ServerOptions& options)
     : coordinator_(coordinator),
+      gauge_cache_ms_(options.gauge_cache_ms),
       fleet_(coordinator),
-      admin_(coordinator, AdminAuthorizer(options.admin_token, options.insecure)) {}
+      admin_(coordinator, AdminAuthorizer(options.admin_token, AdminOpenWithoutToken(options))) {}
 
 CoordinatorServer::~CoordinatorServer() { Shutdown(0); }
 
 absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
     Coordinator* coordinator, const ServerOptions& options) {
   ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials, Credentials(options));
+  if (!options.admin_token.empty()) RETURN_IF_ERROR(CheckAdminTokenStrength(options.admin_token));
+  if (options.max_concurrent_streams < 1 || options.max_threads < 2 ||
+      options.memory_quota_bytes < (16 << 20) || options.keepalive_time_ms < 1000 ||
+      options.keepalive_timeout_ms < 1000) {
+    return absl::InvalidArgumentError("server resource bounds out of range");
+  }
   std::unique_ptr<CoordinatorServer> s(new CoordinatorServer(coordinator, options));
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen, credentials, &s->port_);
@@ -61,6 +75,17 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   // An update (about a megabyte) arrives in one flow-control window instead
   // of a window update per 64 KiB.
   builder.AddChannelArgument(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 4 << 20);
+  // Bounds no client can raise: streams per connection, threads, memory.
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, options.max_concurrent_streams);
+  grpc::ResourceQuota quota("qfleet-coordinator");
+  quota.SetMaxThreads(options.max_threads);
+  quota.Resize(static_cast<size_t>(options.memory_quota_bytes));
+  builder.SetResourceQuota(quota);
+  // Dead peers are found and their streams released.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, options.keepalive_time_ms);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, options.keepalive_timeout_ms);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
   builder.RegisterService(&s->fleet_);
   builder.RegisterService(&s->admin_);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
@@ -87,7 +112,16 @@ void CoordinatorServer::Wait() {
 
 std::string CoordinatorServer::MetricsText() {
   FleetGauges gauges;
-  if (absl::StatusOr<FleetGauges> g = coordinator_->Gauges(); g.ok()) gauges = *g;
+  {
+    // One store scan per gauge_cache_ms however often /metrics is scraped.
+    absl::MutexLock lock(&gauges_mu_);
+    const int64_t now = coordinator_->NowMs();
+    if (gauges_read_ms_ < 0 || now - gauges_read_ms_ >= gauge_cache_ms_) {
+      if (absl::StatusOr<FleetGauges> g = coordinator_->Gauges(); g.ok()) gauges_ = *g;
+      gauges_read_ms_ = now;
+    }
+    gauges = gauges_;
+  }
   return metrics_.Render(gauges);
 }
 

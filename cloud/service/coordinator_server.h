@@ -7,6 +7,7 @@
 #include <grpcpp/server.h>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "cloud/coordinator.h"
 #include "cloud/metrics/coordinator_metrics.h"
 #include "cloud/service/admin_service_impl.h"
@@ -33,10 +34,23 @@ struct ServerOptions {
   // `tls` must hold a certificate and key.
   bool insecure = false;
   ServerTls tls;
-  // Bearer token AdminService calls must carry. Empty: the admin API is
-  // refused (PermissionDenied), except on an insecure server where it is
-  // open (see AdminAuthorizer).
+  // Bearer token AdminService calls must carry (CheckAdminTokenStrength:
+  // at least 32 characters, no placeholder). Empty: the admin API is
+  // refused (PermissionDenied), except on an insecure server listening on
+  // a loopback address, where it is open (see AdminAuthorizer).
   std::string admin_token;
+  // Resource bounds (issue 23): concurrent HTTP/2 streams per connection,
+  // gRPC's thread cap and memory quota for the server, and keepalive (a
+  // ping after this long without traffic; a peer that does not answer
+  // within keepalive_timeout_ms is dropped).
+  int max_concurrent_streams = 64;
+  int max_threads = 256;
+  int64_t memory_quota_bytes = 1ll << 30;
+  int keepalive_time_ms = 60000;
+  int keepalive_timeout_ms = 20000;
+  // /metrics reads the fleet gauges from SQLite at most this often; scrapes
+  // in between get the cached values.
+  int64_t gauge_cache_ms = 5000;
 };
 
 // The gRPC server hosting FleetService and AdminService over one
@@ -67,6 +81,10 @@ class CoordinatorServer {
   CoordinatorServer(Coordinator* coordinator, const ServerOptions& options);
 
   Coordinator* coordinator_;
+  int64_t gauge_cache_ms_;
+  absl::Mutex gauges_mu_;
+  FleetGauges gauges_ ABSL_GUARDED_BY(gauges_mu_);
+  int64_t gauges_read_ms_ ABSL_GUARDED_BY(gauges_mu_) = -1;
   CoordinatorMetrics metrics_;
   FleetServiceImpl fleet_;
   AdminServiceImpl admin_;

@@ -1,5 +1,7 @@
 #include "cloud/service/fleet_service_impl.h"
 
+#include <algorithm>
+
 #include "absl/strings/strip.h"
 #include "absl/strings/str_format.h"
 #include "cloud/service/fleet_conversions.h"
@@ -12,11 +14,14 @@ namespace qfleet::cloud {
 namespace fv1 = qfleet::fleet::v1;
 
 FleetServiceImpl::FleetServiceImpl(Coordinator* coordinator, size_t chunk_bytes,
-                                   size_t max_chunk_bytes, size_t checkpoint_bytes)
+                                   size_t max_chunk_bytes, size_t checkpoint_bytes,
+                                   uint64_t max_inflight_upload_bytes,
+                                   int64_t upload_stream_timeout_ms)
     : coordinator_(coordinator),
       chunk_bytes_(chunk_bytes),
       max_chunk_bytes_(max_chunk_bytes),
-      checkpoint_bytes_(checkpoint_bytes) {}
+      checkpoint_bytes_(checkpoint_bytes),
+      upload_gate_(max_inflight_upload_bytes, upload_stream_timeout_ms) {}
 
 absl::Status FleetServiceImpl::Authenticate(grpc::ServerContext* ctx, uint64_t device_id) {
   const auto& md = ctx->client_metadata();
@@ -32,7 +37,8 @@ absl::Status FleetServiceImpl::Authenticate(grpc::ServerContext* ctx, uint64_t d
 grpc::Status FleetServiceImpl::Register(grpc::ServerContext* ctx, const fv1::RegisterRequest* req,
                                         fv1::RegisterResponse* resp) {
   absl::StatusOr<Registration> reg =
-      coordinator_->Register(DeviceFromRegister(*req), req->join_secret());
+      coordinator_->Register(DeviceFromRegister(*req), req->join_secret(),
+                             req->current_token());
   if (!reg.ok()) return ToGrpcStatus(reg.status());
   resp->set_device_id(reg->device_id);
   resp->set_token(reg->token);
@@ -120,6 +126,14 @@ grpc::Status FleetServiceImpl::ReceiveUpdate(grpc::ServerContext* ctx,
   if (absl::Status s = Authenticate(ctx, chunk.header().device_id()); !s.ok()) {
     return ToGrpcStatus(s);
   }
+  // Admitted before anything is buffered (UploadAssembler::Start checks the
+  // round and the device before it reserves the announced size).
+  absl::StatusOr<UploadGate::Ticket> ticket = upload_gate_.Admit(
+      // An oversized claim is refused by Start; what can be buffered is reserved.
+      chunk.header().device_id(),
+      std::min<uint64_t>(chunk.header().total_bytes(), coordinator_->max_update_bytes()),
+      [ctx] { if (ctx != nullptr) ctx->TryCancel(); });
+  if (!ticket.ok()) return ToGrpcStatus(ticket.status());
   UploadAssembler upload(coordinator_, max_chunk_bytes_, checkpoint_bytes_);
   absl::Status s = upload.Start(chunk);
   while (s.ok() && !upload.accepted().has_value() && reader->Read(&chunk)) s = upload.Add(chunk);

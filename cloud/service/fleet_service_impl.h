@@ -4,6 +4,7 @@
 #include <cstddef>
 
 #include "cloud/coordinator.h"
+#include "cloud/service/upload_gate.h"
 #include "qfleet/fleet/v1/fleet.grpc.pb.h"
 
 namespace qfleet::cloud {
@@ -17,8 +18,13 @@ class FleetServiceImpl final : public qfleet::fleet::v1::FleetService::Service {
   // upload chunk accepted. `checkpoint_bytes`: an upload stream stores its
   // verified prefix (for resuming) each time this much more has arrived, and
   // when it breaks.
+  // Upload streams pass an UploadGate: one per device at a time, at most
+  // `max_inflight_upload_bytes` announced bytes over all of them, each
+  // cancelled after `upload_stream_timeout_ms`.
   explicit FleetServiceImpl(Coordinator* coordinator, size_t chunk_bytes = 1 << 20,
-                            size_t max_chunk_bytes = 4 << 20, size_t checkpoint_bytes = 8 << 20);
+                            size_t max_chunk_bytes = 4 << 20, size_t checkpoint_bytes = 8 << 20,
+                            uint64_t max_inflight_upload_bytes = 512ull << 20,
+                            int64_t upload_stream_timeout_ms = 300000);
 
   grpc::Status Register(grpc::ServerContext* ctx, const fleet::v1::RegisterRequest* req,
                         fleet::v1::RegisterResponse* resp) override;
@@ -53,6 +59,7 @@ class FleetServiceImpl final : public qfleet::fleet::v1::FleetService::Service {
   size_t chunk_bytes_;
   size_t max_chunk_bytes_;
   size_t checkpoint_bytes_;
+  UploadGate upload_gate_;
 };
 
 }  // namespace qfleet::cloud

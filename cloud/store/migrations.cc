@@ -239,6 +239,12 @@ ALTER TABLE plans ADD COLUMN generator TEXT NOT NULL DEFAULT '';     -- hypernet
 ALTER TABLE plans ADD COLUMN model_version INTEGER NOT NULL DEFAULT 0;
 )sql";
 
+// v6: which join token enrolled a device, so that a token re-enrolls only
+// the names it enrolled (issue 23: a name belongs to its credential).
+constexpr absl::string_view kSchemaV6 = R"sql(
+ALTER TABLE devices ADD COLUMN enrolled_by INTEGER NOT NULL DEFAULT 0;  -- join_tokens.id, 0 = none
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& CoordinatorMigrations() {
@@ -248,6 +254,7 @@ const std::vector<Migration>& CoordinatorMigrations() {
       {3, "admin-minted join tokens", kSchemaV3},
       {4, "partial uploads for resuming broken streams", kSchemaV4},
       {5, "CHORD plan provenance (method, input hash, generator)", kSchemaV5},
+      {6, "the join token that enrolled each device", kSchemaV6},
   };
   return *kMigrations;
 }

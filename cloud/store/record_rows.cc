@@ -147,7 +147,7 @@ absl::Status BindRow(Statement& stmt, const DeviceRecord& r) {
                       r.memory_mib, EncodeList(r.lowbit_support), r.uplink_kbps,
                       r.downlink_kbps, r.availability, r.sample_count,
                       EncodeList(r.label_histogram), r.agent_version, r.state,
-                      r.registered_ms, r.last_seen_ms);
+                      r.registered_ms, r.last_seen_ms, r.enrolled_by);
 }
 
 absl::Status ReadRow(const Statement& stmt, DeviceRecord* r) {
@@ -170,6 +170,7 @@ absl::Status ReadRow(const Statement& stmt, DeviceRecord* r) {
   r->state = stmt.ColumnText(12);
   r->registered_ms = stmt.ColumnInt64(13);
   r->last_seen_ms = stmt.ColumnInt64(14);
+  r->enrolled_by = stmt.ColumnUint64(15);
   return absl::OkStatus();
 }
 

@@ -26,7 +26,7 @@ namespace qfleet::cloud {
 inline constexpr absl::string_view kDeviceColumns =
     "id, name, token_hash, compute_gflops, memory_mib, lowbit_support, "
     "uplink_kbps, downlink_kbps, availability, sample_count, label_histogram, "
-    "agent_version, state, registered_ms, last_seen_ms";
+    "agent_version, state, registered_ms, last_seen_ms, enrolled_by";
 inline constexpr absl::string_view kCampaignColumns =
     "id, config_json, first_round, last_round, state, created_ms";
 inline constexpr absl::string_view kRoundColumns =

@@ -30,6 +30,10 @@ struct DeviceRecord {
   // the state as free text).
   std::string state = "active";
   int64_t registered_ms = 0, last_seen_ms = 0;
+  // The join token that enrolled the device (join_tokens.id); 0 when the
+  // coordinator's shared join secret or open enrollment did. Only that
+  // token may re-enroll the name without the device's current token.
+  uint64_t enrolled_by = 0;
 };
 
 struct CampaignRecord {

@@ -19,9 +19,19 @@
 #   QFLEET_SHARD_ALPHA       Dirichlet alpha; empty = IID shards     ()
 #   QFLEET_NAME_PREFIX       device name prefix                      (fleet)
 #   QFLEET_AGENT_THREADS     LibTorch threads per agent              (1)
-#   QFLEET_JOIN_SECRET       enrollment secret                       ()
+#   QFLEET_JOIN_SECRET_FILE  file holding the enrollment secret (the
+#                            coordinator's join secret or a join token);
+#                            empty = none: enrollment then fails unless
+#                            the coordinator runs --open-enrollment   ()
+#   QFLEET_STATE_DIR         directory where agent NAME keeps its device
+#                            token between runs (NAME.token, 0600); empty =
+#                            none: a restarted agent cannot re-enroll its
+#                            name without `qfleetctl devices reset`   ()
 #   QFLEET_TLS_CA            CA of the coordinator's certificate     (/etc/qfleet/tls/ca.crt)
 #   QFLEET_INSECURE=1        plaintext instead of TLS (tests only)
+# Secrets travel as files only: nothing secret is put on a command line,
+# where `ps` would show it. QFLEET_JOIN_SECRET (a secret in the environment)
+# is no longer read; setting it is an error.
 # Arguments are appended to every qfleet-agent command line.
 set -euo pipefail
 
@@ -49,6 +59,25 @@ if ! is_count "$index" || (( index >= pods )); then
 fi
 total=$(( pods * per_pod ))
 
+[[ -z "${QFLEET_JOIN_SECRET:-}" ]] ||
+  die "QFLEET_JOIN_SECRET is no longer read: put the secret in a file and set" \
+      "QFLEET_JOIN_SECRET_FILE to its path"
+join=()
+join_file="${QFLEET_JOIN_SECRET_FILE:-}"
+if [[ -n "$join_file" ]]; then
+  [[ -f "$join_file" && -r "$join_file" ]] ||
+    die "QFLEET_JOIN_SECRET_FILE '$join_file' is not a readable file"
+  join=(--join-secret-file "$join_file")
+else
+  echo "qfleet-run-agents: no QFLEET_JOIN_SECRET_FILE: the agents present no enrollment" \
+    "secret" >&2
+fi
+state_dir="${QFLEET_STATE_DIR:-}"
+if [[ -n "$state_dir" ]]; then
+  [[ -d "$state_dir" && -w "$state_dir" ]] ||
+    die "QFLEET_STATE_DIR '$state_dir' is not a writable directory"
+fi
+
 if [[ "${QFLEET_INSECURE:-0}" == 1 ]]; then
   tls=(--insecure)
 else
@@ -72,11 +101,16 @@ for (( i = 0; i < per_pod; i++ )); do
   else
     shard="iid:${total}:${client}:${seed}"
   fi
-  qfleet-agent --coordinator "$coordinator" --name "${prefix}-${index}-${i}" \
-    --shard "$shard" --threads "$threads" --join-secret "${QFLEET_JOIN_SECRET:-}" \
+  name="${prefix}-${index}-${i}"
+  state=()
+  if [[ -n "$state_dir" ]]; then
+    state=(--state-file "${state_dir}/${name}.token")
+  fi
+  qfleet-agent --coordinator "$coordinator" --name "$name" \
+    --shard "$shard" --threads "$threads" "${join[@]}" "${state[@]}" \
     "${tls[@]}" --exit-when-idle "$@" &
   pids+=("$!")
-  names+=("${prefix}-${index}-${i}")
+  names+=("$name")
 done
 echo "qfleet-run-agents: slice ${index}/${pods}: ${per_pod} agents, clients" \
   "$(( index * per_pod ))..$(( index * per_pod + per_pod - 1 )) of ${total}" >&2

@@ -125,8 +125,10 @@ TEST_F(CoordinatorDevicesTest, DrainedDeviceKeepsItsTokenButIsNotSelected) {
   ASSERT_OK_AND_ASSIGN(DeviceRecord drained, coordinator_->DrainDevice(a.device_id));
   EXPECT_EQ(drained.state, "drained");
   EXPECT_OK(coordinator_->Authenticate(a.device_id, a.token));
-  // Re-registering does not undo a drain.
-  ASSERT_OK_AND_ASSIGN(Registration a2, Enroll("dev-a"));
+  // Re-registering (with its token) does not undo a drain.
+  DeviceRecord again;
+  again.name = "dev-a";
+  ASSERT_OK_AND_ASSIGN(Registration a2, coordinator_->Register(again, "", a.token));
   EXPECT_EQ(coordinator_->store().GetDevice(a2.device_id)->state, "drained");
   CampaignConfig cfg;
   cfg.rounds = 1;
@@ -263,6 +265,7 @@ TEST_F(CoordinatorDevicesTest, OpenEnrollmentStillRefusesAnUnusableJoinToken) {
   coordinator_.reset();
   CoordinatorOptions o;
   o.db_path = (dir_ / "state.db").string();
+  o.open_enrollment = true;
   o.clock = &clock_;
   ASSERT_OK_AND_ASSIGN(coordinator_, Coordinator::Open(o, std::make_unique<FakeBackend>()));
   ASSERT_OK_AND_ASSIGN(NewJoinToken t, coordinator_->CreateJoinToken("", 0, 0));

@@ -65,6 +65,7 @@ class CoordinatorPlansTest : public ::testing::Test {
     std::filesystem::create_directories(dir_);
     CoordinatorOptions o;
     o.db_path = (dir_ / "state.db").string();
+    o.open_enrollment = true;
     o.clock = &clock_;
     o.plan_batch_wait_us = 50000;
     auto c = Coordinator::Open(o, std::make_unique<FakeBackend>());

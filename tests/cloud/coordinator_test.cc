@@ -31,8 +31,15 @@ TEST_F(CoordinatorTest, RegisterAuthenticatesWithTokenOnly) {
               StatusIs(absl::StatusCode::kUnauthenticated));
   EXPECT_THAT(coordinator_->Authenticate(999, a.token),
               StatusIs(absl::StatusCode::kUnauthenticated));
-  // Re-enrolling under the same name keeps the id and rotates the token.
-  Registration again = Enroll("dev-a");
+  // Re-enrolling under the same name needs the current token; it keeps the
+  // id and rotates the token.
+  DeviceRecord d;
+  d.name = "dev-a";
+  EXPECT_THAT(coordinator_->Register(d, "").status(),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(coordinator_->Register(d, "", "wrong").status(),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  ASSERT_OK_AND_ASSIGN(Registration again, coordinator_->Register(d, "", a.token));
   EXPECT_EQ(again.device_id, a.device_id);
   EXPECT_THAT(coordinator_->Authenticate(a.device_id, a.token),
               StatusIs(absl::StatusCode::kUnauthenticated));

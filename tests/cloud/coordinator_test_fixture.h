@@ -13,7 +13,6 @@
 #include "tests/cloud/fake_backend.h"
 
 namespace qfleet::cloud {
-namespace {
 
 
 using ::testing::HasSubstr;
@@ -36,6 +35,7 @@ class CoordinatorTest : public ::testing::Test {
     coordinator_.reset();
     CoordinatorOptions o;
     o.db_path = (dir_ / "state.db").string();
+    o.open_enrollment = true;  // these tests are not about enrollment
     o.clock = &clock_;
     o.lease_ms = 30000;
     auto backend = std::make_unique<FakeBackend>();
@@ -91,7 +91,6 @@ class CoordinatorTest : public ::testing::Test {
   std::unique_ptr<Coordinator> coordinator_;
 };
 
-}  // namespace
 }  // namespace qfleet::cloud
 
 #endif  // QFLEET_TESTS_CLOUD_COORDINATOR_TEST_FIXTURE_H_

@@ -28,6 +28,7 @@ class FakeBackend : public ModelBackend {
   }
   absl::StatusOr<Evaluation> Evaluate(const TensorContainer& model, const ServeSpec&) override {
     ++evaluations;
+    if (fail_evaluate.load()) return absl::UnavailableError("injected: no space left on device");
     const Tensor* w = model.Find("w");
     if (w == nullptr) return absl::InvalidArgumentError("no w");
     double sum = 0;
@@ -46,6 +47,8 @@ class FakeBackend : public ModelBackend {
                                static_cast<double>(serve.weight_bits)};
   }
   std::atomic<int> evaluations{0};
+  // Makes Evaluate fail (a stand-in for any failure during aggregation).
+  std::atomic<bool> fail_evaluate{false};
   std::atomic<int> calibrations{0};
 };
 

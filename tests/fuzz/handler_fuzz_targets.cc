@@ -107,6 +107,7 @@ struct Fleet {
     std::filesystem::remove_all(blob_dir);
     CoordinatorOptions o;
     o.db_path = ":memory:";
+    o.open_enrollment = true;
     o.blob_dir = blob_dir;
     o.clock = &clock;
     o.max_update_bytes = 1 << 20;

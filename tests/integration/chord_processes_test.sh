@@ -50,8 +50,9 @@ fi
 grep -q "not an evaluated user" "$WORK/err"
 
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WORK/admin.token"
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WORK/join.secret"
 "$BIN/qfleet-coordinator" --insecure --listen 127.0.0.1:0 --db "$WORK/state.db" \
-  --admin-token-file "$WORK/admin.token" --metrics-listen off \
+  --admin-token-file "$WORK/admin.token" --metrics-listen off --join-secret-file "$WORK/join.secret" \
   --chord-bundle "$WORK/chord.qftc" --chord-backbone "$WORK/backbone.qftc" \
   --chord-data "$WORK/items.txt" 2>"$WORK/coord.log" &
 COORD_PID=$!
@@ -69,7 +70,7 @@ CTL=("$BIN/qfleetctl" --insecure --coordinator "$ADDR" --admin-token-file "$WORK
 "${CTL[@]}" rounds start --strategy eval --eval-methods fp32,rtn4,chord --min-devices 3 \
   --budget-bits 3 --deadline-s 120 >"$WORK/start.out"
 for u in 3 50 200; do
-  "$BIN/qfleet-agent" --insecure --coordinator "$ADDR" --name "rec-$u" \
+  "$BIN/qfleet-agent" --insecure --coordinator "$ADDR" --name "rec-$u" --join-secret-file "$WORK/join.secret" \
     --seqrec-data "$WORK/items.txt" --seqrec-user "$u" --exit-when-idle 2>"$WORK/agent-$u.log" &
   AGENT_PIDS+=($!)
 done

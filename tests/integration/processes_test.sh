@@ -75,9 +75,6 @@ rc=0; "$BIN/qfleetctl" --insecure --admin-token-file "$WORK/admin.token" --coord
   --timeout-ms 1000 status 2>"$WORK/err" || rc=$?
 [ "$rc" = 3 ] || { echo "plaintext client against TLS: exit $rc"; exit 1; }
 
-# Revoke one device's token by name.
-"${CTL[@]}" --coordinator "$ADDR" tokens revoke sim-0001 | grep -q "is now revoked"
-
 # Prometheus metrics after real traffic.
 curl -sf "$METRICS" >"$WORK/metrics.txt"
 for m in qfleet_devices_online qfleet_devices_registered qfleet_rounds_completed_total \
@@ -88,6 +85,9 @@ done
 grep -q '^qfleet_rounds_completed_total 1$' "$WORK/metrics.txt"
 [ "$(curl -s -o /dev/null -w '%{http_code}' "${METRICS%/metrics}/")" = 404 ]
 
+# Revoke one device's token by name, then SIGKILL at once: an acknowledged
+# revocation is durable (synchronous=FULL).
+"${CTL[@]}" --coordinator "$ADDR" tokens revoke sim-0001 | grep -q "is now revoked"
 kill -9 "$COORD_PID"; wait "$COORD_PID" 2>/dev/null || true
 # Unreachable coordinator: clear message, exit 3.
 rc=0; "${CTL[@]}" --coordinator "$ADDR" --timeout-ms 500 devices list 2>"$WORK/err" || rc=$?

@@ -59,6 +59,7 @@ TEST_P(SeqRecAgentTest, AgentsEvaluateThroughTheCoordinatorAsTheSimulatorDoes) {
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<ch::ChordPlanner> planner,
                        ch::ChordPlanner::Create(setup->chord, mean, setup->static_bits));
   LocalCoordinatorOptions lo;
+  lo.open_enrollment = true;
   lo.insecure = true;
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<LocalCoordinator> local,
                        StartLocalCoordinator(lo, std::make_unique<ch::FrozenBundleBackend>(

@@ -99,6 +99,7 @@ TEST(UploadResumeTest, ClientResumesAStreamCutMidUploadAndTheUpdateIsRecordedOnc
   const auto dir = testing_util::MakeTempDir("qfleet-upload-resume");
   cloud::CoordinatorOptions o;
   o.db_path = (dir / "state.db").string();
+  o.open_enrollment = true;
   ASSERT_OK_AND_ASSIGN(auto coordinator,
                        cloud::Coordinator::Open(o, std::make_unique<cloud::FakeBackend>()));
   cloud::ServerOptions server_options;

@@ -79,6 +79,7 @@ class RemoteCoordinatorTest : public ::testing::Test {
     ASSERT_OK_AND_ASSIGN(pki_, GeneratePki());
     cloud::CoordinatorOptions copts;
     copts.db_path = (dir_ / "state.db").string();
+    copts.open_enrollment = true;
     copts.model_seed = 3;
     copts.poll_interval_ms = 100;
     ASSERT_OK_AND_ASSIGN(auto backend, cloud::FmnistBackend::Create(kDefaultFashionMnistDir, 500));
@@ -88,7 +89,7 @@ class RemoteCoordinatorTest : public ::testing::Test {
     sopts.tls.cert_pem = pki_.server_cert;
     sopts.tls.key_pem = pki_.server_key;
     sopts.tls.client_ca_pem = pki_.ca_cert;
-    sopts.admin_token = "remote-admin-token";
+    sopts.admin_token = "remote-admin-token-0123456789abcdef";
     ASSERT_OK_AND_ASSIGN(server_, cloud::CoordinatorServer::Start(coordinator_.get(), sopts));
   }
   void TearDown() override {
@@ -105,7 +106,7 @@ class RemoteCoordinatorTest : public ::testing::Test {
     o.security.ca_pem = pki_.ca_cert;
     o.security.cert_pem = pki_.client_cert;
     o.security.key_pem = pki_.client_key;
-    o.admin_token = "remote-admin-token";
+    o.admin_token = "remote-admin-token-0123456789abcdef";
     return o;
   }
 

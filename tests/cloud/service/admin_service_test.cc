@@ -17,7 +17,7 @@ namespace av1 = qfleet::admin::v1;
 namespace fv1 = qfleet::fleet::v1;
 using ::testing::HasSubstr;
 
-constexpr char kToken[] = "admin-token-0123456789";
+constexpr char kToken[] = "admin-token-0123456789abcdef0123456789";
 
 class AdminServiceTest : public ServerFixture {
  protected:

@@ -20,7 +20,6 @@
 #include "tests/cloud/fake_backend.h"
 
 namespace qfleet::cloud {
-namespace {
 
 
 namespace fv1 = qfleet::fleet::v1;
@@ -35,6 +34,7 @@ class FleetServiceTest : public ::testing::Test {
     std::filesystem::create_directories(dir_);
     CoordinatorOptions o;
     o.db_path = (dir_ / "state.db").string();
+    o.open_enrollment = true;
     auto c = Coordinator::Open(o, std::make_unique<FakeBackend>());
     ASSERT_OK(c.status());
     coordinator_ = *std::move(c);
@@ -150,7 +150,6 @@ class FleetServiceTest : public ::testing::Test {
   std::string b_token_;
 };
 
-}  // namespace
 }  // namespace qfleet::cloud
 
 #endif  // QFLEET_TESTS_CLOUD_SERVICE_FLEET_SERVICE_FIXTURE_H_

@@ -42,6 +42,7 @@ class ServerFixture : public ::testing::Test {
     coordinator_.reset();
     CoordinatorOptions o;
     o.db_path = (dir_ / "state.db").string();
+    o.open_enrollment = true;
     auto c = Coordinator::Open(o, std::make_unique<FakeBackend>());
     ASSERT_OK(c.status());
     coordinator_ = *std::move(c);
