@@ -54,6 +54,8 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Open(
   }
   ASSIGN_OR_RETURN(std::unique_ptr<CoordinatorStore> store, CoordinatorStore::Open(options.db_path, CoordinatorStoreOptions{options.durable_store}));
   ASSIGN_OR_RETURN(std::unique_ptr<BlobStore> blobs, BlobStore::Open(blob_dir));
+  // Nothing writes yet: every temp file is a leftover of a crash.
+  blobs->RemoveStaleTemps(0);
   std::unique_ptr<Coordinator> c(
       new Coordinator(options, std::move(store), std::move(blobs), std::move(backend)));
   RETURN_IF_ERROR(c->LoadOrCreateModel());

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <set>
 #include <memory>
 #include <optional>
 #include <string>
@@ -251,7 +252,8 @@ class Coordinator {
   // FailedPrecondition when no generator is set; InvalidArgument for
   // another method, an embedding of the wrong width or with NaN/Inf;
   // NotFound for an unknown device or a fleet plan the generator lacks;
-  // ResourceExhausted when plan_queue_max requests wait; DeadlineExceeded
+  // ResourceExhausted when plan_queue_max requests wait or the device
+  // already has one waiting (one per device at a time); DeadlineExceeded
   // after plan_timeout_ms; Internal when the generator fails.
   absl::StatusOr<PlanReply> RequestPlan(uint64_t device_id, const std::string& method,
                                         std::vector<float> embedding);
@@ -434,6 +436,7 @@ class Coordinator {
   // last-seen times last flushed.
   int64_t last_prune_ms_ = 0;
   int64_t last_seen_flush_at_ms_ = 0;
+  int64_t last_temp_gc_ms_ = 0;
   // Failed aggregation attempts of `round` and when to try again
   // (WithAggregationRetry; guarded by step_mu_ like the rest of Step's state).
   struct AggregationRetry {
@@ -446,6 +449,7 @@ class Coordinator {
   absl::Mutex plan_mu_;
   std::shared_ptr<PlanGenerator> planner_ ABSL_GUARDED_BY(plan_mu_);
   std::deque<std::shared_ptr<PendingPlan>> plan_queue_ ABSL_GUARDED_BY(plan_mu_);
+  std::set<uint64_t> plan_queued_devices_ ABSL_GUARDED_BY(plan_mu_);  // one each
   bool plan_stop_ ABSL_GUARDED_BY(plan_mu_) = false;
   std::thread plan_thread_;
 };

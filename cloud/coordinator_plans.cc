@@ -126,6 +126,12 @@ absl::StatusOr<PlanReply> Coordinator::RequestPlanFrom(std::shared_ptr<PlanGener
       return absl::ResourceExhaustedError(absl::StrFormat(
           "%d plan requests are waiting; try again later", plan_queue_.size()));
     }
+    // A device's fair share of the queue: one request waiting at a time, so
+    // no device can fill it.
+    if (!plan_queued_devices_.insert(device.id).second) {
+      return absl::ResourceExhaustedError(absl::StrFormat(
+          "device %d already has a plan request waiting; one at a time", device.id));
+    }
     plan_queue_.push_back(std::move(pending));
   }
   if (result.wait_for(std::chrono::milliseconds(std::max<int64_t>(1, options_.plan_timeout_ms))) !=
@@ -155,6 +161,7 @@ void Coordinator::PlanLoop() {
       plan_mu_.AwaitWithTimeout(absl::Condition(&full),
                                 absl::Microseconds(std::max<int64_t>(0, options_.plan_batch_wait_us)));
       while (!plan_queue_.empty() && batch.size() < max) {
+        plan_queued_devices_.erase(plan_queue_.front()->device_id);
         batch.push_back(std::move(plan_queue_.front()));
         plan_queue_.pop_front();
       }

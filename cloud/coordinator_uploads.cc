@@ -111,6 +111,11 @@ absl::Status Coordinator::MaybePrunePartialUploads() {
   const int64_t now = clock_->NowMs();
   if (last_prune_ms_ != 0 && now - last_prune_ms_ < 1000) return absl::OkStatus();
   last_prune_ms_ = now;
+  if (now - last_temp_gc_ms_ >= 3600 * 1000) {
+    // Temp files of failed blob writes (e.g. a full disk) older than an hour.
+    last_temp_gc_ms_ = now;
+    blobs_->RemoveStaleTemps(3600);
+  }
   return store_->PrunePartialUploads(now - options_.partial_upload_ttl_ms).status();
 }
 

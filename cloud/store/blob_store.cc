@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <system_error>
@@ -126,6 +127,24 @@ absl::StatusOr<std::unique_ptr<BlobStore>> BlobStore::Open(
         absl::StrCat("blob store: '", dir, "' is not a directory"));
   }
   return ErrnoStatus(ec.value(), "blob store: creating", dir);
+}
+
+int BlobStore::RemoveStaleTemps(int64_t min_age_s) {
+  int removed = 0;
+  std::error_code ec;
+  const auto now = std::filesystem::file_time_type::clock::now();
+  for (auto it = std::filesystem::recursive_directory_iterator(dir_, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    if (!it->is_regular_file(ec) || it->path().filename().string().rfind(".tmp-", 0) != 0) {
+      continue;
+    }
+    const auto modified = it->last_write_time(ec);
+    if (ec) continue;
+    if (now - modified < std::chrono::seconds(min_age_s)) continue;
+    std::error_code rm;
+    if (std::filesystem::remove(it->path(), rm)) ++removed;
+  }
+  return removed;
 }
 
 absl::StatusOr<std::string> BlobStore::PathOf(

@@ -49,6 +49,12 @@ class BlobStore {
   // Thread-safe.
   absl::StatusOr<std::string> PathOf(absl::string_view sha256_hex) const;
 
+  // Deletes the ".tmp-*" files a crashed or failed Put left behind that are
+  // at least `min_age_s` seconds old (0 = all: only while no Put runs, e.g.
+  // at start). Returns how many were deleted; never touches a blob.
+  // Thread-safe.
+  int RemoveStaleTemps(int64_t min_age_s);
+
   // The directory given to Open. Thread-safe.
   const std::string& dir() const { return dir_; }
 

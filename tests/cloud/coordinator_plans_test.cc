@@ -2,6 +2,7 @@
 // SQLite versioning and caching, and eval campaigns (one round per method,
 // no aggregation, the mean of the reports as the round's summary).
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <limits>
@@ -31,6 +32,7 @@ class FakePlanner : public PlanGenerator {
                                                     const std::vector<uint64_t>& versions) override {
     max_batch = std::max<int>(max_batch, static_cast<int>(versions.size()));
     calls++;
+    if (delay_ms.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms.load()));
     std::vector<std::string> out;
     for (size_t i = 0; i < versions.size(); ++i) {
       PrecisionPlan p;
@@ -52,7 +54,7 @@ class FakePlanner : public PlanGenerator {
   }
   std::vector<double> TierImportance() const override { return importance; }
   std::vector<double> importance;
-  std::atomic<int> max_batch{0}, calls{0};
+  std::atomic<int> max_batch{0}, calls{0}, delay_ms{0};
 };
 
 class CoordinatorPlansTest : public ::testing::Test {
@@ -90,6 +92,24 @@ class CoordinatorPlansTest : public ::testing::Test {
   std::unique_ptr<Coordinator> coordinator_;
   std::shared_ptr<FakePlanner> planner_;
 };
+
+// A device's fair share of the plan queue: one request waiting at a time.
+TEST_F(CoordinatorPlansTest, ADeviceCannotQueueASecondPlanRequest) {
+  const uint64_t busy = Enroll("busy");
+  const uint64_t greedy = Enroll("greedy");
+  planner_->delay_ms = 600;
+  coordinator_->SetPlanGenerator(planner_);
+  std::thread first([&] { (void)coordinator_->RequestPlan(busy, "chord", {1, 1, 1, 1}); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the plan thread is generating
+  std::thread queued([&] { EXPECT_OK(coordinator_->RequestPlan(greedy, "chord", {1, -1, 1, 1}).status()); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  auto again = coordinator_->RequestPlan(greedy, "chord", {-1, 1, 1, 1});
+  EXPECT_THAT(again.status(), StatusIs(absl::StatusCode::kResourceExhausted,
+                                       HasSubstr("already has a plan request waiting")));
+  first.join();
+  queued.join();
+  EXPECT_OK(coordinator_->RequestPlan(greedy, "chord", {-1, 1, 1, 1}).status());  // served later
+}
 
 TEST_F(CoordinatorPlansTest, RefusesWithoutHypernetworks) {
   const uint64_t dev = Enroll("a");

@@ -1,5 +1,6 @@
 #include "cloud/store/blob_store.h"
 
+#include <chrono>
 #include <filesystem>
 #include <set>
 #include <string>
@@ -76,6 +77,21 @@ TEST_F(BlobStoreTest, PutIsIdempotentAndLeavesNoTempFiles) {
   ASSERT_OK(store_->Put("abc"));
   EXPECT_EQ(FilesUnder(root_),
             std::set<std::string>{std::string("ba/") + kAbcHash});
+}
+
+TEST_F(BlobStoreTest, StaleTempFilesAreRemovedAndBlobsKept) {
+  ASSERT_OK(store_->Put("abc"));
+  std::filesystem::create_directories(root_ + "/ba");
+  WriteFileBytes(root_ + "/ba/.tmp-old-1", "half a blob");
+  WriteFileBytes(root_ + "/ba/.tmp-new-2", "in flight");
+  std::filesystem::last_write_time(root_ + "/ba/.tmp-old-1",
+                                   std::filesystem::file_time_type::clock::now() -
+                                       std::chrono::hours(2));
+  EXPECT_EQ(store_->RemoveStaleTemps(3600), 1);
+  EXPECT_EQ(FilesUnder(root_), (std::set<std::string>{std::string("ba/") + kAbcHash, "ba/.tmp-new-2"}));
+  EXPECT_EQ(store_->RemoveStaleTemps(0), 1);
+  EXPECT_EQ(FilesUnder(root_), std::set<std::string>{std::string("ba/") + kAbcHash});
+  EXPECT_OK(store_->Get(kAbcHash).status());
 }
 
 TEST_F(BlobStoreTest, BlobsSurviveReopen) {
