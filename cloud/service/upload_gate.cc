@@ -84,20 +84,20 @@ void UploadGate::Release(uint64_t id) {
 }
 
 int UploadGate::CancelOverdue() {
-  std::vector<std::function<void()>> due;
-  {
-    absl::MutexLock lock(&mu_);
-    const int64_t now = clock_->NowMs();
-    for (auto& [id, e] : entries_) {
-      if (!e.cancelled && now - e.started_ms > stream_timeout_ms_) {
-        e.cancelled = true;
-        if (e.cancel) due.push_back(e.cancel);
-      }
+  // Under the lock: a stream's ticket (and the context `cancel` reaches)
+  // cannot be released meanwhile. `cancel` must not block or call back into
+  // the gate (ServerContext::TryCancel does neither).
+  absl::MutexLock lock(&mu_);
+  const int64_t now = clock_->NowMs();
+  int cancelled = 0;
+  for (auto& [id, e] : entries_) {
+    if (!e.cancelled && now - e.started_ms > stream_timeout_ms_) {
+      e.cancelled = true;
+      if (e.cancel) e.cancel();
+      ++cancelled;
     }
   }
-  // Outside the lock: a cancelled stream releases its ticket on its thread.
-  for (auto& cancel : due) cancel();
-  return static_cast<int>(due.size());
+  return cancelled;
 }
 
 size_t UploadGate::streams() const {

@@ -48,7 +48,8 @@ class UploadGate {
 
   // Admits a stream of `bytes` announced bytes from `device_id`; `cancel`
   // ends the stream when it overruns the timeout (e.g. ServerContext::
-  // TryCancel). When the device's previous stream is still in flight, waits
+  // TryCancel; called with the gate's lock held, so it must not block or
+  // call back into the gate). When the device's previous stream is still in flight, waits
   // up to `same_device_wait_ms` for it to end (a client resuming right after
   // a cut meets its old stream still closing). ResourceExhausted when the
   // device still has a stream in flight or the byte budget would be
