@@ -1,5 +1,6 @@
 #include "apps/admin_client.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include <grpcpp/create_channel.h>
@@ -8,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "common/crc32c.h"
 #include "common/sha256.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "protos/status_conversion.h"
 
 namespace qfleet::apps {
@@ -70,6 +72,32 @@ absl::StatusOr<av1::ListRoundsResponse> AdminClient::ListRounds() {
   return Unary<av1::ListRoundsResponse>(timeout_ms_, admin_token_, [&](auto* ctx, auto* resp) {
     return stub_->ListRounds(ctx, av1::ListRoundsRequest(), resp);
   });
+}
+
+absl::StatusOr<av1::ListRoundsResponse> AdminClient::ListRounds(uint64_t known_version,
+                                                                 int64_t wait_ms) {
+  av1::ListRoundsRequest req;
+  req.set_known_version(known_version);
+  req.set_wait_for_change_ms(static_cast<uint32_t>(std::max<int64_t>(0, wait_ms)));
+  return Unary<av1::ListRoundsResponse>(
+      timeout_ms_ + std::max<int64_t>(0, wait_ms), admin_token_,
+      [&](auto* ctx, auto* resp) { return stub_->ListRounds(ctx, req, resp); });
+}
+
+absl::Status AdminClient::CheckServing() {
+  grpc::ClientContext ctx;
+  Prepare(&ctx, timeout_ms_, "");
+  grpc::health::v1::HealthCheckRequest req;
+  grpc::health::v1::HealthCheckResponse resp;
+  grpc::health::v1::Health::Stub health(channel_);
+  absl::Status s = FromGrpcStatus(health.Check(&ctx, req, &resp));
+  if (!s.ok()) return s;
+  if (resp.status() != grpc::health::v1::HealthCheckResponse::SERVING) {
+    return absl::UnavailableError(absl::StrFormat(
+        "the coordinator is up but not serving yet (health %s)",
+        grpc::health::v1::HealthCheckResponse::ServingStatus_Name(resp.status())));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<av1::GetRoundResponse> AdminClient::GetRound(uint64_t round) {
@@ -174,6 +202,24 @@ absl::StatusOr<av1::RoundInfo> AdminClient::CancelRound(uint64_t round, const st
       [&](auto* ctx, auto* resp) { return stub_->CancelRound(ctx, req, resp); });
   if (!resp.ok()) return resp.status();
   return resp->round();
+}
+
+absl::StatusOr<av1::ListModelsResponse> AdminClient::ListModels() {
+  av1::ListModelsRequest req;
+  return Unary<av1::ListModelsResponse>(
+      timeout_ms_, admin_token_,
+      [&](auto* ctx, auto* resp) { return stub_->ListModels(ctx, req, resp); });
+}
+
+absl::StatusOr<av1::ModelVersionInfo> AdminClient::PinModel(uint64_t version, bool pinned) {
+  av1::PinModelRequest req;
+  req.set_version(version);
+  req.set_pinned(pinned);
+  auto resp = Unary<av1::PinModelResponse>(
+      timeout_ms_, admin_token_,
+      [&](auto* ctx, auto* resp) { return stub_->PinModel(ctx, req, resp); });
+  if (!resp.ok()) return resp.status();
+  return resp->model();
 }
 
 absl::StatusOr<std::string> AdminClient::ExportModel(uint64_t version, uint64_t* actual_version) {

@@ -27,6 +27,15 @@ class AdminClient {
   absl::StatusOr<admin::v1::ListDevicesResponse> ListDevices();
   absl::StatusOr<admin::v1::GetDeviceResponse> GetDevice(uint64_t id);
   absl::StatusOr<admin::v1::ListRoundsResponse> ListRounds();
+  // Long-poll ListRounds: held by the coordinator up to `wait_ms` while its
+  // state_version equals `known_version` (0 = answer at once); the call's
+  // deadline is timeout_ms + wait_ms.
+  absl::StatusOr<admin::v1::ListRoundsResponse> ListRounds(uint64_t known_version,
+                                                           int64_t wait_ms);
+  // Readiness from the standard health service (grpc.health.v1, service
+  // ""): OK when the coordinator answers SERVING, Unavailable when it
+  // answers otherwise; transport errors as they come. Needs no admin token.
+  absl::Status CheckServing();
   absl::StatusOr<admin::v1::GetRoundResponse> GetRound(uint64_t round);
   absl::StatusOr<admin::v1::GetPlanResponse> GetPlan(uint64_t device_id);
   absl::StatusOr<admin::v1::StartRoundsResponse> StartRounds(const admin::v1::CampaignConfig& c);
@@ -40,6 +49,8 @@ class AdminClient {
   absl::StatusOr<admin::v1::ListJoinTokensResponse> ListJoinTokens();
   absl::StatusOr<admin::v1::JoinTokenInfo> RevokeJoinToken(uint64_t token_id);
   absl::StatusOr<admin::v1::RoundInfo> CancelRound(uint64_t round, const std::string& reason);
+  absl::StatusOr<admin::v1::ListModelsResponse> ListModels();
+  absl::StatusOr<admin::v1::ModelVersionInfo> PinModel(uint64_t version, bool pinned);
   // Downloads a model version (0 = latest), verifying chunk CRCs and the
   // SHA-256 of the whole. DataLoss on a mismatch.
   absl::StatusOr<std::string> ExportModel(uint64_t version, uint64_t* actual_version);

@@ -12,6 +12,7 @@
 #include "apps/client_channel.h"
 #include "common/idx_dataset.h"
 #include "common/partition.h"
+#include "common/retry_backoff.h"
 #include "common/seqrec/eval_sampler.h"
 #include "common/seqrec/leave_one_out.h"
 #include "ml/seqrec/seqrec_baseline.h"
@@ -97,7 +98,22 @@ int main(int argc, char** argv) {
   app.add_option("--budget-bits", budget_bits, "average bits this device decodes plans for (0 = the task's)")
       ->check(CLI::Range(0.0, 8.0));
   tls.AddTo(app);
+  std::string max_outage = "10m", pull_wait = "20s";
+  app.add_option("--max-outage", max_outage,
+                 "give up (exit 1) after the coordinator has been unreachable this long; "
+                 "calls are retried with capped exponential backoff until then (0 = never)");
+  app.add_option("--pull-wait", pull_wait,
+                 "long-poll: how long the coordinator may hold each PullTask while there is "
+                 "nothing to do (0 = poll)");
   if (int rc = qfleet::apps::ParseOrExit(app, argc, argv); rc >= 0) return rc;
+  auto max_outage_ms = qfleet::ParseOutageMs(max_outage, "--max-outage");
+  auto pull_wait_ms = qfleet::ParseOutageMs(pull_wait, "--pull-wait");
+  for (const auto* parsed : {&max_outage_ms, &pull_wait_ms}) {
+    if (!parsed->ok()) {
+      std::cerr << "qfleet-agent: error: " << parsed->status().message() << "\n";
+      return 2;
+    }
+  }
   auto security = tls.Load();
   if (!security.ok()) {
     std::cerr << "qfleet-agent: error: " << security.status().message() << "\n";
@@ -166,6 +182,9 @@ int main(int argc, char** argv) {
   opts.join_secret = join_secret;
   opts.state_file = state_file;
   opts.exit_when_idle = exit_when_idle;
+  opts.backoff.max_outage_ms = *max_outage_ms;
+  opts.log = &std::cerr;
+  opts.pull_wait_ms = *pull_wait_ms;
   qfleet::device::FleetClient client(qfleet::apps::MakeChannel(coordinator, *security));
   qfleet::device::Agent agent(&client, opts);
   std::cerr << "qfleet-agent: " << name << " with " << opts.indices.size() << " images, "

@@ -19,6 +19,17 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target,
   // A model (about a megabyte) arrives in one flow-control window instead
   // of a window update per 64 KiB.
   args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 4 << 20);
+  // A restarted coordinator is found within a few seconds: gRPC's own
+  // reconnect backoff (1 s, x1.6, up to 120 s by default) is capped here;
+  // the callers' retries (common/retry_backoff.h) decide when to give up.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 250);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  // Not a backoff despite its name: gRPC gives each connection attempt (TCP,
+  // TLS handshake, HTTP/2 settings) at least this long. Lowered with the
+  // backoff above, a TLS handshake with a coordinator still busy starting
+  // on a loaded machine was cut off at every attempt ("tcp handshaker
+  // shutdown") and agents never reconnected; it stays at gRPC's 20 s.
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 20000);
   std::shared_ptr<grpc::ChannelCredentials> credentials;
   if (security.insecure) {
     credentials = grpc::InsecureChannelCredentials();

@@ -1,7 +1,12 @@
 // qfleet-coordinator: the cloud coordinator service.
 #include <signal.h>
 
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
 #include <cstdio>
+#include <thread>
 #include <iostream>
 #include <vector>
 
@@ -17,6 +22,7 @@
 #include "cloud/service/coordinator_server.h"
 #include "common/file_io.h"
 #include "common/idx_dataset.h"
+#include "common/retry_backoff.h"
 #include "common/sha256.h"
 #include "common/tensor_container.h"
 #include "cloud/chord/chord_setup.h"
@@ -31,6 +37,7 @@ int Fail(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  const auto process_start = std::chrono::steady_clock::now();
   // Abseil's deadlock detector takes a global lock on every mutex
   // acquisition where it is on; the coordinator's lock order is fixed.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
@@ -65,6 +72,20 @@ int main(int argc, char** argv) {
                  "full: every acknowledged write survives power loss (default); normal: "
                  "survives a crash of the process, not of the machine (faster)")
       ->check(CLI::IsMember({"full", "normal"}));
+  // Retention (issue 23): disk stays bounded on a long-running coordinator.
+  app.add_option("--keep-models", copts.keep_models,
+                 "model versions whose containers are kept (newest N; pinned ones and an open "
+                 "round's input always; 0 = all)")
+      ->check(CLI::Range(0, 1000000));
+  app.add_option("--keep-update-rounds", copts.keep_update_rounds,
+                 "finished rounds whose client-update blobs are kept (newest N; 0 = all)")
+      ->check(CLI::Range(0, 1000000));
+  app.add_option("--keep-plans", copts.keep_plans_per_device,
+                 "precision-plan rows kept per device besides those tasks use (0 = all)")
+      ->check(CLI::Range(0, 1000000));
+  std::string retention_every = "10m";
+  app.add_option("--retention-interval", retention_every,
+                 "how often retention and blob garbage collection run (a duration; 0 = never)");
   app.add_option("--lease-ms", copts.lease_ms, "device lease after its last call, ms")
       ->check(CLI::Range(int64_t{1000}, int64_t{86400000}));
   app.add_option("--heartbeat-ms", copts.heartbeat_interval_ms, "heartbeat interval asked of devices")
@@ -119,7 +140,27 @@ int main(int argc, char** argv) {
   app.add_option("--chord-tier-importance", tier_importance,
                  "decoder weights of tiers 0..3 shipped with every plan (overrides --chord-relevance's)")
       ->expected(4)->delimiter(',');
+  // Long-polls (issue 30): how long PullTask and ListRounds may hold a call
+  // open, and how many may wait at once (each holds a server thread).
+  std::string max_pull_wait = "30s";
+  app.add_option("--max-pull-wait", max_pull_wait,
+                 "longest long-poll granted to PullTask / ListRounds (a duration: 30s, 1m)");
+  app.add_option("--max-waiters", copts.max_waiters,
+                 "long-polls that may wait at once; beyond, calls are answered at once")
+      ->check(CLI::Range(0, 100000));
   if (int rc = qfleet::apps::ParseOrExit(app, argc, argv); rc >= 0) return rc;
+  if (auto every = qfleet::ParseOutageMs(retention_every, "--retention-interval"); every.ok()) {
+    copts.retention_interval_ms = *every;
+  } else {
+    std::cerr << "qfleet-coordinator: error: " << every.status().message() << "\n";
+    return 2;
+  }
+  if (auto wait = qfleet::ParseOutageMs(max_pull_wait, "--max-pull-wait"); wait.ok()) {
+    copts.max_wait_ms = *wait;
+  } else {
+    std::cerr << "qfleet-coordinator: error: " << wait.status().message() << "\n";
+    return 2;
+  }
   const bool serve_chord = !chord.load_chord.empty() || chord_query;
   for (const char* name : {"--chord-backbone", "--chord-data", "--chord-relevance", "--chord-tier-bits",
                            "--chord-middle-share", "--chord-tier-importance",
@@ -253,6 +294,10 @@ int main(int argc, char** argv) {
     }
   }
   if (planner != nullptr) (*coordinator)->SetPlanGenerator(std::move(planner));
+  // Listen first; the health service says SERVING once the round engine
+  // runs (tasks can be handed out), and what Open deferred (test data, the
+  // first model's evaluation) runs after that on a thread of its own.
+  sopts.serving_at_start = false;
   auto server = qfleet::cloud::CoordinatorServer::Start(coordinator->get(), sopts);
   if (!server.ok()) return Fail(std::string(server.status().message()));
   std::unique_ptr<qfleet::cloud::MetricsHttpServer> metrics;
@@ -267,15 +312,36 @@ int main(int argc, char** argv) {
               << "/metrics\n";
   }
   (*coordinator)->StartEngine();
+  (*server)->SetServing(true);
+  const auto ready_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::steady_clock::now() - process_start)
+                            .count();
   std::cerr << "qfleet-coordinator: serving on " << (*server)->address() << " ("
             << (sopts.insecure ? "plaintext"
                                : sopts.tls.client_ca_pem.empty() ? "TLS" : "mutual TLS")
-            << ") with state in " << copts.db_path << "\n";
+            << ") with state in " << copts.db_path << ", ready " << ready_ms
+            << " ms after start\n";
+  std::atomic<bool> startup_failed{false};
+  std::thread startup([&coordinator, &startup_failed] {
+    const auto start = std::chrono::steady_clock::now();
+    if (absl::Status s = (*coordinator)->FinishStartup(); !s.ok()) {
+      std::cerr << "qfleet-coordinator: start-up evaluation failed: " << s.message() << "\n";
+      startup_failed = true;
+      kill(getpid(), SIGTERM);
+      return;
+    }
+    std::cerr << "qfleet-coordinator: deferred start-up work (test data, first evaluation) took "
+              << std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::steady_clock::now() - start)
+                     .count()
+              << " ms\n";
+  });
   int sig = 0;
   sigwait(&signals, &sig);
-  std::cerr << "qfleet-coordinator: signal " << sig << ", shutting down\n";
+  if (!startup_failed) std::cerr << "qfleet-coordinator: signal " << sig << ", shutting down\n";
   if (metrics) metrics->Shutdown();
   (*server)->Shutdown(5000);
   (*coordinator)->StopEngine();
-  return 0;
+  startup.join();
+  return startup_failed ? 1 : 0;
 }

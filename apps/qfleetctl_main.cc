@@ -1,8 +1,10 @@
 // qfleetctl: the qfleet admin CLI.
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <thread>
 
 #include <google/protobuf/util/json_util.h>
 
@@ -15,6 +17,7 @@
 #include "apps/admin_client.h"
 #include "apps/cli_util.h"
 #include "apps/client_channel.h"
+#include "common/retry_backoff.h"
 
 namespace av1 = qfleet::admin::v1;
 
@@ -148,6 +151,37 @@ int RunJoinTokens(qfleet::apps::AdminClient& admin, const CLI::App& tokens,
   return 0;
 }
 
+// qfleetctl health: asks the health service until it answers SERVING or
+// `wait_ms` of failures have passed (retrying with backoff).
+int RunHealth(const std::string& target, const qfleet::apps::ChannelSecurity& security,
+              int64_t timeout_ms, int64_t wait_ms, bool json) {
+  qfleet::apps::AdminClient admin(qfleet::apps::MakeChannel(target, security), timeout_ms);
+  qfleet::BackoffOptions bo;
+  bo.initial_ms = 20;
+  bo.max_ms = 500;
+  bo.max_outage_ms = wait_ms;
+  qfleet::RetryBackoff backoff(bo, nullptr, 1);
+  const auto start = std::chrono::steady_clock::now();
+  for (;;) {
+    absl::Status s = admin.CheckServing();
+    const int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::steady_clock::now() - start)
+                           .count();
+    if (s.ok()) {
+      if (json) {
+        std::cout << absl::StrFormat("{\"serving\": true, \"waited_ms\": %d}\n", ms);
+      } else {
+        std::cout << "serving (answered after " << ms << " ms)\n";
+      }
+      return 0;
+    }
+    if (wait_ms <= 0) return Fail(s);
+    absl::StatusOr<int64_t> delay = backoff.NextDelayMs(s, "the coordinator at " + target);
+    if (!delay.ok()) return Fail(delay.status());
+    std::this_thread::sleep_for(std::chrono::milliseconds(*delay));
+  }
+}
+
 const char kRoundHeader[] =
     "round  state        parts  updates  reports  acc_fp32  acc_q8    bytes_down   bytes_up     "
     "detail\n";
@@ -272,8 +306,19 @@ int Run(int argc, char** argv) {
   std::string out_path;
   exp->add_option("VERSION", version, "model version (0 = latest)")->required();
   exp->add_option("--out", out_path, "output file")->required();
+  auto* models_list = models->add_subcommand("list", "model versions, pinned and pruned ones marked");
+  uint64_t pin_version = 0;
+  auto* pin = models->add_subcommand("pin", "keep a version whatever --keep-models says");
+  pin->add_option("VERSION", pin_version)->required();
+  auto* unpin = models->add_subcommand("unpin", "let retention remove a version again");
+  unpin->add_option("VERSION", pin_version)->required();
 
   app.add_subcommand("status", "coordinator overview");
+  std::string health_wait = "0";
+  auto* health = app.add_subcommand(
+      "health", "readiness (gRPC health service): exit 0 when the coordinator serves, 3 if not");
+  health->add_option("--wait", health_wait,
+                     "keep trying this long while it is down or starting (a duration: 30s, 2m)");
 
   if (int rc = qfleet::apps::ParseOrExit(app, argc, argv); rc >= 0) return rc;
 
@@ -289,6 +334,14 @@ int Run(int argc, char** argv) {
       return 2;
     }
     join.ttl_s = *ttl_s;
+  }
+  if (health->parsed()) {
+    auto wait_ms = qfleet::ParseOutageMs(health_wait, "--wait");
+    if (!wait_ms.ok()) {
+      std::cerr << "qfleetctl: error: " << wait_ms.status().message() << "\n";
+      return 2;
+    }
+    return RunHealth(target, *security, timeout_ms, *wait_ms, json);
   }
   std::string admin_token;
   if (!admin_token_file.empty()) {
@@ -441,6 +494,31 @@ int Run(int argc, char** argv) {
       std::cout << absl::StrFormat("device %d plan v%d: %d bytes, created %s\n", plan_device,
                                    r->plan_version(), r->plan().size(), Time(r->created_ms()));
     }
+    return 0;
+  }
+  if (models_list->parsed()) {
+    auto r = admin.ListModels();
+    if (!r.ok()) return Fail(r.status());
+    if (json) {
+      std::cout << Json(*r) << "\n";
+      return 0;
+    }
+    std::cout << absl::StrFormat("%-8s %-6s %-9s %-9s %-10s %s\n", "VERSION", "ROUND", "ACC_FP32",
+                                 "ACC_Q8", "BYTES", "KEPT");
+    for (const av1::ModelVersionInfo& m : r->models()) {
+      std::cout << absl::StrFormat("%-8d %-6d %-9.4f %-9.4f %-10d %s\n", m.version(), m.round(),
+                                   m.acc_fp32(), m.acc_q8(), m.bytes(),
+                                   m.pinned()             ? "pinned"
+                                   : m.pruned_ms() != 0 ? "pruned " + Time(m.pruned_ms())
+                                                        : "yes");
+    }
+    return 0;
+  }
+  if (pin->parsed() || unpin->parsed()) {
+    auto m = admin.PinModel(pin_version, pin->parsed());
+    if (!m.ok()) return Fail(m.status());
+    std::cout << absl::StrFormat("model version %d is %s\n", m->version(),
+                                 m->pinned() ? "pinned" : "not pinned");
     return 0;
   }
   if (models->parsed()) {

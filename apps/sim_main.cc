@@ -101,7 +101,18 @@ int main(int argc, char** argv) {
   std::string admin_token_file;
   app.add_option("--admin-token-file", admin_token_file,
                  "admin token of the remote --coordinator");
+  std::string max_outage = "10m";
+  app.add_option("--max-outage", max_outage,
+                 "give up after the coordinator has been unreachable this long; until then "
+                 "devices and the campaign driver retry with capped exponential backoff "
+                 "(0 = never)");
   if (int rc = qfleet::apps::ParseOrExit(app, argc, argv); rc >= 0) return rc;
+  if (auto ms = qfleet::ParseOutageMs(max_outage, "--max-outage"); ms.ok()) {
+    o.backoff.max_outage_ms = *ms;
+  } else {
+    std::cerr << "qfleet-sim: error: " << ms.status().message() << "\n";
+    return 2;
+  }
   auto access = qfleet::apps::LoadClientAccess(tls, admin_token_file);
   if (!access.ok()) {
     std::cerr << "qfleet-sim: error: " << access.status().message() << "\n";

@@ -31,6 +31,9 @@ Coordinator::Coordinator(CoordinatorOptions options, std::unique_ptr<Coordinator
       blobs_(std::move(blobs)),
       backend_(std::move(backend)) {
   started_ms_ = clock_->NowMs();
+  last_retention_ms_ = started_ms_;  // the first pass one interval after start
+  absl::MutexLock lock(&wait_mu_);
+  state_version_ = static_cast<uint64_t>(absl::ToUnixMicros(absl::Now()));
 }
 
 Coordinator::~Coordinator() {
@@ -90,9 +93,9 @@ absl::Status Coordinator::LoadOrCreateModel() {
     rec.bytes = bytes.size();
     rec.round = 0;
     rec.created_ms = clock_->NowMs();
-    ASSIGN_OR_RETURN(Evaluation eval, backend_->Evaluate(initial, ServeSpec()));
-    rec.acc_fp32 = eval.acc_fp32;
-    rec.acc_q8 = eval.acc_q8;
+    // Evaluated by FinishStartup(), after the coordinator serves.
+    rec.acc_fp32 = -1;
+    rec.acc_q8 = -1;
     RETURN_IF_ERROR(store_->InsertModelVersion(rec));
   }
   ASSIGN_OR_RETURN(TensorContainer container, DecodeContainer(bytes));
@@ -101,6 +104,19 @@ absl::Status Coordinator::LoadOrCreateModel() {
   latest_.sha256 = rec.blob_hash;
   latest_.bytes = std::make_shared<const std::string>(std::move(bytes));
   latest_container_ = std::make_shared<const TensorContainer>(std::move(container));
+  return absl::OkStatus();
+}
+
+absl::Status Coordinator::FinishStartup() {
+  RETURN_IF_ERROR(backend_->Prepare());
+  ASSIGN_OR_RETURN(std::vector<ModelVersionRecord> versions, store_->ListModelVersions());
+  for (const ModelVersionRecord& v : versions) {
+    if (v.round != 0 || v.acc_fp32 >= 0) continue;
+    ASSIGN_OR_RETURN(std::string bytes, blobs_->Get(v.blob_hash));
+    ASSIGN_OR_RETURN(TensorContainer model, DecodeContainer(bytes));
+    ASSIGN_OR_RETURN(Evaluation eval, backend_->Evaluate(model, ServeSpec()));
+    RETURN_IF_ERROR(store_->SetModelVersionAccuracy(v.version, eval.acc_fp32, eval.acc_q8));
+  }
   return absl::OkStatus();
 }
 
@@ -146,6 +162,7 @@ absl::StatusOr<CampaignRecord> Coordinator::StartCampaign(const CampaignConfig& 
   rec.state = "running";
   rec.created_ms = clock_->NowMs();
   ASSIGN_OR_RETURN(rec.id, store_->InsertCampaign(rec));
+  NotifyStateChanged();
   return rec;
 }
 

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <deque>
 #include <set>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -17,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
 #include "cloud/campaign_config.h"
 #include "cloud/fedhq/fedhq_selector.h"
 #include "cloud/metrics/coordinator_metrics.h"
@@ -83,8 +85,35 @@ struct CoordinatorOptions {
   int max_aggregation_attempts = 5;
   int64_t aggregation_backoff_ms = 500;
   int64_t aggregation_backoff_max_ms = 30000;
+  // Long-polls (PullTask with a wait, WaitForStateChange): the longest wait
+  // granted, wall-clock milliseconds, and how many calls may wait at once
+  // (each holds a server thread); beyond that a call is answered at once,
+  // as without a wait.
+  int64_t max_wait_ms = 30000;
+  int max_waiters = 256;
+  // Retention (RunRetention), every retention_interval_ms of the round
+  // engine (0 = only when called): model versions beyond the newest
+  // keep_models (0 = keep all; pinned ones and an open round's input are
+  // always kept), the update blobs of finished rounds more than
+  // keep_update_rounds behind the latest (0 = keep all), plan rows beyond
+  // each device's newest keep_plans_per_device (0 = keep all), and blob
+  // files nothing refers to that are older than blob_gc_min_age_s.
+  int keep_models = 0;
+  int keep_update_rounds = 3;
+  int keep_plans_per_device = 4;
+  int64_t retention_interval_ms = 10 * 60 * 1000;
+  int64_t blob_gc_min_age_s = 600;
   // Injected clock; nullptr = the real clock. Not owned.
   Clock* clock = nullptr;
+};
+
+// What one RunRetention() pass removed.
+struct RetentionResult {
+  uint64_t model_versions = 0;  // versions whose blob went
+  uint64_t updates = 0;         // updates whose blob went
+  uint64_t plans = 0;           // plan rows deleted
+  uint64_t blobs = 0;           // blob files deleted
+  uint64_t blob_bytes = 0;
 };
 
 // A precision plan as RequestPlan hands it out.
@@ -112,6 +141,7 @@ struct PulledTask {
   std::string plan_bytes;  // packed plan, empty when the task has none
   bool fleet_idle = false; // no campaign is running
   uint32_t retry_after_ms = 0;
+  uint32_t waited_ms = 0;  // how long a long-poll held the call (wall clock)
 };
 
 // A join token as CreateJoinToken mints it: the stored record and the
@@ -166,14 +196,23 @@ struct Registration {
 class Coordinator {
  public:
   // Opens (or creates) the store, and makes model version 1 from the
-  // backend when the store holds no model. DataLoss/FailedPrecondition for a
-  // corrupt or too-new database; errors of the backend pass through.
+  // backend when the store holds no model (not evaluated yet: see
+  // FinishStartup). DataLoss/FailedPrecondition for a corrupt or too-new
+  // database; errors of the backend pass through. Costs no evaluation and
+  // no test-data load, so a program can serve right after it.
   static absl::StatusOr<std::unique_ptr<Coordinator>> Open(const CoordinatorOptions& options,
                                                            std::unique_ptr<ModelBackend> backend);
   ~Coordinator();
 
   Coordinator(const Coordinator&) = delete;
   Coordinator& operator=(const Coordinator&) = delete;
+
+  // What Open() leaves for later, so a start is not held up by it: loads
+  // the backend's test data (ModelBackend::Prepare) and evaluates a first
+  // model version stored without accuracies. Call it on a background thread
+  // once the coordinator serves; rounds may run meanwhile. Idempotent;
+  // errors of the backend and the store pass through.
+  absl::Status FinishStartup();
 
   // --- Device API -----------------------------------------------------------
   // Enrolls a device. A name belongs to the credential that enrolled it:
@@ -199,8 +238,18 @@ class Coordinator {
   absl::StatusOr<int64_t> Heartbeat(uint64_t device_id);
   // The device's open task, if any; marks it pulled.
   absl::StatusOr<PulledTask> PullTask(uint64_t device_id);
-  // A stored model version. NotFound for an unknown version; DataLoss if the
-  // blob on disk is damaged. version 0 = latest.
+  // Long-poll PullTask (coordinator_waits.cc): when the device has no task,
+  // waits up to min(wait_ms, max_wait_ms) of wall time for a round or
+  // campaign to change state and pulls again. Returns when a task is handed
+  // out, fleet_idle differs from the first pull's, the wait is over,
+  // `cancelled` (may be null) returns true, or ShutdownWaiters() ran.
+  // Answers at once, like PullTask, for wait_ms <= 0 or when max_waiters
+  // calls already wait. Errors of PullTask pass through.
+  absl::StatusOr<PulledTask> PullTask(uint64_t device_id, int64_t wait_ms,
+                                      const std::function<bool()>& cancelled);
+  // A stored model version. NotFound for an unknown version or one the
+  // retention policy removed; DataLoss if the blob on disk is damaged.
+  // version 0 = latest.
   absl::StatusOr<ModelBlob> GetModel(uint64_t version);
   // Validates and records an update for `task_id`. PermissionDenied if the
   // task is another device's; FailedPrecondition if its round is closed;
@@ -305,6 +354,22 @@ class Coordinator {
   // FailedPrecondition for a round that is not open; InvalidArgument for a
   // reason over 1024 bytes.
   absl::StatusOr<RoundRecord> CancelRound(uint64_t round, absl::string_view reason);
+  // The version of the round and campaign state: it changes whenever a
+  // round opens, closes, is aggregated or cancelled, or a campaign starts or
+  // ends. Starts at the wall-clock microseconds of Open(), so it differs
+  // across restarts. Thread-safe.
+  uint64_t StateVersion();
+  // Waits while StateVersion() == known, up to min(wait_ms, max_wait_ms) of
+  // wall time, `cancelled` (may be null) returning true, ShutdownWaiters(),
+  // or max_waiters calls already waiting (then it returns at once). Returns
+  // the version when it stops waiting; known == 0 never waits.
+  uint64_t WaitForStateChange(uint64_t known, int64_t wait_ms,
+                              const std::function<bool()>& cancelled);
+  // Wakes every waiting long-poll and makes later ones answer at once (the
+  // server is shutting down). Irreversible. Thread-safe.
+  void ShutdownWaiters();
+  // Calls waiting in PullTask / WaitForStateChange now (for /metrics, tests).
+  int waiters();
   // Registered and online (active, within lease) devices and finished
   // rounds, read from the store, for /metrics.
   absl::StatusOr<FleetGauges> Gauges();
@@ -317,6 +382,16 @@ class Coordinator {
   // DeviceRecord::last_seen_ms through store() call this first.
   absl::Status FlushLastSeen();
   int64_t started_ms() const { return started_ms_; }
+
+  // --- Retention (coordinator_retention.cc) ----------------------------------
+  // One retention pass (see CoordinatorOptions::keep_models and below):
+  // marks what goes in the store, then deletes blob files no unpruned row
+  // refers to. Store errors pass through; a blob file that cannot be
+  // deleted is left for the next pass. Thread-safe.
+  absl::StatusOr<RetentionResult> RunRetention();
+  // Pins a version (retention keeps it) or unpins it. NotFound for an
+  // unknown version, FailedPrecondition to pin one already pruned.
+  absl::StatusOr<ModelVersionRecord> PinModel(uint64_t version, bool pinned);
 
   // --- Round engine -----------------------------------------------------------
   // Advances the round state machine by one decision (start a round, close
@@ -359,6 +434,22 @@ class Coordinator {
   // The task `task_id` if it is `device_id`'s: NotFound for an unknown task,
   // PermissionDenied for another device's.
   absl::StatusOr<TaskRecord> OwnTask(uint64_t device_id, uint64_t task_id);
+  // One decision of Step(); Step() then notes whether the round state
+  // changed (NoteRoundState).
+  absl::Status AdvanceRounds();
+  // Wakes long-polls when the latest round's number or state or the active
+  // campaign differs from what the previous call saw. Requires step_mu_.
+  absl::Status NoteRoundState();
+  // Bumps the state version and wakes every waiter.
+  void NotifyStateChanged();
+  // Registers a waiter; false when max_waiters already wait or waits are
+  // shut down.
+  bool EnterWait();
+  void LeaveWait();
+  // Blocks until the version differs from `known`, `deadline`, `cancelled`
+  // or shutdown; returns the version. Requires a registered waiter.
+  uint64_t AwaitVersionChange(uint64_t known, absl::Time deadline,
+                              const std::function<bool()>& cancelled);
   absl::Status MaybeStartRound();
   absl::Status CloseRoundIfDue(RoundRecord round);
   absl::Status Aggregate(RoundRecord round);
@@ -371,6 +462,8 @@ class Coordinator {
   // Drops kept upload prefixes that idled past their TTL or whose round
   // closed, at most once a second.
   absl::Status MaybePrunePartialUploads();
+  // RunRetention() once every retention_interval_ms (round engine).
+  absl::Status MaybeRunRetention();
   absl::Status RejectParticipant(uint64_t round, uint64_t device_id, const std::string& why);
   // The FedHQ selector of `campaign`, restored from the store on first use.
   absl::StatusOr<FedHqSelector*> SelectorFor(const CampaignRecord& campaign,
@@ -437,6 +530,7 @@ class Coordinator {
   int64_t last_prune_ms_ = 0;
   int64_t last_seen_flush_at_ms_ = 0;
   int64_t last_temp_gc_ms_ = 0;
+  int64_t last_retention_ms_ = 0;
   // Failed aggregation attempts of `round` and when to try again
   // (WithAggregationRetry; guarded by step_mu_ like the rest of Step's state).
   struct AggregationRetry {
@@ -445,6 +539,16 @@ class Coordinator {
     int64_t next_ms = 0;
   };
   AggregationRetry aggregation_retry_;
+
+  // Long-polls: the state version, the calls waiting on it, and whether
+  // waits are shut down.
+  absl::Mutex wait_mu_;
+  absl::CondVar wait_cv_;
+  uint64_t state_version_ ABSL_GUARDED_BY(wait_mu_) = 0;
+  int waiters_ ABSL_GUARDED_BY(wait_mu_) = 0;
+  bool waits_shut_down_ ABSL_GUARDED_BY(wait_mu_) = false;
+  // Owned by the round engine: the round state NoteRoundState last saw.
+  std::string round_signature_;
 
   absl::Mutex plan_mu_;
   std::shared_ptr<PlanGenerator> planner_ ABSL_GUARDED_BY(plan_mu_);

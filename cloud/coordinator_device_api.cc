@@ -207,6 +207,11 @@ absl::StatusOr<ModelBlob> Coordinator::GetModel(uint64_t version) {
     if (version == 0 || version == latest_.version) return latest_;
   }
   ASSIGN_OR_RETURN(ModelVersionRecord rec, store_->GetModelVersion(version));
+  if (rec.pruned_ms != 0) {
+    return absl::NotFoundError(absl::StrCat(
+        "model version ", version,
+        " was removed by the retention policy (--keep-models); pin versions to keep them"));
+  }
   ASSIGN_OR_RETURN(std::string bytes, blobs_->Get(rec.blob_hash));
   ModelBlob blob;
   blob.version = rec.version;
@@ -243,19 +248,18 @@ absl::Status Coordinator::CheckMayContribute(uint64_t device_id, const TaskRecor
   if (clock_->NowMs() > task.deadline_ms) {
     return absl::FailedPreconditionError(absl::StrFormat("round %d deadline has passed", round.round));
   }
-  ASSIGN_OR_RETURN(const std::vector<ParticipantRecord> participants,
-                   store_->ListParticipants(task.round));
-  for (const ParticipantRecord& p : participants) {
-    if (p.device_id != device_id) continue;
-    if (p.status == "rejected" || p.status == "dropped") {
-      return absl::FailedPreconditionError(absl::StrFormat(
-          "device %d was %s from round %d%s%s", device_id, p.status, task.round,
-          p.detail.empty() ? "" : ": ", p.detail));
-    }
-    return absl::OkStatus();
+  ASSIGN_OR_RETURN(const std::optional<ParticipantRecord> p,
+                   store_->GetParticipant(task.round, device_id));
+  if (!p.has_value()) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("device %d is not a participant of round %d", device_id, task.round));
   }
-  return absl::FailedPreconditionError(
-      absl::StrFormat("device %d is not a participant of round %d", device_id, task.round));
+  if (p->status == "rejected" || p->status == "dropped") {
+    return absl::FailedPreconditionError(absl::StrFormat("device %d was %s from round %d%s%s",
+                                                         device_id, p->status, task.round,
+                                                         p->detail.empty() ? "" : ": ", p->detail));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<TaskRecord> Coordinator::OwnTask(uint64_t device_id, uint64_t task_id) {

@@ -46,6 +46,7 @@ absl::StatusOr<RoundRecord> Coordinator::CancelRound(uint64_t number, absl::stri
     round.finished_ms = clock_->NowMs();
     return store_->UpdateRound(round);
   }));
+  NotifyStateChanged();
   return round;
 }
 

@@ -36,6 +36,15 @@ using coordinator_internal::UploadsDelta;
 
 absl::Status Coordinator::Step() {
   absl::MutexLock step_lock(&step_mu_);
+  absl::Status s = AdvanceRounds();
+  absl::Status noted = NoteRoundState();
+  // Retention runs whatever the round did, and never holds a round up.
+  absl::Status retained = MaybeRunRetention();
+  if (!s.ok()) return s;
+  return noted.ok() ? retained : noted;
+}
+
+absl::Status Coordinator::AdvanceRounds() {
   if (const int64_t now = clock_->NowMs();
       last_seen_flush_at_ms_ == 0 || now - last_seen_flush_at_ms_ >= options_.last_seen_flush_ms) {
     last_seen_flush_at_ms_ = now;

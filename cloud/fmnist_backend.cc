@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <future>
 #include <vector>
 
@@ -35,22 +36,44 @@ absl::StatusOr<std::unique_ptr<FmnistBackend>> FmnistBackend::Create(
     return absl::InvalidArgumentError(absl::StrFormat(
         "calibration_images %d outside 1..%d", calibration_images, kCalibrationImages));
   }
-  ASSIGN_OR_RETURN(ImageDataset test, LoadFashionMnist(data_dir, /*train=*/false));
-  if (max_test > 0 && max_test < test.count) {
-    const int64_t pixels = test.rows * test.cols;
-    test.count = max_test;
-    test.pixels.resize(max_test * pixels);
-    test.labels.resize(max_test);
+  const std::string root = data_dir.empty() ? std::string(kDefaultFashionMnistDir) : data_dir;
+  for (const char* name : {"t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte",
+                           "train-images-idx3-ubyte", "train-labels-idx1-ubyte"}) {
+    const std::filesystem::path plain = std::filesystem::path(root) / name;
+    std::error_code ec;
+    if (!std::filesystem::exists(plain.string() + ".gz", ec) && !std::filesystem::exists(plain, ec)) {
+      return absl::NotFoundError(absl::StrFormat("Fashion-MNIST: neither %s.gz nor %s exists",
+                                                 plain.string(), plain.string()));
+    }
   }
-  ASSIGN_OR_RETURN(ImageDataset train, LoadFashionMnist(data_dir, /*train=*/true));
-  const int64_t stride = std::max<int64_t>(1, train.count / calibration_images);
+  return std::unique_ptr<FmnistBackend>(new FmnistBackend(root, max_test, calibration_images));
+}
+
+absl::Status FmnistBackend::Prepare() {
+  absl::MutexLock lock(&mu_);
+  return LoadLocked();
+}
+
+absl::Status FmnistBackend::LoadLocked() {
+  if (loaded_) return absl::OkStatus();
+  ASSIGN_OR_RETURN(ImageDataset test, LoadFashionMnist(data_dir_, /*train=*/false));
+  if (max_test_ > 0 && max_test_ < test.count) {
+    const int64_t pixels = test.rows * test.cols;
+    test.count = max_test_;
+    test.pixels.resize(max_test_ * pixels);
+    test.labels.resize(max_test_);
+  }
+  ASSIGN_OR_RETURN(ImageDataset train, LoadFashionMnist(data_dir_, /*train=*/true));
+  const int64_t stride = std::max<int64_t>(1, train.count / calibration_images_);
   std::vector<int64_t> sample;
-  for (int64_t i = 0; i < train.count && static_cast<int64_t>(sample.size()) < calibration_images;
+  for (int64_t i = 0; i < train.count && static_cast<int64_t>(sample.size()) < calibration_images_;
        i += stride) {
     sample.push_back(i);
   }
-  ASSIGN_OR_RETURN(ImageDataset calib, SelectImages(train, sample));
-  return std::unique_ptr<FmnistBackend>(new FmnistBackend(std::move(test), std::move(calib)));
+  ASSIGN_OR_RETURN(calib_, SelectImages(train, sample));
+  test_ = std::move(test);
+  loaded_ = true;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<TensorContainer> FmnistBackend::InitialModel(uint64_t seed) {
@@ -67,6 +90,7 @@ absl::StatusOr<double> FmnistBackend::Accuracy(const TensorContainer& container)
 absl::StatusOr<Evaluation> FmnistBackend::Evaluate(const TensorContainer& model,
                                                    const ServeSpec& serve) {
   absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(LoadLocked());
   Evaluation e;
   // The FP32 and 8-bit evaluations run on a second thread beside the served
   // one (the agents are idle while the round closes); each builds its own
@@ -111,6 +135,7 @@ absl::StatusOr<std::vector<double>> FmnistBackend::ServedActivationSteps(
       serve.weight_bits > 8) {
     return std::vector<double>{};
   }
+  RETURN_IF_ERROR(LoadLocked());
   return StepsFor(model, serve, [&]() -> absl::StatusOr<std::vector<double>> {
     ASSIGN_OR_RETURN(ml::FmnistCnn net, ServedNet(model, serve.weight_bits));
     return ml::CalibrateActivationSteps(net, calib_, serve.activation_bits);

@@ -22,18 +22,20 @@ class FmnistBackend : public ModelBackend {
  public:
   static constexpr int64_t kCalibrationImages = 512;
 
-  // Loads the test split and the calibration sample (every
-  // (train count / kCalibrationImages)-th training image) from `data_dir`
-  // (IDX files, gzip or plain).
-  // NotFound / InvalidArgument from the loader when files are missing or
-  // corrupt. `max_test` > 0 keeps only the first max_test images and
-  // `calibration_images` (1..kCalibrationImages) shrinks the calibration
-  // sample (tests).
+  // Checks that `data_dir` holds the Fashion-MNIST files (NotFound naming
+  // the missing one) and the arguments (InvalidArgument); the test split and
+  // the calibration sample (every (train count / kCalibrationImages)-th
+  // training image) are loaded by Prepare() or on first use, so creating a
+  // backend costs no decompression. Load errors (InvalidArgument for corrupt
+  // files) surface there. `max_test` > 0 keeps only the first max_test
+  // images and `calibration_images` (1..kCalibrationImages) shrinks the
+  // calibration sample (tests).
   static absl::StatusOr<std::unique_ptr<FmnistBackend>> Create(
       const std::string& data_dir, int64_t max_test = 0,
       int64_t calibration_images = kCalibrationImages);
 
   std::string Name() const override { return "fmnist-cnn"; }
+  absl::Status Prepare() override;
   absl::StatusOr<TensorContainer> InitialModel(uint64_t seed) override;
   absl::StatusOr<Evaluation> Evaluate(const TensorContainer& model,
                                       const ServeSpec& serve) override;
@@ -48,8 +50,12 @@ class FmnistBackend : public ModelBackend {
   }
 
  private:
-  FmnistBackend(ImageDataset test, ImageDataset calib)
-      : test_(std::move(test)), calib_(std::move(calib)) {}
+  FmnistBackend(std::string data_dir, int64_t max_test, int64_t calibration_images)
+      : data_dir_(std::move(data_dir)),
+        max_test_(max_test),
+        calibration_images_(calibration_images) {}
+  // Loads test_ and calib_ unless loaded. Requires mu_.
+  absl::Status LoadLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<double> Accuracy(const TensorContainer& model);
   // The served activation steps of `model` under `serve`: the cached ones
   // when `model` and the spec are those last calibrated, else what
@@ -58,9 +64,13 @@ class FmnistBackend : public ModelBackend {
       const TensorContainer& model, const ServeSpec& serve,
       absl::FunctionRef<absl::StatusOr<std::vector<double>>()> calibrate);
 
+  const std::string data_dir_;
+  const int64_t max_test_;
+  const int64_t calibration_images_;
+  absl::Mutex mu_;
+  bool loaded_ ABSL_GUARDED_BY(mu_) = false;
   ImageDataset test_;
   ImageDataset calib_;
-  absl::Mutex mu_;
   // The last calibration: the encoded model, its spec and its steps. The
   // coordinator evaluates each round's aggregate and then starts the next
   // round from that same model, so the steps it sends QAT clients come

@@ -35,6 +35,10 @@ class ModelBackend {
  public:
   virtual ~ModelBackend() = default;
   virtual std::string Name() const = 0;
+  // Loads what Evaluate needs (test data) now instead of on first use. The
+  // coordinator calls it on a background thread once it serves, so a start
+  // is not held up by it. Idempotent; errors are those of loading.
+  virtual absl::Status Prepare() { return absl::OkStatus(); }
   // Deterministic for a seed.
   virtual absl::StatusOr<TensorContainer> InitialModel(uint64_t seed) = 0;
   // InvalidArgument if the container does not fit the model.

@@ -1,7 +1,6 @@
 #include "device/agent.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <chrono>
 #include <random>
 #include <thread>
@@ -11,6 +10,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
 #include "common/container_quant.h"
 #include "common/file_io.h"
 #include "common/partition.h"
@@ -33,10 +33,7 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-bool Transient(const absl::Status& s) {
-  return absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s) || absl::IsResourceExhausted(s) ||
-         absl::IsAborted(s);
-}
+bool Transient(const absl::Status& s) { return IsTransient(s); }
 
 }  // namespace
 
@@ -294,14 +291,15 @@ absl::Status Agent::Deliver() {
   return s;
 }
 
-absl::StatusOr<bool> Agent::RunOnce(uint32_t* retry_after_ms, bool* idle) {
+absl::StatusOr<bool> Agent::RunOnce(uint32_t* retry_after_ms, bool* idle, uint32_t* waited_ms) {
   if (pending_.has_value()) {
     RETURN_IF_ERROR(Deliver());
     return true;
   }
-  ASSIGN_OR_RETURN(PullResult pulled, client_->PullTask());
+  ASSIGN_OR_RETURN(PullResult pulled, client_->PullTask(options_.pull_wait_ms));
   if (retry_after_ms != nullptr) *retry_after_ms = pulled.retry_after_ms;
   if (idle != nullptr) *idle = pulled.fleet_idle;
+  if (waited_ms != nullptr) *waited_ms = pulled.waited_ms;
   if (!pulled.task.has_value()) return false;
   PendingTask p;
   p.task = *std::move(pulled.task);
@@ -323,59 +321,97 @@ absl::StatusOr<bool> Agent::RunOnce(uint32_t* retry_after_ms, bool* idle) {
   return true;
 }
 
+void Agent::NoteRecovered(RetryBackoff& backoff) {
+  if (options_.log != nullptr && backoff.failures() > 0) {
+    *options_.log << options_.device_name << ": the coordinator is back after "
+                  << absl::FormatDuration(absl::Milliseconds(backoff.OutageMs())) << " ("
+                  << backoff.failures() << " failed calls)\n";
+  }
+  backoff.Reset();
+}
+
 absl::Status Agent::Run(const std::atomic<bool>& stop) {
-  std::mt19937_64 jitter(std::hash<std::string>()(options_.device_name));
-  int64_t backoff_ms = 100;
+  RetryBackoff backoff(options_.backoff, options_.clock,
+                       std::hash<std::string>()(options_.device_name));
   auto sleep_ms = [&stop](int64_t ms) {
     const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
     while (!stop.load() && std::chrono::steady_clock::now() < until) {
       std::this_thread::sleep_for(std::chrono::milliseconds(std::min<int64_t>(ms, 20)));
     }
   };
-  auto backoff = [&]() {
-    sleep_ms(backoff_ms / 2 + static_cast<int64_t>(jitter() % (backoff_ms / 2 + 1)));
-    backoff_ms = std::min<int64_t>(backoff_ms * 2, 10000);
+  // Waits before the next try; the give-up error once the outage is over.
+  auto retry_after = [&](const absl::Status& failure) -> absl::Status {
+    if (options_.log != nullptr && backoff.failures() == 0) {
+      *options_.log << options_.device_name << ": lost the coordinator (" << failure
+                    << "); retrying for up to "
+                    << absl::FormatDuration(absl::Milliseconds(options_.backoff.max_outage_ms))
+                    << "\n";
+    }
+    absl::StatusOr<int64_t> delay = backoff.NextDelayMs(failure, "the coordinator");
+    if (!delay.ok()) return delay.status();
+    sleep_ms(*delay);
+    return absl::OkStatus();
   };
   for (;;) {
     if (stop.load()) return absl::OkStatus();
     absl::Status s = Register();
     if (s.ok()) break;
     if (!Transient(s)) return s;
-    backoff();
+    RETURN_IF_ERROR(retry_after(s));
   }
-  backoff_ms = 100;
+  NoteRecovered(backoff);
 
   absl::Notification heartbeat_stop;
+  // Heartbeats, and on `stop` cancels the long-poll the loop may be in.
   std::thread heartbeat([this, &stop, &heartbeat_stop] {
     const absl::Duration every = absl::Milliseconds(client_->heartbeat_interval_ms());
-    while (!stop.load() && !heartbeat_stop.WaitForNotificationWithTimeout(every)) {
-      (void)client_->Heartbeat();  // a missed beat is retried next interval
+    absl::Time next_beat = absl::Now() + every;
+    while (!heartbeat_stop.WaitForNotificationWithTimeout(absl::Milliseconds(50))) {
+      if (stop.load()) {
+        client_->CancelWaits();
+        return;
+      }
+      if (absl::Now() >= next_beat) {
+        (void)client_->Heartbeat();  // a missed beat is retried next interval
+        next_beat = absl::Now() + every;
+      }
     }
   });
   absl::Status result = absl::OkStatus();
   while (!stop.load()) {
     uint32_t retry_after_ms = 200;
+    uint32_t waited_ms = 0;
     bool idle = false;
-    absl::StatusOr<bool> ran = RunOnce(&retry_after_ms, &idle);
+    absl::StatusOr<bool> ran = RunOnce(&retry_after_ms, &idle, &waited_ms);
     if (!ran.ok()) {
-      if (absl::IsUnauthenticated(ran.status())) {
+      if (stop.load()) break;  // a long-poll cancelled on the way out
+      absl::Status failure = ran.status();
+      if (absl::IsUnauthenticated(failure)) {
         // The coordinator forgot or rotated us: enroll again.
-        if (absl::Status r = Register(); !r.ok() && !Transient(r)) {
-          result = r;
-          break;
+        if (absl::Status r = Register(); !r.ok()) {
+          if (!Transient(r)) {
+            result = r;
+            break;
+          }
+          failure = r;
         }
-      } else if (!Transient(ran.status()) && !absl::IsFailedPrecondition(ran.status()) &&
-                 !absl::IsNotFound(ran.status()) && !absl::IsInvalidArgument(ran.status())) {
-        result = ran.status();
+      } else if (!Transient(failure) && !absl::IsFailedPrecondition(failure) &&
+                 !absl::IsNotFound(failure) && !absl::IsInvalidArgument(failure)) {
+        result = failure;
         break;
       }
-      backoff();
+      if (absl::Status given_up = retry_after(failure); !given_up.ok()) {
+        result = given_up;
+        break;
+      }
       continue;
     }
-    backoff_ms = 100;
+    NoteRecovered(backoff);
     if (*ran) continue;
     if (idle && options_.exit_when_idle) break;
-    sleep_ms(retry_after_ms);
+    // A long-poll that was held came back because something changed or its
+    // wait ran out: pull again at once. One answered at once asks for a pause.
+    if (waited_ms == 0) sleep_ms(retry_after_ms);
   }
   heartbeat_stop.Notify();
   heartbeat.join();

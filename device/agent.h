@@ -4,13 +4,16 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <ostream>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/clock.h"
 #include "common/idx_dataset.h"
+#include "common/retry_backoff.h"
 #include "common/time_model.h"
 #include "device/device_types.h"
 #include "device/fleet_client.h"
@@ -41,6 +44,19 @@ struct AgentOptions {
   // A recommendation device: its own interactions, for CHORD evaluation
   // tasks (strategy "eval"). An agent needs image data, this, or both.
   std::optional<SeqRecDeviceData> seqrec;
+  // Long-poll: how long each PullTask may be held by the coordinator while
+  // there is no task (0 = poll every retry_after_ms, the old behaviour).
+  int64_t pull_wait_ms = 20000;
+  // Retries of failed calls in Run(): capped exponential backoff with
+  // jitter (seeded by the device name); Run() gives up with Unavailable once
+  // calls have failed for backoff.max_outage_ms (--max-outage) in a row.
+  BackoffOptions backoff;
+  // Clock of the backoff's outage account; nullptr = the real clock. Not
+  // owned.
+  Clock* clock = nullptr;
+  // Where Run() says that the coordinator was lost and when it came back
+  // (one line each per outage); nullptr = silent. Not owned.
+  std::ostream* log = nullptr;
 };
 
 // Counters of what the agent did, for the simulator's table.
@@ -74,10 +90,15 @@ class Agent {
   // same request ids, instead of pulling: the coordinator records it once.
   // A refused upload (round closed or cancelled) is reported with its error;
   // a refused report ends the task and is returned.
-  absl::StatusOr<bool> RunOnce(uint32_t* retry_after_ms = nullptr, bool* idle = nullptr);
+  // `waited_ms` gets how long the coordinator held the pull (long-poll).
+  absl::StatusOr<bool> RunOnce(uint32_t* retry_after_ms = nullptr, bool* idle = nullptr,
+                               uint32_t* waited_ms = nullptr);
   // Loops RunOnce with a heartbeat thread until `stop` is set (or the fleet
-  // goes idle with exit_when_idle). Transient RPC failures are retried with
-  // exponential backoff and jitter.
+  // goes idle with exit_when_idle). Failed calls (coordinator down or
+  // restarting included) are retried with options.backoff, keeping the
+  // device id, token and any task in flight; Run() returns Unavailable
+  // ("the coordinator unreachable for ...") once they have failed for
+  // backoff.max_outage_ms, and non-retryable errors at once.
   absl::Status Run(const std::atomic<bool>& stop);
 
   const AgentStats& stats() const { return stats_; }
@@ -97,6 +118,8 @@ class Agent {
   // Uploads (unless done) and reports pending_; clears it unless a call
   // failed transiently.
   absl::Status Deliver();
+  // Says on options_.log that an outage is over, then resets `backoff`.
+  void NoteRecovered(RetryBackoff& backoff);
   absl::StatusOr<std::string> ModelBytes(const DeviceTask& task, uint64_t* downloaded);
 
   FleetClient* client_;

@@ -77,6 +77,9 @@ struct PullResult {
   std::optional<DeviceTask> task;
   uint32_t retry_after_ms = 200;
   bool fleet_idle = false;
+  // Milliseconds the coordinator held a long-poll; 0 = it answered at once
+  // (then wait retry_after_ms before pulling again).
+  uint32_t waited_ms = 0;
 };
 
 // What the device reports after a task (fleet.v1.Report).

@@ -1,5 +1,6 @@
 #include "device/fleet_client.h"
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -80,18 +81,30 @@ absl::Status FleetClient::Heartbeat() {
   return FromGrpcStatus(stub_->Heartbeat(&ctx, req, &resp));
 }
 
-absl::StatusOr<PullResult> FleetClient::PullTask() {
+absl::StatusOr<PullResult> FleetClient::PullTask(int64_t wait_ms) {
   if (absl::Status s = RequireRegistered(); !s.ok()) return s;
+  wait_ms = std::clamp<int64_t>(wait_ms, 0, 3600000);
+  grpc::ClientContext ctx;
+  {
+    absl::MutexLock lock(&mu_);
+    if (waits_cancelled_) wait_ms = 0;
+    pull_ctx_ = &ctx;
+  }
   fv1::PullTaskRequest req;
   req.set_device_id(device_id());
-  grpc::ClientContext ctx;
-  Prepare(&ctx, options_.rpc_timeout_ms);
+  req.set_wait_ms(static_cast<uint32_t>(wait_ms));
+  Prepare(&ctx, options_.rpc_timeout_ms + wait_ms);
   fv1::PullTaskResponse resp;
   absl::Status s = FromGrpcStatus(stub_->PullTask(&ctx, req, &resp));
+  {
+    absl::MutexLock lock(&mu_);
+    pull_ctx_ = nullptr;
+  }
   if (!s.ok()) return s;
   PullResult out;
   out.retry_after_ms = resp.retry_after_ms();
   out.fleet_idle = resp.fleet_idle();
+  out.waited_ms = resp.waited_ms();
   if (resp.has_task()) {
     const fv1::Task& t = resp.task();
     DeviceTask task;
@@ -126,6 +139,12 @@ absl::StatusOr<PullResult> FleetClient::PullTask() {
     out.task = std::move(task);
   }
   return out;
+}
+
+void FleetClient::CancelWaits() {
+  absl::MutexLock lock(&mu_);
+  waits_cancelled_ = true;
+  if (pull_ctx_ != nullptr) pull_ctx_->TryCancel();
 }
 
 absl::StatusOr<std::string> FleetClient::DownloadModel(uint64_t version,

@@ -46,7 +46,14 @@ class FleetClient {
   // Enrolls and keeps the returned id and token for later calls.
   absl::Status Register(const RegisterInfo& info);
   absl::Status Heartbeat();
-  absl::StatusOr<PullResult> PullTask();
+  // The device's next task. `wait_ms` > 0 asks the coordinator to hold the
+  // call (long-poll) until a task comes, the fleet goes idle or busy, or
+  // wait_ms passes; the call's deadline is rpc_timeout_ms + wait_ms.
+  absl::StatusOr<PullResult> PullTask(int64_t wait_ms = 0);
+  // Cancels a PullTask long-poll in flight (it returns Cancelled) and makes
+  // every later PullTask ask for no wait: the device is stopping.
+  // Irreversible. Thread-safe.
+  void CancelWaits();
   // Downloads a model version and checks every chunk's CRC, the offsets and
   // the SHA-256 of the whole (DataLoss on a mismatch). `expected_sha256`
   // may be empty. Resumes from the last good offset on a broken stream.
@@ -89,6 +96,9 @@ class FleetClient {
   // request_id of the last upload that failed on a broken stream: a later
   // call with it asks UploadStatus before sending.
   std::string broken_upload_ ABSL_GUARDED_BY(mu_);
+  // The context of the PullTask in flight, for CancelWaits().
+  grpc::ClientContext* pull_ctx_ ABSL_GUARDED_BY(mu_) = nullptr;
+  bool waits_cancelled_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace qfleet::device

@@ -10,6 +10,7 @@
 #include <torch/torch.h>
 
 #include "absl/strings/str_format.h"
+#include "absl/time/time.h"
 #include "apps/admin_client.h"
 #include "sim/enrollment.h"
 #include "sim/local_coordinator.h"
@@ -36,6 +37,19 @@ absl::StatusOr<std::unique_ptr<LocalCoordinator>> StartLocal(const FlSimOptions&
   lo.initial_model_path = o.init_model_path;
   lo.insecure = o.insecure;
   return StartLocalCoordinator(lo, std::move(backend));
+}
+
+// Runs `call` until it succeeds, fails for good, or transient failures
+// outlast backoff.max_outage_ms.
+template <typename Call>
+absl::Status RetryTransient(const BackoffOptions& options, const std::string& target, Call call) {
+  RetryBackoff backoff(options, nullptr, 1);
+  for (;;) {
+    absl::Status s = call();
+    if (s.ok() || !IsTransient(s)) return s;
+    ASSIGN_OR_RETURN(int64_t delay, backoff.NextDelayMs(s, target));
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay));
+  }
 }
 
 // Stops and joins agent threads on every exit path.
@@ -89,6 +103,7 @@ absl::StatusOr<FlSimResult> RunFlSim(const FlSimOptions& o, std::ostream& progre
     admin_token = local->admin_token;
   }
   AdminClient admin(MakeChannel(result.coordinator, security), 10000, admin_token);
+  const std::string target = "the coordinator at " + result.coordinator;
   RETURN_IF_ERROR(admin.WaitConnected(result.coordinator));
 
   admin::v1::CampaignConfig campaign;
@@ -144,11 +159,13 @@ absl::StatusOr<FlSimResult> RunFlSim(const FlSimOptions& o, std::ostream& progre
     }
     aopts.join_secret = join_secret;
     aopts.sim_costs = o.step_costs;
+    aopts.backoff = o.backoff;
+    aopts.pull_wait_ms = o.pull_wait_ms;
     aopts.train = &train;
     aopts.indices = shards[i];
     fleet.agents.push_back(std::make_unique<device::Agent>(fleet.clients.back().get(), aopts));
     // Register in index order so device ids follow shard order (determinism).
-    RETURN_IF_ERROR(fleet.agents.back()->Register());
+    RETURN_IF_ERROR(RetryTransient(o.backoff, target, [&] { return fleet.agents.back()->Register(); }));
   }
   fleet.results.resize(o.devices);
   for (int i = 0; i < o.devices; ++i) {
@@ -164,9 +181,31 @@ absl::StatusOr<FlSimResult> RunFlSim(const FlSimOptions& o, std::ostream& progre
   }
   size_t reported = 0;
   const auto t0 = std::chrono::steady_clock::now();
+  // Follows the rounds with a long-poll on their state (no polling), riding
+  // through coordinator restarts.
+  RetryBackoff backoff(o.backoff, nullptr, o.seed);
+  uint64_t version = 0;
   while (reported < static_cast<size_t>(o.rounds)) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    ASSIGN_OR_RETURN(auto rounds, admin.ListRounds());
+    absl::StatusOr<admin::v1::ListRoundsResponse> listed =
+        admin.ListRounds(version, o.round_wait_ms);
+    if (!listed.ok()) {
+      if (!IsTransient(listed.status())) return listed.status();
+      if (backoff.failures() == 0) {  // outages are reported even with --quiet
+        progress << "qfleet-sim: lost " << target << " (" << listed.status()
+                 << "); retrying for up to "
+                 << absl::FormatDuration(absl::Milliseconds(o.backoff.max_outage_ms)) << "\n";
+      }
+      ASSIGN_OR_RETURN(int64_t delay, backoff.NextDelayMs(listed.status(), target));
+      std::this_thread::sleep_for(std::chrono::milliseconds(delay));
+      continue;
+    }
+    if (backoff.failures() > 0) {
+      progress << absl::StrFormat("qfleet-sim: %s is back after %.1fs\n", target,
+                                  backoff.OutageMs() / 1000.0);
+    }
+    backoff.Reset();
+    version = listed->state_version();
+    const admin::v1::ListRoundsResponse& rounds = *listed;
     for (const auto& r : rounds.rounds()) {
       if (r.round() < started.first_round() + reported || r.round() > started.last_round()) continue;
       if (r.round() != started.first_round() + reported) continue;

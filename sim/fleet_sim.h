@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "apps/client_channel.h"
 #include "sim/fleet_spec.h"
+#include "common/retry_backoff.h"
 #include "common/time_model.h"
 
 namespace qfleet::apps {
@@ -60,6 +61,14 @@ struct FlSimOptions {
   std::string export_model_path;
   // Print one line per finished round.
   bool progress = true;
+  // Outages: every client (the virtual devices and the campaign driver)
+  // retries failed calls with this backoff and gives up once the
+  // coordinator has been unreachable for backoff.max_outage_ms
+  // (--max-outage). pull_wait_ms: the devices' PullTask long-poll;
+  // round_wait_ms: the driver's ListRounds long-poll.
+  BackoffOptions backoff;
+  int64_t pull_wait_ms = 20000;
+  int64_t round_wait_ms = 20000;
 };
 
 struct RoundRow {
@@ -85,8 +94,11 @@ struct FlSimResult {
 // Runs a federated campaign with `devices` virtual devices, each a real
 // gRPC client with its own connection and its own shard of Fashion-MNIST,
 // against an in-process or remote coordinator, and collects one row per
-// round from the admin API. Deterministic for a seed. NotFound when the
-// dataset is missing; Unavailable when the coordinator cannot be reached.
+// round from the admin API. Deterministic for a seed, also across
+// coordinator restarts: the devices and the driver ride through outages
+// (options.backoff). NotFound when the dataset is missing; Unavailable when
+// the coordinator cannot be reached at start or stays unreachable past
+// backoff.max_outage_ms.
 absl::StatusOr<FlSimResult> RunFlSim(const FlSimOptions& options, std::ostream& progress);
 
 // Human table and the JSON document {"rounds":[{"round":…,…}]}.

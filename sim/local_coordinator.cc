@@ -39,6 +39,9 @@ absl::StatusOr<std::unique_ptr<LocalCoordinator>> StartLocalCoordinator(
   copts.initial_model_path = o.initial_model_path;
   copts.poll_interval_ms = o.poll_interval_ms;
   ASSIGN_OR_RETURN(local->coordinator, cloud::Coordinator::Open(copts, std::move(backend)));
+  // In process nobody waits for readiness: evaluate the first model here,
+  // before the fleet trains, as the simulator always has.
+  RETURN_IF_ERROR(local->coordinator->FinishStartup());
   local->coordinator->StartEngine(20);
   cloud::ServerOptions sopts;
   sopts.listen = "127.0.0.1:0";

@@ -151,4 +151,18 @@ admin::v1::CampaignConfig CampaignToProto(const CampaignConfig& c) {
   return out;
 }
 
+admin::v1::ModelVersionInfo ModelVersionToProto(const ModelVersionRecord& m) {
+  admin::v1::ModelVersionInfo out;
+  out.set_version(m.version);
+  out.set_sha256(m.blob_hash);
+  out.set_bytes(m.bytes);
+  out.set_round(m.round);
+  out.set_acc_fp32(m.acc_fp32);
+  out.set_acc_q8(m.acc_q8);
+  out.set_created_ms(m.created_ms);
+  out.set_pinned(m.pinned);
+  out.set_pruned_ms(m.pruned_ms);
+  return out;
+}
+
 }  // namespace qfleet::cloud

@@ -14,6 +14,7 @@ admin::v1::RoundInfo RoundToProto(const RoundRecord& r, uint64_t participants, u
 admin::v1::ParticipantInfo ParticipantToProto(const ParticipantRecord& p, const TaskRecord* task);
 admin::v1::ReportInfo ReportToProto(const ReportRecord& r);
 admin::v1::JoinTokenInfo JoinTokenToProto(const JoinTokenRecord& t, int64_t now_ms);
+admin::v1::ModelVersionInfo ModelVersionToProto(const ModelVersionRecord& m);
 CampaignConfig CampaignFromProto(const admin::v1::CampaignConfig& c);
 admin::v1::CampaignConfig CampaignToProto(const CampaignConfig& c);
 

@@ -69,9 +69,13 @@ absl::StatusOr<av1::RoundInfo> RoundInfo(CoordinatorStore& store, const RoundRec
 
 }  // namespace
 
-grpc::Status AdminServiceImpl::ListRounds(grpc::ServerContext* ctx, const av1::ListRoundsRequest*,
+grpc::Status AdminServiceImpl::ListRounds(grpc::ServerContext* ctx, const av1::ListRoundsRequest* req,
                                           av1::ListRoundsResponse* resp) {
   if (absl::Status s = Authorize(ctx); !s.ok()) return ToGrpcStatus(s);
+  // Read the version before the rounds: a change in between makes the
+  // caller's next wait answer at once.
+  resp->set_state_version(coordinator_->WaitForStateChange(
+      req->known_version(), req->wait_for_change_ms(), [ctx] { return ctx->IsCancelled(); }));
   auto rounds = coordinator_->store().ListRounds();
   if (!rounds.ok()) return ToGrpcStatus(rounds.status());
   for (const RoundRecord& r : *rounds) {
@@ -286,6 +290,24 @@ grpc::Status AdminServiceImpl::CancelRound(grpc::ServerContext* ctx,
   auto info = RoundInfo(coordinator_->store(), *round);
   if (!info.ok()) return ToGrpcStatus(info.status());
   *resp->mutable_round() = *std::move(info);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminServiceImpl::ListModels(grpc::ServerContext* ctx, const av1::ListModelsRequest*,
+                                          av1::ListModelsResponse* resp) {
+  if (absl::Status s = Authorize(ctx); !s.ok()) return ToGrpcStatus(s);
+  auto models = coordinator_->store().ListModelVersions();
+  if (!models.ok()) return ToGrpcStatus(models.status());
+  for (const ModelVersionRecord& m : *models) *resp->add_models() = ModelVersionToProto(m);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminServiceImpl::PinModel(grpc::ServerContext* ctx, const av1::PinModelRequest* req,
+                                        av1::PinModelResponse* resp) {
+  if (absl::Status s = Authorize(ctx); !s.ok()) return ToGrpcStatus(s);
+  auto model = coordinator_->PinModel(req->version(), req->pinned());
+  if (!model.ok()) return ToGrpcStatus(model.status());
+  *resp->mutable_model() = ModelVersionToProto(*model);
   return grpc::Status::OK;
 }
 

@@ -47,6 +47,10 @@ class AdminServiceImpl final : public qfleet::admin::v1::AdminService::Service {
                                admin::v1::RevokeJoinTokenResponse*) override;
   grpc::Status CancelRound(grpc::ServerContext*, const admin::v1::CancelRoundRequest*,
                            admin::v1::CancelRoundResponse*) override;
+  grpc::Status ListModels(grpc::ServerContext*, const admin::v1::ListModelsRequest*,
+                          admin::v1::ListModelsResponse*) override;
+  grpc::Status PinModel(grpc::ServerContext*, const admin::v1::PinModelRequest*,
+                        admin::v1::PinModelResponse*) override;
 
   // ExportModel's body over the stream interface, so the fuzzers
   // (tests/fuzz) drive it without a transport. Same contract.

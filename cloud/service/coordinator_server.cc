@@ -88,6 +88,8 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
   builder.RegisterService(&s->fleet_);
   builder.RegisterService(&s->admin_);
+  // Readiness for load balancers and orchestrators: grpc.health.v1.Health.
+  builder.RegisterService(&s->health_);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(std::make_unique<MetricsInterceptorFactory>(&s->metrics_));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
@@ -95,14 +97,19 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   if (s->server_ == nullptr || s->port_ == 0) {
     return absl::UnavailableError("cannot listen on " + options.listen);
   }
+  s->SetServing(options.serving_at_start);
   std::string host = options.listen.substr(0, options.listen.rfind(':'));
   s->address_ = absl::StrCat(host, ":", s->port_);
   return s;
 }
 
+void CoordinatorServer::SetServing(bool serving) { health_.SetServing(serving); }
+
 void CoordinatorServer::Shutdown(int64_t grace_ms) {
   if (shut_down_ || server_ == nullptr) return;
   shut_down_ = true;
+  SetServing(false);
+  coordinator_->ShutdownWaiters();
   server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(grace_ms));
 }
 

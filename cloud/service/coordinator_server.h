@@ -12,6 +12,7 @@
 #include "cloud/metrics/coordinator_metrics.h"
 #include "cloud/service/admin_service_impl.h"
 #include "cloud/service/fleet_service_impl.h"
+#include "cloud/service/health_service_impl.h"
 #include "cloud/service/metrics_interceptor.h"
 
 namespace qfleet::cloud {
@@ -51,6 +52,10 @@ struct ServerOptions {
   // /metrics reads the fleet gauges from SQLite at most this often; scrapes
   // in between get the cached values.
   int64_t gauge_cache_ms = 5000;
+  // The standard gRPC health service (grpc.health.v1.Health, service "";
+  // health_service_impl.h) answers SERVING from the start when true; otherwise NOT_SERVING until
+  // SetServing(true), so a program can listen before it can hand out tasks.
+  bool serving_at_start = true;
 };
 
 // The gRPC server hosting FleetService and AdminService over one
@@ -67,7 +72,10 @@ class CoordinatorServer {
 
   int port() const { return port_; }
   std::string address() const { return address_; }
-  // Stops accepting calls and waits up to `grace_ms` for calls in flight.
+  // What the health service answers (SERVING or NOT_SERVING) from now on.
+  void SetServing(bool serving);
+  // Stops accepting calls, answers long-polls at once (ShutdownWaiters) and
+  // waits up to `grace_ms` for calls in flight.
   void Shutdown(int64_t grace_ms = 2000);
   // Blocks until Shutdown() has completed.
   void Wait();
@@ -88,6 +96,7 @@ class CoordinatorServer {
   CoordinatorMetrics metrics_;
   FleetServiceImpl fleet_;
   AdminServiceImpl admin_;
+  HealthServiceImpl health_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   std::string address_;

@@ -59,10 +59,12 @@ grpc::Status FleetServiceImpl::Heartbeat(grpc::ServerContext* ctx, const fv1::He
 grpc::Status FleetServiceImpl::PullTask(grpc::ServerContext* ctx, const fv1::PullTaskRequest* req,
                                         fv1::PullTaskResponse* resp) {
   if (absl::Status s = Authenticate(ctx, req->device_id()); !s.ok()) return ToGrpcStatus(s);
-  absl::StatusOr<PulledTask> pulled = coordinator_->PullTask(req->device_id());
+  absl::StatusOr<PulledTask> pulled = coordinator_->PullTask(
+      req->device_id(), req->wait_ms(), [ctx] { return ctx->IsCancelled(); });
   if (!pulled.ok()) return ToGrpcStatus(pulled.status());
   resp->set_retry_after_ms(pulled->retry_after_ms);
   resp->set_fleet_idle(pulled->fleet_idle);
+  resp->set_waited_ms(pulled->waited_ms);
   if (pulled->task.has_value()) {
     absl::StatusOr<fv1::Task> task = TaskToProto(*pulled);
     if (!task.ok()) return ToGrpcStatus(task.status());

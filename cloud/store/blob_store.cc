@@ -135,14 +135,39 @@ int BlobStore::RemoveStaleTemps(int64_t min_age_s) {
   const auto now = std::filesystem::file_time_type::clock::now();
   for (auto it = std::filesystem::recursive_directory_iterator(dir_, ec);
        !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
-    if (!it->is_regular_file(ec) || it->path().filename().string().rfind(".tmp-", 0) != 0) {
+    std::error_code entry;  // an entry's error skips it, not the walk
+    if (!it->is_regular_file(entry) || it->path().filename().string().rfind(".tmp-", 0) != 0) {
       continue;
     }
-    const auto modified = it->last_write_time(ec);
-    if (ec) continue;
+    const auto modified = it->last_write_time(entry);
+    if (entry) continue;
     if (now - modified < std::chrono::seconds(min_age_s)) continue;
     std::error_code rm;
     if (std::filesystem::remove(it->path(), rm)) ++removed;
+  }
+  return removed;
+}
+
+BlobStore::Removed BlobStore::RemoveUnreferenced(const absl::flat_hash_set<std::string>& live,
+                                                 int64_t min_age_s) {
+  Removed removed;
+  std::error_code ec;
+  const auto now = std::filesystem::file_time_type::clock::now();
+  for (auto it = std::filesystem::recursive_directory_iterator(dir_, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    std::error_code entry;  // an entry's error skips it, not the walk
+    if (!it->is_regular_file(entry) || !IsSha256Hex(name) || live.contains(name)) continue;
+    if (it->path().parent_path().filename().string() != name.substr(0, 2)) continue;
+    const auto modified = it->last_write_time(entry);
+    if (entry || now - modified < std::chrono::seconds(min_age_s)) continue;
+    const uint64_t size = it->file_size(entry);
+    if (entry) continue;
+    std::error_code rm;
+    if (std::filesystem::remove(it->path(), rm)) {
+      ++removed.blobs;
+      removed.bytes += size;
+    }
   }
   return removed;
 }
@@ -161,7 +186,12 @@ absl::StatusOr<std::string> BlobStore::Put(absl::string_view bytes) {
   const std::string folder = absl::StrCat(dir_, "/", hex.substr(0, 2));
   ASSIGN_OR_RETURN(const std::string path, PathOf(hex));
   absl::StatusOr<std::string> existing = ReadFile(path);
-  if (existing.ok() && *existing == bytes) return hex;  // Already stored.
+  if (existing.ok() && *existing == bytes) {
+    // Already stored. Its time is refreshed so that RemoveUnreferenced's age
+    // guard spares it until the caller has written the row that refers to it.
+    ::utimensat(AT_FDCWD, path.c_str(), nullptr, 0);
+    return hex;
+  }
   if (::mkdir(folder.c_str(), 0755) == 0) {
     RETURN_IF_ERROR(FsyncDir(dir_));
   } else if (errno != EEXIST) {

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
@@ -54,6 +55,17 @@ class BlobStore {
   // at start). Returns how many were deleted; never touches a blob.
   // Thread-safe.
   int RemoveStaleTemps(int64_t min_age_s);
+
+  // Deletes every blob whose hash is not in `live` and whose file was last
+  // written (or re-Put) at least `min_age_s` seconds ago, so a blob being
+  // stored right now, before its row is written, is spared. Returns the
+  // blobs and bytes deleted; files that are not blobs are left alone.
+  // Thread-safe.
+  struct Removed {
+    uint64_t blobs = 0;
+    uint64_t bytes = 0;
+  };
+  Removed RemoveUnreferenced(const absl::flat_hash_set<std::string>& live, int64_t min_age_s);
 
   // The directory given to Open. Thread-safe.
   const std::string& dir() const { return dir_; }

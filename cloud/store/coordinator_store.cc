@@ -228,6 +228,19 @@ absl::Status CoordinatorStore::InsertModelVersion(
   });
 }
 
+absl::Status CoordinatorStore::SetModelVersionAccuracy(uint64_t version, double acc_fp32,
+                                                       double acc_q8) {
+  return db_->Transaction([&]() -> absl::Status {
+    RETURN_IF_ERROR(Execute(*db_,
+                            "UPDATE model_versions SET acc_fp32 = ?2, acc_q8 = ?3 WHERE version = ?1",
+                            version, acc_fp32, acc_q8));
+    if (db_->Changes() == 0) {
+      return absl::NotFoundError(absl::StrCat("model version ", version, " not found"));
+    }
+    return absl::OkStatus();
+  });
+}
+
 absl::StatusOr<ModelVersionRecord> CoordinatorStore::GetModelVersion(
     uint64_t version) {
   ReentrantMutexLock lock(db_->mutex());

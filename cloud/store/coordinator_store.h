@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -94,6 +95,30 @@ class CoordinatorStore {
   absl::StatusOr<std::optional<ModelVersionRecord>> LatestModelVersion();
   // All versions, ascending. Thread-safe.
   absl::StatusOr<std::vector<ModelVersionRecord>> ListModelVersions();
+  // Records the test accuracies of a version stored without them (-1, the
+  // coordinator evaluates its first version after it starts serving).
+  // NotFound for an unknown version. Thread-safe.
+  absl::Status SetModelVersionAccuracy(uint64_t version, double acc_fp32, double acc_q8);
+
+  // --- retention (coordinator_store_retention.cc) -------------------------
+  // Pins (kept whatever retention says) or unpins a version and returns it.
+  // NotFound for an unknown version. Thread-safe.
+  absl::StatusOr<ModelVersionRecord> SetModelPinned(uint64_t version, bool pinned);
+  // Marks pruned (pruned_ms = now_ms) every version that is not among the
+  // newest `keep`, not pinned, and not the input of an open or aggregating
+  // round or of one of its tasks; returns them. keep <= 0 keeps all.
+  // The caller deletes the blobs. Thread-safe.
+  absl::StatusOr<std::vector<ModelVersionRecord>> PruneModelVersions(int keep, int64_t now_ms);
+  // Marks pruned the updates of finished (done, failed, cancelled) rounds
+  // at least `keep_rounds` rounds older than the latest round; returns how
+  // many. keep_rounds <= 0 keeps all. Thread-safe.
+  absl::StatusOr<uint64_t> PruneUpdateBlobs(int keep_rounds, int64_t now_ms);
+  // Deletes plan rows older than each device's newest `keep_per_device`
+  // that no task refers to; returns how many. <= 0 keeps all. Thread-safe.
+  absl::StatusOr<uint64_t> PrunePlans(int keep_per_device);
+  // The blob hashes that unpruned model versions and updates refer to.
+  // Thread-safe.
+  absl::StatusOr<absl::flat_hash_set<std::string>> LiveBlobHashes();
 
   // --- campaigns -------------------------------------------------------
   // Inserts a campaign and returns its new id (record.id is ignored).
@@ -142,6 +167,10 @@ class CoordinatorStore {
   // is absent. Thread-safe.
   absl::StatusOr<std::vector<ParticipantRecord>> ListParticipants(
       uint64_t round);
+  // One device's participation in a round; nullopt if it has none.
+  // Thread-safe.
+  absl::StatusOr<std::optional<ParticipantRecord>> GetParticipant(uint64_t round,
+                                                                  uint64_t device_id);
   // Sets a participant's status (assigned|pulled|uploaded|reported|
   // rejected|dropped) and detail. NotFound if the device has no task in
   // that round, InvalidArgument for another status. Thread-safe.

@@ -224,6 +224,16 @@ CoordinatorStore::ListParticipants(uint64_t round) {
       round);
 }
 
+absl::StatusOr<std::optional<ParticipantRecord>> CoordinatorStore::GetParticipant(
+    uint64_t round, uint64_t device_id) {
+  ReentrantMutexLock lock(db_->mutex());
+  return QueryFirst<ParticipantRecord>(
+      *db_,
+      absl::StrCat("SELECT ", kParticipantColumns,
+                   " FROM participants WHERE round = ?1 AND device_id = ?2"),
+      round, device_id);
+}
+
 absl::Status CoordinatorStore::SetParticipantStatus(uint64_t round,
                                                     uint64_t device_id,
                                                     absl::string_view status,

@@ -245,6 +245,15 @@ constexpr absl::string_view kSchemaV6 = R"sql(
 ALTER TABLE devices ADD COLUMN enrolled_by INTEGER NOT NULL DEFAULT 0;  -- join_tokens.id, 0 = none
 )sql";
 
+// v7: retention (issue 23). Pinned model versions are never pruned; a
+// pruned version or update keeps its row, its blob is deleted.
+constexpr absl::string_view kSchemaV7 = R"sql(
+ALTER TABLE model_versions ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;     -- 1 = kept
+ALTER TABLE model_versions ADD COLUMN pruned_ms INTEGER NOT NULL DEFAULT 0;  -- 0 = blob kept
+ALTER TABLE updates ADD COLUMN pruned_ms INTEGER NOT NULL DEFAULT 0;         -- 0 = blob kept
+CREATE INDEX tasks_by_plan ON tasks (plan_id);
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& CoordinatorMigrations() {
@@ -255,6 +264,7 @@ const std::vector<Migration>& CoordinatorMigrations() {
       {4, "partial uploads for resuming broken streams", kSchemaV4},
       {5, "CHORD plan provenance (method, input hash, generator)", kSchemaV5},
       {6, "the join token that enrolled each device", kSchemaV6},
+      {7, "retention: pinned and pruned model versions, pruned update blobs", kSchemaV7},
   };
   return *kMigrations;
 }

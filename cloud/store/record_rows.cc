@@ -355,7 +355,7 @@ absl::Status ReadRow(const Statement& stmt, ReportRecord* r) {
 
 absl::Status BindRow(Statement& stmt, const ModelVersionRecord& r) {
   return stmt.BindAll(r.version, r.blob_hash, r.bytes, r.round, r.acc_fp32,
-                      r.acc_q8, r.created_ms);
+                      r.acc_q8, r.created_ms, r.pinned, r.pruned_ms);
 }
 
 absl::Status ReadRow(const Statement& stmt, ModelVersionRecord* r) {
@@ -366,6 +366,8 @@ absl::Status ReadRow(const Statement& stmt, ModelVersionRecord* r) {
   r->acc_fp32 = ReadReal(stmt, 4);
   r->acc_q8 = ReadReal(stmt, 5);
   r->created_ms = stmt.ColumnInt64(6);
+  r->pinned = stmt.ColumnInt64(7) != 0;
+  r->pruned_ms = stmt.ColumnInt64(8);
   return absl::OkStatus();
 }
 

@@ -52,7 +52,7 @@ inline constexpr absl::string_view kPartialUploadColumns =
     "id, device_id, task_id, request_id, total_bytes, sha256, sample_count, "
     "committed_bytes, updated_ms";
 inline constexpr absl::string_view kModelVersionColumns =
-    "version, blob_hash, bytes, round, acc_fp32, acc_q8, created_ms";
+    "version, blob_hash, bytes, round, acc_fp32, acc_q8, created_ms, pinned, pruned_ms";
 
 // "INSERT INTO table (columns) VALUES (?1, ..., ?N)".
 std::string InsertSql(absl::string_view table, absl::string_view columns);

@@ -144,6 +144,8 @@ struct ModelVersionRecord {
   uint64_t round = 0;  // Round that produced it; 0 = initial model.
   double acc_fp32 = -1, acc_q8 = -1;  // -1 = not evaluated.
   int64_t created_ms = 0;
+  bool pinned = false;     // kept by the retention policy whatever its age
+  int64_t pruned_ms = 0;   // when retention deleted its blob; 0 = kept
 };
 
 // An enrollment (join) token minted by an admin. Only the SHA-256 of the

@@ -7,6 +7,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include <nlohmann/json.hpp>
+#include "cloud/coordinator.h"
+#include "common/clock.h"
 #include "common/container_quant.h"
 #include "common/sha256.h"
 #include "common/status_matchers.h"
@@ -38,6 +40,13 @@ class CoordinatorTest : public ::testing::Test {
     o.open_enrollment = true;  // these tests are not about enrollment
     o.clock = &clock_;
     o.lease_ms = 30000;
+    o.max_waiters = max_waiters_;
+    o.max_wait_ms = max_wait_ms_;
+    o.keep_models = keep_models_;
+    o.keep_update_rounds = keep_update_rounds_;
+    o.keep_plans_per_device = keep_plans_;
+    o.retention_interval_ms = 0;  // RunRetention() only when a test calls it
+    o.blob_gc_min_age_s = blob_gc_min_age_s_;
     auto backend = std::make_unique<FakeBackend>();
     backend_ = backend.get();
     auto c = Coordinator::Open(o, std::move(backend));
@@ -86,6 +95,14 @@ class CoordinatorTest : public ::testing::Test {
   }
 
   std::filesystem::path dir_;
+  // Long-poll limits of the next Reopen().
+  int max_waiters_ = 256;
+  int64_t max_wait_ms_ = 30000;
+  // Retention settings of the next Reopen().
+  int keep_models_ = 0;
+  int keep_update_rounds_ = 3;
+  int keep_plans_ = 4;
+  int64_t blob_gc_min_age_s_ = 600;
   FakeClock clock_{1000000};
   FakeBackend* backend_ = nullptr;
   std::unique_ptr<Coordinator> coordinator_;

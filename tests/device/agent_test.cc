@@ -7,6 +7,8 @@
 #include "device/agent.h"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
 
 #include "gmock/gmock.h"
@@ -40,6 +42,7 @@ class OneTaskService final : public fv1::FleetService::Service {
   std::vector<double> activation_steps;  // sent with the task
   std::string uploaded;  // the bytes of the last upload
   int pulls = 0;
+  std::vector<uint32_t> pull_wait_ms;  // each PullTask's long-poll wait
   std::vector<std::string> upload_ids, report_ids;  // every call's request id
   std::vector<std::string> report_errors;
   std::vector<bool> report_has_gap;  // "quant_gap" among the metrics
@@ -51,10 +54,11 @@ class OneTaskService final : public fv1::FleetService::Service {
     resp->set_heartbeat_interval_ms(60000);
     return grpc::Status::OK;
   }
-  grpc::Status PullTask(grpc::ServerContext*, const fv1::PullTaskRequest*,
+  grpc::Status PullTask(grpc::ServerContext*, const fv1::PullTaskRequest* req,
                         fv1::PullTaskResponse* resp) override {
     absl::MutexLock lock(&mu_);
     ++pulls;
+    pull_wait_ms.push_back(req->wait_ms());
     fv1::Task* t = resp->mutable_task();
     t->set_task_id(pulls);
     t->set_round(1);
@@ -254,6 +258,33 @@ TEST_F(AgentTest, DeltaUploadForAStrategyOtherThanPtqIsReportedAsAnError) {
   EXPECT_THAT(service_.report_errors[0], HasSubstr("ptq only"));
   EXPECT_TRUE(service_.upload_ids.empty());
   EXPECT_EQ(agent_->stats().tasks_failed, 1u);
+}
+
+TEST_F(AgentTest, PullsWithTheConfiguredLongPoll) {
+  ASSERT_OK(agent_->RunOnce().status());
+  ASSERT_EQ(service_.pull_wait_ms.size(), 1u);
+  EXPECT_EQ(service_.pull_wait_ms[0], AgentOptions().pull_wait_ms);
+}
+
+// --- Outages ---------------------------------------------------------------------
+
+TEST_F(AgentTest, RunGivesUpAfterMaxOutageWithAClearMessage) {
+  server_->Shutdown();  // nothing listens any more
+  AgentOptions o;
+  o.device_name = "dev";
+  o.train = &data_;
+  o.indices = {0, 1, 2, 3};
+  o.backoff.initial_ms = 10;
+  o.backoff.max_ms = 50;
+  o.backoff.max_outage_ms = 300;
+  Agent agent(client_.get(), o);
+  std::atomic<bool> stop{false};
+  const auto start = std::chrono::steady_clock::now();
+  absl::Status s = agent.Run(stop);
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kUnavailable, HasSubstr("unreachable for")));
+  EXPECT_THAT(std::string(s.message()), HasSubstr("--max-outage"));
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(300));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));
 }
 
 }  // namespace

@@ -118,13 +118,17 @@ JOIN=join-secret-for-the-test
 start_coordinator "$DB" 127.0.0.1:0 --join-secret "$JOIN"
 LISTEN="$ADDR"
 q() { sqlite3 -cmd ".timeout 2000" "$DB" "$1" 2>/dev/null || echo 0; }
-# wait_for SQL MIN: polls until the query's value is at least MIN (60 s).
+# wait_for SQL MIN: polls until the query's value is at least MIN (180 s:
+# a restarted coordinator serves at once and loads its test data after, so
+# that load now falls inside these waits, and CI runs tests side by side).
 wait_for() {
-  for _ in $(seq 1 1200); do
+  for _ in $(seq 1 3600); do
     v=$(q "$1"); [ "${v:-0}" -ge "$2" ] 2>/dev/null && return 0
     sleep 0.05
   done
-  echo "timed out waiting for $1 >= $2"; cat "$WORK/coord.log"; exit 1
+  echo "timed out waiting for $1 >= $2"; cat "$WORK/coord.log"
+  for f in "$WORK"/agent-*.log; do [ -f "$f" ] && { echo "== $f"; tail -5 "$f"; }; done
+  exit 1
 }
 crash_and_restart() {
   kill -9 "$COORD_PID"; wait "$COORD_PID" 2>/dev/null || true
