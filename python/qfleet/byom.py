@@ -73,7 +73,8 @@ def _features(X):
                           "sample needs at least one axis of its own (reshape to (N, 1))")
     if X.shape[0] == 0:
         raise FormatError("X holds no samples")
-    X32 = np.ascontiguousarray(X, dtype=np.float32)
+    with np.errstate(over="ignore"):  # overflow to Inf is reported below
+        X32 = np.ascontiguousarray(X, dtype=np.float32)
     bad = np.flatnonzero(~np.isfinite(X32.reshape(X32.shape[0], -1)).all(axis=1))
     if bad.size:
         raise FormatError(f"X has NaN or Inf (after conversion to float32) in {bad.size} "
@@ -102,7 +103,8 @@ def _labels(y, n, task):
             raise FormatError(f"class labels must be >= 0, y has {y64.min()}")
         return y64
     if task == "regression":
-        y32 = np.ascontiguousarray(y, dtype=np.float32)
+        with np.errstate(over="ignore"):
+            y32 = np.ascontiguousarray(y, dtype=np.float32)
         if not np.isfinite(y32).all():
             raise FormatError("y has NaN or Inf (after conversion to float32)")
         return y32

@@ -24,6 +24,6 @@ def bin_path(name):
     return path
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def repo():
     return REPO
