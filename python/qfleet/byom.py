@@ -68,9 +68,8 @@ def _features(X):
     X = np.asarray(X)
     if X.dtype.kind not in "biuf":
         raise FormatError(f"X has dtype {X.dtype}; it must hold real numbers")
-    if X.ndim < 2:
-        raise FormatError(f"X has shape {list(X.shape)}; the first axis is samples and a "
-                          "sample needs at least one axis of its own (reshape to (N, 1))")
+    if X.ndim < 1:
+        raise FormatError("X is a scalar; its first axis must be the samples")
     if X.shape[0] == 0:
         raise FormatError("X holds no samples")
     with np.errstate(over="ignore"):  # overflow to Inf is reported below

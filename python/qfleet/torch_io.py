@@ -1,8 +1,10 @@
 """Moving weights between torch modules and tensor containers.
 
-Names are those of named_parameters() then named_buffers() (e.g.
-"fc1.weight", "bn.running_mean"), in that order, as ml/model_io.h writes
-them; every value travels as float32.
+The container of a bring-your-own model holds every parameter (named as in
+named_parameters(), e.g. "fc1.weight") and then every floating-point buffer
+(named_buffers(), e.g. "bn.running_mean"); integer buffers such as
+BatchNorm's num_batches_tracked stay as saved in the module, as in
+ml/torchscript_model.h. Every value travels as float32.
 """
 import numpy as np
 import torch
@@ -14,12 +16,13 @@ from .errors import FormatError
 def _named_state(module):
     state = list(module.named_parameters())
     seen = {name for name, _ in state}
-    state += [(n, b) for n, b in module.named_buffers() if n not in seen]
+    state += [(n, b) for n, b in module.named_buffers()
+              if n not in seen and b.dtype.is_floating_point]
     return state
 
 
 def container_from_module(module):
-    """dict name -> float32 Tensor of every parameter and buffer of `module`."""
+    """dict name -> float32 Tensor of every parameter and floating buffer."""
     out = {}
     for name, value in _named_state(module):
         out[name] = Tensor.from_array(name, value.detach().to("cpu", torch.float32).numpy())
@@ -35,7 +38,7 @@ def _as_container(source):
 
 
 def load_state(module, source, strict=True):
-    """Copies a container's tensors onto `module`'s parameters and buffers.
+    """Copies a container's tensors onto `module`'s parameters and floating buffers.
 
     `source` is a container file path, QFTC bytes, or a dict from
     read_container. Packed tensors are dequantized. With strict=True every
@@ -71,8 +74,5 @@ def load_state(module, source, strict=True):
                           f"{type(module).__name__}: " + "; ".join(problems))
     with torch.no_grad():
         for target, value in staged:
-            if target.dtype.is_floating_point:
-                target.copy_(value.to(target.dtype))
-            else:
-                target.copy_(torch.round(value).to(target.dtype))
+            target.copy_(value.to(target.dtype))
     return [name for name, _ in state if name in tensors]

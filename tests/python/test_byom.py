@@ -80,7 +80,7 @@ def test_save_dataset_writes_what_qfleet_reads(tmp_path):
     (np.array([[0.0, np.nan], [1, 2]]), [0, 1], None, "NaN or Inf .* first at index 0"),
     (np.array([[1e39, 0], [1, 2]]), [0, 1], None, "NaN or Inf"),
     (np.zeros((2, 2)), [0.0, np.inf], None, "y has NaN or Inf"),
-    (np.zeros(4), [0, 1, 0, 1], None, "reshape to \\(N, 1\\)"),
+    (np.float32(1), [0], None, "X is a scalar"),
     (np.zeros((0, 2)), [], None, "no samples"),
     (np.zeros((2, 2)), [-1, 0], None, "labels must be >= 0"),
     (np.zeros((2, 2)), [0.5, 1], "classification", "whole numbers"),

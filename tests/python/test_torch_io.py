@@ -29,10 +29,10 @@ def symmetric_rtn(name, w, bits):
                              scales.astype(np.float32), [zero] * w.shape[0])
 
 
-def test_names_follow_parameters_then_buffers():
+def test_names_follow_parameters_then_floating_buffers():
     names = list(container_from_module(Net()))
     assert names == ["conv.weight", "conv.bias", "bn.weight", "bn.bias", "fc.weight",
-                     "fc.bias", "bn.running_mean", "bn.running_var", "bn.num_batches_tracked"]
+                     "fc.bias", "bn.running_mean", "bn.running_var"]
 
 
 def test_round_trip_through_bytes_reproduces_outputs():
@@ -41,11 +41,10 @@ def test_round_trip_through_bytes_reproduces_outputs():
     src.train()(torch.randn(8, 1, 6, 6))  # moves the BN running stats
     src.eval(), dst.eval()
     loaded = load_state(dst, encode_container(container_from_module(src)))
-    assert len(loaded) == 9
+    assert len(loaded) == 8
     x = torch.randn(5, 1, 6, 6)
     assert torch.equal(src(x), dst(x))
-    assert dst.bn.num_batches_tracked.item() == 1
-    assert dst.bn.num_batches_tracked.dtype == torch.int64
+    assert dst.bn.num_batches_tracked.item() == 0  # integer buffers do not travel
 
 
 def test_packed_tensors_are_dequantized():
