@@ -21,9 +21,13 @@ import qfleet
 
 _PY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _REPO = os.path.dirname(_PY_ROOT)
-PROTO_ROOT = os.environ.get("QFLEET_PROTO_ROOT", os.path.join(_REPO, "protos"))
 ADMIN_PROTO = "qfleet/admin/v1/admin.proto"
 _STAMP = "admin_proto.sha256"
+
+
+def proto_root():
+    """The protos/ folder: $QFLEET_PROTO_ROOT, else the repository's."""
+    return os.environ.get("QFLEET_PROTO_ROOT") or os.path.join(_REPO, "protos")
 
 
 def gen_dir():
@@ -31,7 +35,7 @@ def gen_dir():
 
 
 def _proto_sha256():
-    path = os.path.join(PROTO_ROOT, ADMIN_PROTO)
+    path = os.path.join(proto_root(), ADMIN_PROTO)
     try:
         with open(path, "rb") as f:
             return hashlib.sha256(f.read()).hexdigest()
@@ -64,9 +68,10 @@ def generate(out=None):
     os.makedirs(os.path.dirname(os.path.abspath(out)) or ".", exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".gen-", dir=os.path.dirname(os.path.abspath(out)))
     try:
-        cmd = [protoc, f"--proto_path={PROTO_ROOT}", f"--python_out={tmp}",
+        root = proto_root()
+        cmd = [protoc, f"--proto_path={root}", f"--python_out={tmp}",
                f"--grpc_python_out={tmp}", f"--plugin=protoc-gen-grpc_python={plugin}",
-               os.path.join(PROTO_ROOT, ADMIN_PROTO)]
+               os.path.join(root, ADMIN_PROTO)]
         run = subprocess.run(cmd, capture_output=True, text=True)
         if run.returncode != 0:
             raise ImportError(f"protoc failed on {ADMIN_PROTO}: {run.stderr.strip()}")

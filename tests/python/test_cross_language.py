@@ -1,5 +1,9 @@
 """The Python formats and admin client against the C++ programs.
 
+qfleet_format_probe (format_probe.cc, built with the tests) writes a
+container (FP32 tensors and packed ones from the C++ deployed quantizer at
+mixed bits) and a plan that Python must read, re-encode byte for byte and
+dequantize bit for bit; it reads what Python writes and prints every value.
 C++ -> Python: the coordinator's model v1 (exported through the admin API
 with TLS and the admin token, and its blob file) and the PTQ updates a
 simulated round stores (packed 4-bit containers) are read by Python.
@@ -24,6 +28,7 @@ import pytest
 from conftest import FMNIST_DIR, bin_path
 from qfleet.client import AdminClient, AdminError
 from qfleet.container import Tensor, decode_container, encode_container, read_container
+from qfleet.plan import PrecisionPlan, decode_plan, encode_plan
 
 TOKEN = "cross-language-token"
 
@@ -43,6 +48,107 @@ def small_fmnist(out, train, test):
             with gzip.open(os.path.join(out, name), "wb", compresslevel=1) as f:
                 f.write(struct.pack(">I", magic) + dims + data)
     return out
+
+
+def probe(*args):
+    return subprocess.run([bin_path("qfleet_format_probe"), *map(str, args)],
+                          capture_output=True, text=True, timeout=60)
+
+
+def probe_read(path):
+    """What the C++ decoder read: name -> (dtype, shape, bits, zeros, scales, values)."""
+    run = probe("read", path)
+    assert run.returncode == 0, run.stderr
+    out = {}
+    for line in run.stdout.splitlines():
+        _, name, dtype, *fields = line.split(" ")
+        ints = [[] if f == "-" else [int(v) for v in f.split(",")] for f in fields[:3]]
+        floats = [np.array([] if f == "-" else [float.fromhex(v) for v in f.split(",")],
+                           dtype=np.float32) for f in fields[3:]]
+        out[name] = (int(dtype), tuple(ints[0]), ints[1], ints[2], *floats)
+    return out
+
+
+def test_python_reads_what_cpp_writes_bit_for_bit(tmp_path):
+    path = tmp_path / "cpp.qftc"
+    assert probe("write-container", path).returncode == 0
+    data = path.read_bytes()
+    tensors = decode_container(data)
+    assert encode_container(tensors) == data
+    cpp = probe_read(path)
+    assert list(tensors) == list(cpp) == ["fc1.weight", "fc1.bias", "scalar", "conv.weight",
+                                          "fc2.weight"]
+    for name, t in tensors.items():
+        dtype, shape, bits, zeros, scales, values = cpp[name]
+        assert (dtype == 1) == t.is_packed and shape == t.shape
+        assert t.dequantize().reshape(-1).tobytes() == values.tobytes(), name
+        if t.is_packed:
+            assert t.bits.tolist() == bits and t.zero_points.tolist() == zeros
+            assert t.scales.tobytes() == scales.tobytes()
+    conv = tensors["conv.weight"]
+    assert conv.bits.tolist() == [2, 3, 5, 8]
+    assert conv.zero_points.tolist() == [1 << (b - 1) for b in (2, 3, 5, 8)]  # symmetric
+    want = ((np.arange(24, dtype=np.float32) - 5) * np.float32(0.0731)).reshape(4, 6)
+    codes = conv.codes()
+    inside = (codes > 0) & (codes < (1 << conv.bits[:, None].astype(int)) - 1)
+    error = np.abs(conv.dequantize().reshape(4, 6) - want)
+    assert inside.sum() > 12  # the clipping observer may clip a few, not most
+    assert (error <= conv.scales[:, None] * 0.5 * (1 + 1e-5))[inside].all()
+    assert tensors["fc1.weight"].values[0, 0] == np.float32(0.37) * np.float32(-5)
+
+
+def test_cpp_reads_what_python_writes_bit_for_bit(tmp_path):
+    rng = np.random.default_rng(11)
+    bits = [1, 2, 3, 4, 5, 6, 7, 8]
+    codes = [rng.integers(0, 1 << b, size=9) for b in bits]
+    tensors = [Tensor.from_array("conv.weight", rng.standard_normal((5, 3, 2, 2))),
+               Tensor.from_codes("packed.weight", (8, 3, 3), np.stack(codes), bits,
+                                 rng.uniform(0.001, 1.0, size=8),
+                                 [int(rng.integers(0, 1 << b)) for b in bits]),
+               Tensor.from_array("scalar", np.float32(-0.0)),
+               Tensor.from_array("empty", np.zeros((3, 0))),
+               Tensor.from_array("ünïcode.bias", rng.standard_normal(5))]
+    path = tmp_path / "python.qftc"
+    path.write_bytes(encode_container(tensors))
+    cpp = probe_read(path)
+    assert list(cpp) == [t.name for t in tensors]
+    for t in tensors:
+        dtype, shape, bits_read, zeros, scales, values = cpp[t.name]
+        assert shape == t.shape and (dtype == 1) == t.is_packed
+        assert values.tobytes() == t.dequantize().reshape(-1).tobytes(), t.name
+    assert cpp["packed.weight"][2] == bits
+
+    data = bytearray(path.read_bytes())
+    data[40] ^= 0x01
+    path.write_bytes(bytes(data))
+    run = probe("read", path)
+    assert run.returncode == 1 and "DATA_LOSS" in run.stderr and "crc32c mismatch" in run.stderr
+
+
+def test_plans_cross_both_ways(tmp_path):
+    cpp_path = tmp_path / "cpp.qfpl"
+    assert probe("write-plan", cpp_path).returncode == 0
+    plan = decode_plan(cpp_path.read_bytes())
+    assert plan.version == 0x0102030405060708 and plan.channels == [3, 6, 13]
+    assert plan.codes.tolist() == [(i * 7 + 1) % 4 for i in range(22)]
+    assert encode_plan(plan) == cpp_path.read_bytes()
+
+    mine = PrecisionPlan(2 ** 64 - 1, ["a", "layer.two", "c"], [1, 4, 7],
+                         np.random.default_rng(2).integers(0, 4, size=12))
+    path = tmp_path / "python.qfpl"
+    path.write_bytes(encode_plan(mine))
+    run = probe("read", path)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0] == f"plan {2 ** 64 - 1}"
+    offset = 0
+    for line, name, c in zip(lines[1:], mine.layer_names, mine.channels):
+        want = ",".join(str(v) for v in mine.codes[offset:offset + c])
+        assert line == f"layer {name} {c} {want}"
+        offset += c
+    path.write_bytes(encode_plan(mine)[:-1])
+    run = probe("read", path)
+    assert run.returncode == 1 and "INVALID_ARGUMENT: QFPL truncated" in run.stderr
 
 
 @pytest.fixture(scope="module")
