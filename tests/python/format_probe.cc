@@ -95,9 +95,9 @@ int Read(const std::string& bytes) {
   for (const Tensor& t : c->tensors) {
     auto values = qfleet::DequantizeTensor(t);
     if (!values.ok()) return 1;
-    auto itoa = [](auto x) { return absl::StrCat(x); };
+    auto itoa = [](auto x) { return absl::StrCat(+x); };  // + prints a u8 as a number
     std::printf("tensor %s %d %s %s %s %s %s\n", t.name.c_str(), static_cast<int>(t.dtype),
-                Join(t.shape, itoa).c_str(), Join(t.bits, [](uint8_t b) { return absl::StrCat(b); }).c_str(),
+                Join(t.shape, itoa).c_str(), Join(t.bits, itoa).c_str(),
                 Join(t.zero_points, itoa).c_str(), Join(t.scales, Hex).c_str(),
                 Join(*values, Hex).c_str());
   }
@@ -120,10 +120,9 @@ int main(int argc, char** argv) {
     }
     return Read(*bytes);
   }
-  absl::StatusOr<std::string> bytes = command == "write-container" ? SampleContainer()
-                                      : command == "write-plan"    ? SamplePlan()
-                                                                   : absl::InvalidArgumentError(
-                                                                         "unknown command " + command);
+  absl::StatusOr<std::string> bytes = absl::InvalidArgumentError("unknown command " + command);
+  if (command == "write-container") bytes = SampleContainer();
+  if (command == "write-plan") bytes = SamplePlan();
   absl::Status s = bytes.ok() ? qfleet::WriteStringToFile(path, *bytes) : bytes.status();
   if (!s.ok()) {
     std::fprintf(stderr, "%s\n", s.ToString().c_str());
