@@ -107,6 +107,13 @@ class Tensor:
         if not self.is_packed:
             raise FormatError(f"tensor '{self.name}' is float32, it has no codes")
         row, out, offset = self.row_length, [], 0
+        if self.channels and row and (self.bits == self.bits[0]).all():  # one width: at once
+            b = int(self.bits[0])
+            rows = np.frombuffer(self.packed, np.uint8).reshape(self.channels, -1)
+            stream = np.unpackbits(rows, axis=1, bitorder="little")[:, :row * b]
+            weights = (1 << np.arange(b, dtype=np.uint16)).astype(np.uint16)
+            return (stream.reshape(self.channels, row, b).astype(np.uint16) * weights).sum(
+                axis=2).astype(np.uint8)
         for b in self.bits.tolist():
             n = packed_bytes(row, b)
             out.append(unpack_bits(self.packed[offset:offset + n], row, b))
@@ -169,16 +176,16 @@ class Tensor:
         bits = np.asarray(self.bits).astype(np.int64)
         scales = np.asarray(self.scales, dtype=np.float32)
         zeros = np.asarray(self.zero_points).astype(np.int64)
-        for what, bad in (("bits", (bits < 1) | (bits > 8)),
-                          ("scales", ~np.isfinite(scales) | ~(scales > 0))):
-            if bad.any():
-                i = int(np.flatnonzero(bad)[0])
-                self._fail(f"{what}[{i}] = {(bits if what == 'bits' else scales)[i]} is out "
-                           f"of range ({'1..8' if what == 'bits' else 'finite and > 0'})")
-        bad = (zeros < 0) | (zeros > (1 << bits) - 1)
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            self._fail(f"zero_points[{i}] = {zeros[i]} not in [0, {(1 << bits[i]) - 1}]")
+        with np.errstate(invalid="ignore"):
+            bad = ((bits < 1) | (bits > 8) | ~np.isfinite(scales) | ~(scales > 0) | (zeros < 0)
+                   | (zeros > (1 << np.clip(bits, 0, 8)) - 1))
+        for c in np.flatnonzero(bad)[:1].tolist():
+            if not 1 <= bits[c] <= 8:
+                self._fail(f"bits[{c}] = {bits[c]} not in 1..8")
+            if not (np.isfinite(scales[c]) and scales[c] > 0):
+                self._fail(f"scales[{c}] = {scales[c]} must be finite and > 0")
+            if not 0 <= zeros[c] <= (1 << bits[c]) - 1:
+                self._fail(f"zero_points[{c}] = {zeros[c]} not in [0, {(1 << bits[c]) - 1}]")
         expected = sum(packed_bytes(self.row_length, int(b)) for b in bits)
         if len(self.packed) != expected:
             self._fail(f"packed has {len(self.packed)} bytes, bits and shape need {expected}")
