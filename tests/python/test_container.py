@@ -178,3 +178,18 @@ def test_writer_refuses_invalid_tensors():
     t.packed = t.packed[:-1]
     with pytest.raises(FormatError, match="packed has 3 bytes, bits and shape need 4"):
         encode_container([t])
+
+
+@pytest.mark.parametrize("bits", [1, 3, 4, 7, 8])
+def test_codes_of_one_width_and_of_mixed_widths_agree(bits):
+    rng = np.random.default_rng(bits)
+    codes = rng.integers(0, 1 << bits, size=(6, 5))
+    uniform = Tensor.from_codes("u", (6, 5), codes, [bits] * 6, [1.0] * 6, [0] * 6)
+    assert uniform.codes().tolist() == codes.tolist()
+    # Same rows with one channel at another width take the per-row path.
+    mixed = Tensor.from_codes("m", (7, 5), np.vstack([codes, np.zeros((1, 5), int)]),
+                              [bits] * 6 + [2], [1.0] * 7, [0] * 7)
+    assert mixed.codes()[:6].tolist() == codes.tolist()
+    empty = decode_container(encode_container(
+        [Tensor.from_codes("e", (3, 0), [], [bits] * 3, [1.0] * 3, [0] * 3)]))["e"]
+    assert empty.dequantize().shape == (3, 0)
