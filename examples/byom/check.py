@@ -69,7 +69,7 @@ def main():
 
 
 def report(what, recomputed, reported):
-    same = round(recomputed, 4) == round(reported, 4)
+    same = abs(recomputed - reported) < 5e-5
     print(f"{what}: {recomputed:.4f}, the run reported {reported:.4f}: "
           f"{'agree' if same else 'DISAGREE'} to 4 decimals")
     return same
