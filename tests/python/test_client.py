@@ -19,6 +19,7 @@ from qfleet._protos import load_admin
 pb, pb_grpc = load_admin()
 TOKEN = "s3cret-token"
 MODEL = encode_container([Tensor.from_array("w", np.arange(300, dtype=np.float32))])
+ARCH = b"PK\x03\x04 a TorchScript archive" * 40
 
 
 class FakeAdmin(pb_grpc.AdminServiceServicer):
@@ -56,14 +57,15 @@ class FakeAdmin(pb_grpc.AdminServiceServicer):
 
     def ExportModel(self, request, context):
         self._check(context)
-        sha = hashlib.sha256(MODEL).hexdigest()
-        for offset in range(0, len(MODEL), 500):
-            data = MODEL[offset:offset + 500]
+        blob = ARCH if getattr(request, "architecture", False) else MODEL
+        sha = hashlib.sha256(blob).hexdigest()
+        for offset in range(0, len(blob), 500):
+            data = blob[offset:offset + 500]
             crc = crc32c(data)
             if self.corrupt == "chunk" and offset > 0:
                 crc ^= 1
             yield pb.ExportModelChunk(version=3, offset=offset, data=data, crc32c=crc,
-                                      total_bytes=len(MODEL),
+                                      total_bytes=len(blob),
                                       sha256="0" * 64 if self.corrupt == "sha" else sha)
 
 
@@ -144,6 +146,15 @@ def test_export_checks_every_chunk_and_the_whole(server, pki):
                     c.export_model()
             finally:
                 fake.corrupt = None
+
+
+def test_export_architecture_needs_the_field(server, pki):
+    with client(server, pki) as c:
+        if "architecture" in pb.ExportModelRequest.DESCRIPTOR.fields_by_name:
+            assert c.export_architecture() == ARCH
+        else:
+            with pytest.raises(NotImplementedError, match="no ExportModelRequest.architecture"):
+                c.export_architecture()
 
 
 def test_get_plan_decodes_the_plan(server, pki):
