@@ -98,7 +98,9 @@ class AdminClient:
     def __exit__(self, *exc):
         self.close()
 
-    def _call(self, method, request):
+    def call(self, method, request):
+        """Any AdminService method by name (e.g. "DrainDevice") with its request
+        message (built from client.pb); AdminError when it fails."""
         try:
             return getattr(self.stub, method)(request, timeout=self.timeout_s,
                                               metadata=self._metadata)
@@ -114,23 +116,23 @@ class AdminClient:
                              f"no connection to {self.target} within {self.timeout_s} s") from None
 
     def list_devices(self):
-        return list(self._call("ListDevices", self.pb.ListDevicesRequest()).devices)
+        return list(self.call("ListDevices", self.pb.ListDevicesRequest()).devices)
 
     def get_device(self, device_id):
-        return self._call("GetDevice", self.pb.GetDeviceRequest(device_id=device_id)).device
+        return self.call("GetDevice", self.pb.GetDeviceRequest(device_id=device_id)).device
 
     def list_rounds(self):
-        return list(self._call("ListRounds", self.pb.ListRoundsRequest()).rounds)
+        return list(self.call("ListRounds", self.pb.ListRoundsRequest()).rounds)
 
     def get_round(self, round_number):
-        return self._call("GetRound", self.pb.GetRoundRequest(round=round_number))
+        return self.call("GetRound", self.pb.GetRoundRequest(round=round_number))
 
     def status(self):
-        return self._call("GetStatus", self.pb.StatusRequest())
+        return self.call("GetStatus", self.pb.StatusRequest())
 
     def get_plan(self, device_id):
         """(GetPlanResponse, decoded PrecisionPlan or None when it has none)."""
-        response = self._call("GetPlan", self.pb.GetPlanRequest(device_id=device_id))
+        response = self.call("GetPlan", self.pb.GetPlanRequest(device_id=device_id))
         return response, (decode_plan(response.plan) if response.plan else None)
 
     def campaign_config(self, **fields):
@@ -159,11 +161,11 @@ class AdminClient:
             raise ValueError("give a CampaignConfig or keyword fields, not both")
         if config is None:
             config = self.campaign_config(**fields)
-        r = self._call("StartRounds", self.pb.StartRoundsRequest(config=config))
+        r = self.call("StartRounds", self.pb.StartRoundsRequest(config=config))
         return r.first_round, r.last_round
 
     def cancel_round(self, round_number, reason=""):
-        return self._call("CancelRound", self.pb.CancelRoundRequest(
+        return self.call("CancelRound", self.pb.CancelRoundRequest(
             round=round_number, reason=reason)).round
 
     def _export(self, request):

@@ -177,3 +177,11 @@ def test_bad_arguments(pki, tmp_path):
         AdminClient("x:1", cert_file=str(pki / "client.crt"))
     with pytest.raises(ValueError, match="not PEM"):
         AdminClient("x:1", ca_file=str(pki / "admin.token"))
+
+
+def test_any_method_by_name(server, pki):
+    with client(server, pki) as c:
+        assert c.call("GetStatus", c.pb.StatusRequest()).devices == 2
+        with pytest.raises(AdminError) as e:
+            c.call("DrainDevice", c.pb.DrainDeviceRequest(device_id=1))
+        assert e.value.code == grpc.StatusCode.UNIMPLEMENTED
