@@ -30,7 +30,7 @@ from qfleet.client import AdminClient, AdminError
 from qfleet.container import Tensor, decode_container, encode_container, read_container
 from qfleet.plan import PrecisionPlan, decode_plan, encode_plan
 
-TOKEN = "cross-language-token"
+TOKEN = "cross-language-token-" + "0123456789abcdef" * 2
 
 
 def small_fmnist(out, train, test):
