@@ -213,6 +213,15 @@ def test_coordinator_model_round_trips_through_python(env):
             assert c.list_devices() == [] and c.list_rounds() == []
             exported, version = c.export_model(0)
             assert version == 1
+        # qfleetctl, the C++ admin client, exports the same bytes.
+        ctl = os.path.join(env["bin"], "qfleetctl")
+        if os.access(ctl, os.X_OK):
+            out = env["work"] / "qfleetctl.qftc"
+            subprocess.run([ctl, "--coordinator", first.address, "--tls-ca",
+                            str(env["work"] / "pki/ca.crt"), "--admin-token-file",
+                            str(env["work"] / "admin.token"), "models", "export", "1", "--out",
+                            str(out)], check=True, capture_output=True, timeout=60)
+            assert out.read_bytes() == exported
         with first.client(env, admin_token="wrong") as c, pytest.raises(AdminError) as e:
             c.status()
         assert e.value.code == grpc.StatusCode.UNAUTHENTICATED
