@@ -39,7 +39,7 @@ def main():
     with open(a.central_json) as f:
         central = json.load(f)
     last = rounds[-1]
-    name = last.get("metric", central["metric"])
+    name = last["metric"] if isinstance(last.get("metric"), str) else central["metric"]
     if name != central["metric"]:
         sys.exit(f"the run reports {name}, the baseline {central['metric']}")
     ok = True

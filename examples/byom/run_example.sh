@@ -18,7 +18,7 @@ mkdir -p "$OUT"
 "$PY" "$EX/prepare.py" "$OUT"
 "$PY" "$HERE/central.py" --model "$OUT/model.pt" --train "$OUT/train" --eval "$OUT/val" \
   --test "$OUT/test" --epochs "$ROUNDS" --loss "$LOSS" --metric "$METRIC" --lr "$LR" \
-  --batch-size "$BATCH" --seed "$SEED" --out-json "$OUT/central.json" \
+  --batch-size "$BATCH" --momentum 0.9 --seed "$SEED" --out-json "$OUT/central.json" \
   --out-container "$OUT/central.qftc"
 
 if ! "$BIN/qfleet-sim" --help 2>/dev/null | grep -q -- "--train-data"; then
@@ -28,7 +28,7 @@ if ! "$BIN/qfleet-sim" --help 2>/dev/null | grep -q -- "--train-data"; then
 fi
 "$BIN/qfleet-sim" --model "$OUT/model.pt" --train-data "$OUT/train" --eval-data "$OUT/val" \
   --loss "$LOSS" --metric "$METRIC" --devices "$DEVICES" --rounds "$ROUNDS" --seed "$SEED" \
-  --local-epochs 1 --lr "$LR" --batch-size "$BATCH" --json "$OUT/federated.json" \
+  --local-epochs 1 --lr "$LR" --momentum 0.9 --batch-size "$BATCH" --json "$OUT/federated.json" \
   --export-model "$OUT/federated.qftc"
 "$PY" "$HERE/check.py" --model "$OUT/model.pt" --container "$OUT/federated.qftc" \
   --sim-json "$OUT/federated.json" --central-json "$OUT/central.json" \
