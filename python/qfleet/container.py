@@ -21,6 +21,7 @@ from typing import Optional
 
 import numpy as np
 
+from ._files import decode_file, write_atomic
 from .bit_packing import pack_bits, packed_bytes, unpack_bits
 from .crc32c import crc32c
 from .errors import ChecksumError, FormatError
@@ -338,22 +339,12 @@ def decode_container(data):
 
 def read_container(path):
     """decode_container of a file; errors name the file."""
-    with open(path, "rb") as f:
-        data = f.read()
-    try:
-        return decode_container(data)
-    except FormatError as e:
-        raise type(e)(f"{path}: {e}") from None
+    return decode_file(path, decode_container)
 
 
 def write_container(path, tensors):
     """Writes encode_container(tensors) to `path` (via a temp file + rename)."""
-    import os
-    data = encode_container(tensors)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+    write_atomic(path, encode_container(tensors))
 
 
 def arrays(tensors):

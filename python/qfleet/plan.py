@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._files import decode_file, write_atomic
 from .bit_packing import pack_bits, packed_bytes, unpack_bits
 from .crc32c import crc32c
 from .errors import ChecksumError, FormatError
@@ -146,14 +147,10 @@ def decode_plan(data):
 
 
 def read_plan(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    try:
-        return decode_plan(data)
-    except FormatError as e:
-        raise type(e)(f"{path}: {e}") from None
+    """decode_plan of a file; errors name the file."""
+    return decode_file(path, decode_plan)
 
 
 def write_plan(path, plan):
-    with open(path, "wb") as f:
-        f.write(encode_plan(plan))
+    """Writes encode_plan(plan) to `path` (via a temp file + rename)."""
+    write_atomic(path, encode_plan(plan))
