@@ -24,7 +24,7 @@ import numpy as np
 from ._files import decode_file, write_atomic
 from .bit_packing import pack_bits, packed_bytes, unpack_bits
 from .crc32c import crc32c
-from .errors import ChecksumError, FormatError
+from .errors import ChecksumError, FormatError, check_header
 
 MAGIC = b"QFTC"
 VERSION = 1
@@ -253,12 +253,7 @@ def _read_header(r):
     if r.take(4, -1, "magic") != MAGIC:
         raise FormatError("not a QFTC container: bad magic")
     version, flags, count, reserved = r.unpack("HHII", -1, "header")
-    if version != VERSION:
-        raise FormatError(f"unsupported QFTC version {version} (this reader reads {VERSION})")
-    if flags:
-        raise FormatError(f"unknown QFTC flags {flags:#x}")
-    if reserved:
-        raise FormatError("QFTC header reserved field is not 0")
+    check_header("QFTC", version, VERSION, flags, reserved)
     if count > MAX_TENSORS:
         raise FormatError(f"tensor_count {count} exceeds the limit {MAX_TENSORS}")
     if count * MIN_RECORD_BYTES > max(0, r.remaining() - TRAILER_BYTES):

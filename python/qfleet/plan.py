@@ -15,7 +15,7 @@ import numpy as np
 from ._files import decode_file, write_atomic
 from .bit_packing import pack_bits, packed_bytes, unpack_bits
 from .crc32c import crc32c
-from .errors import ChecksumError, FormatError
+from .errors import ChecksumError, FormatError, check_header
 
 MAGIC = b"QFPL"
 VERSION = 1
@@ -102,12 +102,7 @@ def decode_plan(data):
         raise FormatError("not a QFPL plan: bad magic")
     version, flags, layers, total, plan_version, reserved, stored = struct.unpack_from(
         "<HHIIQII", data, 4)
-    if version != VERSION:
-        raise FormatError(f"unsupported QFPL version {version} (this reader reads {VERSION})")
-    if flags:
-        raise FormatError(f"unknown QFPL flags {flags:#x}")
-    if reserved:
-        raise FormatError("QFPL reserved field is not 0")
+    check_header("QFPL", version, VERSION, flags, reserved)
     if layers > MAX_LAYERS or total > MAX_CHANNELS:
         raise FormatError(f"QFPL counts out of range: {layers} layers (limit {MAX_LAYERS}), "
                           f"{total} channels (limit {MAX_CHANNELS})")
