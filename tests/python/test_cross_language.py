@@ -213,6 +213,14 @@ def test_coordinator_model_round_trips_through_python(env):
             assert c.list_devices() == [] and c.list_rounds() == []
             exported, version = c.export_model(0)
             assert version == 1
+            # No device has joined, so the campaign waits with its rounds planned.
+            assert c.start_rounds(rounds=2, min_devices=3, strategy="fp32", weight_bits=8,
+                                  local_epochs=1, batch_size=32, learning_rate=0.05,
+                                  seed=1) == (1, 2)
+            assert c.status().rounds_planned == 2
+            with pytest.raises(AdminError) as e:
+                c.start_rounds(rounds=1, strategy="no-such-strategy")
+            assert e.value.code == grpc.StatusCode.INVALID_ARGUMENT
         # qfleetctl, the C++ admin client, exports the same bytes.
         ctl = os.path.join(env["bin"], "qfleetctl")
         if os.access(ctl, os.X_OK):
