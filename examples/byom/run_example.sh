@@ -21,7 +21,8 @@ mkdir -p "$OUT"
   --batch-size "$BATCH" --momentum 0.9 --seed "$SEED" --out-json "$OUT/central.json" \
   --out-container "$OUT/central.qftc"
 
-if ! "$BIN/qfleet-sim" --help 2>/dev/null | grep -q -- "--train-data"; then
+HELP="$("$BIN/qfleet-sim" --help 2>/dev/null || true)"
+if [[ "$HELP" != *--train-data* ]]; then
   echo "$BIN/qfleet-sim has no --model / --train-data (the C++ side of issue 26):" \
        "stopping after the central baseline" >&2
   exit 2
