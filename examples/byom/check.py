@@ -51,7 +51,7 @@ def main():
                  last["fp32"])
     if a.served:
         served = evaluate(torch.jit.load(a.served), a.eval, name)
-        ok &= report(f"served {name} of {a.served}", served, last["q8"])
+        ok &= report(f"served {name} of {a.served}", served, last.get("served", last["q8"]))
 
     test = evaluate(module, a.test, name)
     sign = 1 if HIGHER_IS_BETTER[name] else -1
