@@ -10,25 +10,36 @@ simulated round stores (packed 4-bit containers) are read by Python.
 Python -> C++: a container written by Python (FP32 and packed tensors) is
 the coordinator's --initial-model; the coordinator decodes, validates and
 re-encodes it, and what it exports must be Python's bytes exactly.
-Needs QFLEET_BIN_DIR (set by CTest) and Fashion-MNIST; skips otherwise.
+A bring-your-own model saved by the package federates in qfleet-sim and its
+exported weights reproduce the run's metric in Python (skipped until
+qfleet-sim takes --model). Needs QFLEET_BIN_DIR (set by CTest) and
+Fashion-MNIST; skips otherwise.
 """
 import gzip
 import hashlib
+import json
 import os
 import re
 import sqlite3
 import struct
 import subprocess
+import sys
 import time
 
 import grpc
 import numpy as np
 import pytest
+import torch
 
-from conftest import FMNIST_DIR, bin_path
+from conftest import FMNIST_DIR, REPO, bin_path
 from qfleet.client import AdminClient, AdminError
 from qfleet.container import Tensor, decode_container, encode_container, read_container
+from qfleet.byom import save_dataset, save_model
 from qfleet.plan import PrecisionPlan, decode_plan, encode_plan
+from qfleet.torch_io import load_state
+
+sys.path.insert(0, os.path.join(REPO, "examples", "byom"))
+import tasks  # noqa: E402 (examples/byom: the metrics the examples use)
 
 TOKEN = "cross-language-token-" + "0123456789abcdef" * 2
 
@@ -288,3 +299,55 @@ def test_packed_updates_written_by_cpp_dequantize_to_the_aggregate(env, tmp_path
     for name, t in final.items():
         mean = sum(u[name].dequantize().astype(np.float64) * (s / total) for u, s in uploads)
         np.testing.assert_allclose(t.values, mean, rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+def byom_sim():
+    """qfleet-sim when it takes bring-your-own models (issue 26), else skip."""
+    sim = bin_path("qfleet-sim")
+    help_text = subprocess.run([sim, "--help"], capture_output=True, text=True).stdout
+    if "--train-data" not in help_text:
+        pytest.skip("this qfleet-sim has no --model / --train-data yet")
+    return sim
+
+
+class BnMlp(torch.nn.Module):
+    def __init__(self, outputs):
+        super().__init__()
+        self.fc1 = torch.nn.Linear(8, 16)
+        self.bn = torch.nn.BatchNorm1d(16)
+        self.fc2 = torch.nn.Linear(16, outputs)
+
+    def forward(self, x):
+        return self.fc2(torch.relu(self.bn(self.fc1(x))))
+
+
+@pytest.mark.parametrize("loss,metric", [("cross_entropy", "accuracy"), ("mse", "mse")])
+def test_byom_run_is_reproduced_in_python(tmp_path, loss, metric):
+    """A model and data saved by the package federate in qfleet-sim, and the
+    exported container loaded into the module gives the run's FP32 metric."""
+    sim = byom_sim()
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((360, 8)).astype(np.float32)
+    score = X @ rng.standard_normal(8)
+    y = np.digitize(score, [-0.5, 0.5]) if loss == "cross_entropy" else score.astype(np.float32)
+    save_dataset(X[:300], y[:300], tmp_path / "train")
+    save_dataset(X[300:], y[300:], tmp_path / "eval")
+    torch.manual_seed(0)
+    save_model(BnMlp(3 if loss == "cross_entropy" else 1), str(tmp_path / "m.pt"),
+               torch.zeros(2, 8))
+    run = subprocess.run(
+        [sim, "--model", tmp_path / "m.pt", "--train-data", tmp_path / "train", "--eval-data",
+         tmp_path / "eval", "--loss", loss, "--metric", metric, "--devices", "3", "--rounds",
+         "2", "--seed", "1", "--json", tmp_path / "run.json", "--export-model",
+         tmp_path / "out.qftc", "--quiet"], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    exported = read_container(tmp_path / "out.qftc")
+    assert list(exported) == ["fc1.weight", "fc1.bias", "bn.weight", "bn.bias", "fc2.weight",
+                              "fc2.bias", "bn.running_mean", "bn.running_var"]
+    module = torch.jit.load(str(tmp_path / "m.pt"))
+    load_state(module, exported)
+    assert not torch.equal(module.bn.running_var, torch.ones(16))  # the statistics travelled
+    with open(tmp_path / "run.json") as f:
+        last = json.load(f)["rounds"][-1]
+    assert last["metric"] == metric
+    assert abs(tasks.evaluate(module, tmp_path / "eval", metric) - last["fp32"]) < 5e-5
