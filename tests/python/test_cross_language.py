@@ -321,33 +321,85 @@ class BnMlp(torch.nn.Module):
         return self.fc2(torch.relu(self.bn(self.fc1(x))))
 
 
-@pytest.mark.parametrize("loss,metric", [("cross_entropy", "accuracy"), ("mse", "mse")])
-def test_byom_run_is_reproduced_in_python(tmp_path, loss, metric):
-    """A model and data saved by the package federate in qfleet-sim, and the
-    exported container loaded into the module gives the run's FP32 metric."""
-    sim = byom_sim()
+BN_NAMES = ["fc1.weight", "fc1.bias", "bn.weight", "bn.bias", "fc2.weight", "fc2.bias",
+            "bn.running_mean", "bn.running_var"]
+
+
+def byom_data(out, loss):
+    """A BatchNorm MLP and 8-feature data saved by the package in `out`."""
     rng = np.random.default_rng(4)
     X = rng.standard_normal((360, 8)).astype(np.float32)
     score = X @ rng.standard_normal(8)
     y = np.digitize(score, [-0.5, 0.5]) if loss == "cross_entropy" else score.astype(np.float32)
-    save_dataset(X[:300], y[:300], tmp_path / "train")
-    save_dataset(X[300:], y[300:], tmp_path / "eval")
+    save_dataset(X[:300], y[:300], out / "train")
+    save_dataset(X[300:], y[300:], out / "eval")
     torch.manual_seed(0)
-    save_model(BnMlp(3 if loss == "cross_entropy" else 1), str(tmp_path / "m.pt"),
-               torch.zeros(2, 8))
+    save_model(BnMlp(3 if loss == "cross_entropy" else 1), str(out / "m.pt"), torch.zeros(2, 8))
+
+
+def test_byom_regression_run_is_reproduced_in_python(tmp_path):
+    """A model and data saved by the package federate in qfleet-sim, and the
+    exported container loaded into the module gives the run's FP32 metric."""
+    sim = byom_sim()
+    byom_data(tmp_path, "mse")
     run = subprocess.run(
         [sim, "--model", tmp_path / "m.pt", "--train-data", tmp_path / "train", "--eval-data",
-         tmp_path / "eval", "--loss", loss, "--metric", metric, "--devices", "3", "--rounds",
+         tmp_path / "eval", "--loss", "mse", "--metric", "mse", "--devices", "3", "--rounds",
          "2", "--seed", "1", "--json", tmp_path / "run.json", "--export-model",
          tmp_path / "out.qftc", "--quiet"], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     exported = read_container(tmp_path / "out.qftc")
-    assert list(exported) == ["fc1.weight", "fc1.bias", "bn.weight", "bn.bias", "fc2.weight",
-                              "fc2.bias", "bn.running_mean", "bn.running_var"]
+    assert list(exported) == BN_NAMES
     module = torch.jit.load(str(tmp_path / "m.pt"))
     load_state(module, exported)
     assert not torch.equal(module.bn.running_var, torch.ones(16))  # the statistics travelled
     with open(tmp_path / "run.json") as f:
         last = json.load(f)["rounds"][-1]
-    assert last["metric"] == metric
-    assert abs(tasks.evaluate(module, tmp_path / "eval", metric) - last["fp32"]) < 5e-5
+    assert last["metric"] == "mse"
+    assert abs(tasks.evaluate(module, tmp_path / "eval", "mse") - last["fp32"]) < 5e-5
+
+
+def test_byom_exports_reproduce_the_coordinator_s_accuracies(env, tmp_path):
+    """Through the real coordinator (--model): the Python client exports the
+    architecture and weights, which give the round's FP32 accuracy; the
+    TorchScript module qfleetctl exports gives its served accuracy, and the
+    8-bit packed container it writes, dequantized in Python, holds exactly
+    the served module's weights."""
+    sim = byom_sim()
+    w, ctl = env["work"], os.path.join(env["bin"], "qfleetctl")
+    coordinator_help = subprocess.run([os.path.join(env["bin"], "qfleet-coordinator"),
+                                       "--help"], capture_output=True, text=True).stdout
+    if "--eval-data" not in coordinator_help:
+        pytest.skip("this qfleet-coordinator has no --model / --eval-data yet")
+    byom_data(tmp_path, "cross_entropy")
+    coord = Coordinator(env, "byom.db", "--open-enrollment", "--model", str(tmp_path / "m.pt"),
+                        "--eval-data", str(tmp_path / "eval"))
+    access = ["--tls-ca", str(w / "pki/ca.crt"), "--admin-token-file", str(w / "admin.token")]
+    try:
+        run = subprocess.run(
+            [sim, "--coordinator", coord.address, *access, "--model", tmp_path / "m.pt",
+             "--train-data", tmp_path / "train", "--eval-data", tmp_path / "eval", "--loss",
+             "cross_entropy", "--metric", "accuracy", "--devices", "3", "--rounds", "2",
+             "--seed", "1", "--quiet"], capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr
+        subprocess.run([ctl, "--coordinator", coord.address, *access, "models", "export", "0",
+                        "--out", tmp_path / "served.pt", "--format", "torchscript", "--bits", "8",
+                        "--packed-out", tmp_path / "served8.qftc"],
+                       check=True, capture_output=True, timeout=60)
+        with coord.client(env) as c:
+            last = c.list_rounds()[-1]
+            arch = c.export_architecture()
+            weights = c.export_container(0)
+    finally:
+        coord.stop()
+    assert arch == (tmp_path / "m.pt").read_bytes() and list(weights) == BN_NAMES
+    module = torch.jit.load(str(tmp_path / "m.pt"))
+    load_state(module, weights)
+    assert abs(tasks.evaluate(module, tmp_path / "eval", "accuracy") - last.acc_fp32) < 5e-5
+    served = torch.jit.load(str(tmp_path / "served.pt"))
+    assert abs(tasks.evaluate(served, tmp_path / "eval", "accuracy") - last.acc_served) < 5e-5
+    packed = read_container(tmp_path / "served8.qftc")
+    assert packed["fc1.weight"].is_packed and (packed["fc1.weight"].bits == 8).all()
+    load_state(module, packed)
+    for name, value in served.named_parameters():
+        assert torch.equal(value, dict(module.named_parameters())[name]), name
