@@ -12,6 +12,7 @@ PKGS=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev
   dataset-fashion-mnist gnuplot-nox
+  python3-numpy python3-torch python3-grpcio python3-protobuf python3-pytest python3-sklearn
 )
 missing=()
 for p in "${PKGS[@]}"; do
