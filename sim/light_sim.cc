@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -189,7 +190,6 @@ struct LightDevice {
   int64_t next_heartbeat_ms = 0;
   int64_t next_pull_ms = 0;
   int64_t heartbeat_every_ms = 1000;
-  bool drops = false;           // fault injection: vanishes after taking a task
   uint64_t silent_round = 0;    // the round it vanished in (0 = none)
 };
 
@@ -201,6 +201,16 @@ struct RoundTally {
     std::lock_guard<std::mutex> lock(mu);
     auto& t = by_round[round];
     (uploaded ? t.first : t.second) += 1;
+  }
+  // Fault injection: true (and counted as abandoned) while fewer than
+  // `quota` of the round's tasks have been abandoned, so that exactly
+  // min(quota, participants) devices vanish in every round.
+  bool TryAbandon(uint64_t round, uint64_t quota) {
+    std::lock_guard<std::mutex> lock(mu);
+    auto& t = by_round[round];
+    if (t.second >= quota) return false;
+    t.second += 1;
+    return true;
   }
 };
 
@@ -304,11 +314,13 @@ absl::StatusOr<LightSimResult> RunLightSim(const LightSimOptions& o, std::ostrea
   std::vector<LightDevice> devices(static_cast<size_t>(o.devices));
   device::FleetClientOptions fopts;
   fopts.rpc_timeout_ms = o.rpc_timeout_ms;
-  SeededRandom drop_rng(o.seed ^ 0xd20bULL);
   for (int i = 0; i < o.devices; ++i) {
     devices[i].client = std::make_unique<device::FleetClient>(channels[i % o.channels], fopts);
-    devices[i].drops = drop_rng.Uniform01() < o.drop_fraction;
   }
+  // The first drop_quota devices to take a task in a round vanish. (A share
+  // of devices drawn up front could miss the few the coordinator selects.)
+  const uint64_t drop_quota =
+      static_cast<uint64_t>(std::llround(o.drop_fraction * o.clients_per_round));
   RoundTally tally;
   const int workers = std::min(o.workers, o.devices);
   std::vector<Samples> samples(static_cast<size_t>(workers));
@@ -414,9 +426,8 @@ absl::StatusOr<LightSimResult> RunLightSim(const LightSimOptions& o, std::ostrea
           }
           d.next_pull_ms = NowMs() + std::max<int64_t>(10, pulled->retry_after_ms);
           if (!pulled->task.has_value()) continue;
-          if (d.drops) {
+          if (tally.TryAbandon(pulled->task->round, drop_quota)) {
             d.silent_round = pulled->task->round;
-            tally.Add(pulled->task->round, /*uploaded=*/false);
             continue;
           }
           if (RunTask(d, *pulled->task, s)) tally.Add(pulled->task->round, /*uploaded=*/true);

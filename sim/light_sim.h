@@ -43,9 +43,10 @@ struct LightSimOptions {
   double max_seconds = 600;
   int64_t rpc_timeout_ms = 20000;
   uint64_t seed = 1;
-  // Fault injection: this share of the devices (chosen by seed) take their
-  // task and then vanish for the rest of that round (no upload, no report,
-  // no heartbeat), like a phone that lost its network mid-round.
+  // Fault injection: this share of each round's participants (rounded;
+  // the first to take their task) take it and then vanish for the rest of
+  // that round (no upload, no report, no heartbeat), like a phone that
+  // lost its network mid-round.
   double drop_fraction = 0;
 };
 

@@ -126,9 +126,9 @@ int LightSimMain(int argc, char** argv) {
   app.add_option("--workers", o.workers, "client threads")->check(CLI::Range(1, 4096));
   app.add_option("--channels", o.channels, "gRPC connections")->check(CLI::Range(1, 1024));
   app.add_option("--max-seconds", o.max_seconds, "cap on the load phase")->check(CLI::PositiveNumber);
-  app.add_option("--seed", o.seed, "campaign seed and the draw of dropping devices");
+  app.add_option("--seed", o.seed, "campaign seed");
   app.add_option("--drop-fraction", o.drop_fraction,
-                 "share of devices that vanish after taking a task (fault injection)")
+                 "share of each round's participants that vanish after taking their task (fault injection)")
       ->check(CLI::Range(0.0, 0.99));
   app.add_option("--json", json_path, "write the results as JSON");
   // Without --coordinator only --insecure matters (the started coordinator
