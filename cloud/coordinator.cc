@@ -111,7 +111,8 @@ absl::Status Coordinator::FinishStartup() {
   RETURN_IF_ERROR(backend_->Prepare());
   ASSIGN_OR_RETURN(std::vector<ModelVersionRecord> versions, store_->ListModelVersions());
   for (const ModelVersionRecord& v : versions) {
-    if (v.round != 0 || v.acc_fp32 >= 0) continue;
+    // A pruned version (retention) has no container left to evaluate.
+    if (v.round != 0 || v.acc_fp32 >= 0 || v.pruned_ms != 0) continue;
     ASSIGN_OR_RETURN(std::string bytes, blobs_->Get(v.blob_hash));
     ASSIGN_OR_RETURN(TensorContainer model, DecodeContainer(bytes));
     ASSIGN_OR_RETURN(Evaluation eval, backend_->Evaluate(model, ServeSpec()));
